@@ -1,0 +1,275 @@
+import { assign, fromPromise, setup } from 'xstate';
+import type {
+  ConvertedMessage,
+  MmsToCpmInput,
+  RecipientPlan,
+  SipAttemptResult,
+} from '../model/delivery.js';
+import type { Mm4Status } from '../model/mm4-status.js';
+import type { DeliveryOutcome, RecipientOutcome } from '../model/outcome.js';
+import { retryDelayMs, type ActorError } from './common.js';
+
+/**
+ * The MMS -> CPM delivery (one MM4_forward.REQ):
+ * received -> converting -> routing <-> retryWait -> concluding -> acking -> done.
+ *
+ * Pure: actors are placeholders supplied by the workflow with `.provide({ actors })`, time comes
+ * from `after` (a durable Temporal timer inside a workflow, a SimulatedClock in tests).
+ */
+
+export interface RouteInput {
+  converted: ConvertedMessage;
+  /** Recipients still to be tried in this round (accepted and permanently refused ones are not). */
+  pending: RecipientPlan[];
+  attempt: number;
+}
+
+export interface ResInput {
+  status: Mm4Status;
+  statusText: string;
+}
+
+interface RecipientState extends RecipientOutcome {
+  final: boolean;
+}
+
+export interface MmsToCpmContext {
+  request: MmsToCpmInput;
+  converted?: ConvertedMessage;
+  recipients: RecipientState[];
+  /** Routing rounds done so far. */
+  attempt: number;
+  /** Absolute end of the message's life in ms (X-Mms-Expiry), when the MMSC gave one. */
+  deadline?: number;
+  outcome?: DeliveryOutcome;
+  /** One-line explanation of the last transition, recorded in the audit trail. */
+  note?: string;
+}
+
+const notImplemented = (name: string) =>
+  fromPromise<never, unknown>(async () => {
+    throw new Error(`actor '${name}' must be provided by the workflow`);
+  });
+
+/** Overall MM4 answer from per-recipient results (one `.RES` per MM4 request, 23.140 8.4.2). */
+export function summarise(recipients: RecipientOutcome[], resSent = false): DeliveryOutcome {
+  const accepted = recipients.filter((r) => r.status === 'Ok');
+  const refused = recipients.filter((r) => r.status !== 'Ok');
+  if (refused.length === 0) {
+    const text = `Accepted by CPM for ${accepted.length} recipient(s)`;
+    return { result: 'delivered', mm4Status: 'Ok', statusText: text, recipients, resSent };
+  }
+  const reasons = refused.map((r) => `${r.mms}: ${r.reason}`).join('; ');
+  if (accepted.length > 0) {
+    const text = `Accepted for ${accepted.length} of ${recipients.length} recipients; refused ${reasons}`;
+    return { result: 'partial', mm4Status: 'Ok', statusText: text, recipients, resSent };
+  }
+  const permanent = refused.find((r) => r.status !== 'Error-network-problem');
+  return {
+    result: permanent ? 'rejected' : 'failed',
+    mm4Status: (permanent ?? refused[0]).status,
+    statusText: `Not delivered: ${reasons}`,
+    recipients,
+    resSent,
+  };
+}
+
+function expiryOf(request: MmsToCpmInput): number | undefined {
+  const at = request.mm4.expiry ? Date.parse(request.mm4.expiry) : NaN;
+  return Number.isFinite(at) ? at : undefined;
+}
+
+const pendingOf = (ctx: MmsToCpmContext) =>
+  ctx.recipients.filter((r) => !r.final && r.uri).map((r): RecipientPlan => ({ mms: r.mms, uri: r.uri }));
+
+/** Marks every still-open recipient as failed with the given status. */
+function closeOpen(ctx: MmsToCpmContext, status: Mm4Status, reason: string): RecipientState[] {
+  return ctx.recipients.map((r) => (r.final ? r : { ...r, final: true, status, reason }));
+}
+
+export const mmsToCpmMachine = setup({
+  types: {
+    context: {} as MmsToCpmContext,
+    input: {} as MmsToCpmInput,
+    output: {} as DeliveryOutcome,
+  },
+  actors: {
+    convert: notImplemented('convert') as unknown as ReturnType<
+      typeof fromPromise<ConvertedMessage, MmsToCpmInput>
+    >,
+    route: notImplemented('route') as unknown as ReturnType<typeof fromPromise<SipAttemptResult[], RouteInput>>,
+    sendRes: notImplemented('sendRes') as unknown as ReturnType<typeof fromPromise<void, ResInput>>,
+  },
+  guards: {
+    intakeRefused: ({ context }) => context.request.intakeError !== undefined,
+    nothingRoutable: ({ context }) => pendingOf(context).length === 0,
+    ackRequested: ({ context }) => context.request.mm4.ackRequest,
+    /** Retry only transient failures, within the attempt budget and before the message expires. */
+    canRetry: ({ context }) => {
+      if (pendingOf(context).length === 0) return false;
+      if (context.attempt >= context.request.retry.maxAttempts) return false;
+      const next = Date.now() + retryDelayMs(context.request.retry, context.attempt);
+      return context.deadline === undefined || next < context.deadline;
+    },
+  },
+  delays: {
+    retryDelay: ({ context }) => retryDelayMs(context.request.retry, context.attempt),
+  },
+}).createMachine({
+  id: 'mmsToCpm',
+  context: ({ input }) => ({
+    request: input,
+    recipients: input.mm4.recipients.map((mms) => ({
+      mms,
+      status: 'Error-unspecified' as Mm4Status,
+      attempts: 0,
+      reason: 'not tried',
+      final: false,
+    })),
+    attempt: 0,
+    deadline: expiryOf(input),
+  }),
+  initial: 'received',
+  states: {
+    received: {
+      description: 'The MM4_forward.REQ is durably recorded; the MMSC got its SMTP 250.',
+      always: [
+        {
+          guard: 'intakeRefused',
+          target: 'concluding',
+          actions: assign(({ context }) => {
+            const err = context.request.intakeError!;
+            const recipients = closeOpen(context, err.status, err.reason);
+            return { recipients, note: `refused at intake: ${err.reason}` };
+          }),
+        },
+        { target: 'converting' },
+      ],
+    },
+    converting: {
+      description: 'Map MMS addresses to CPM URIs, check each recipient is a CPM user, derive IMDN requests.',
+      invoke: {
+        src: 'convert',
+        input: ({ context }) => context.request,
+        onDone: {
+          target: 'checkingRoutes',
+          actions: assign(({ context, event }) => {
+            const converted = event.output;
+            const recipients = context.recipients.map((r, i): RecipientState => {
+              const plan = converted.recipients[i];
+              if (!plan || plan.refused) {
+                const refused = plan?.refused ?? { status: 'Error-sending-address-unresolved' as Mm4Status, reason: 'not converted' };
+                return { ...r, final: true, status: refused.status, reason: refused.reason };
+              }
+              return { ...r, uri: plan.uri };
+            });
+            const routable = recipients.filter((r) => !r.final).length;
+            return { converted, recipients, note: `${routable} of ${recipients.length} recipient(s) are CPM users` };
+          }),
+        },
+        onError: {
+          target: 'concluding',
+          actions: assign(({ context, event }) => {
+            const err = event.error as ActorError;
+            const status: Mm4Status = err.type === 'MalformedMessage' ? 'Error-message-format-corrupt' : 'Error-unspecified';
+            return { recipients: closeOpen(context, status, err.message), note: `conversion failed: ${err.message}` };
+          }),
+        },
+      },
+    },
+    checkingRoutes: {
+      always: [{ guard: 'nothingRoutable', target: 'concluding' }, { target: 'routing' }],
+    },
+    routing: {
+      description:
+        'One SIP MESSAGE (message/cpim) per open recipient through the outbound proxy; each SIP ' +
+        'non-INVITE transaction is awaited to its final response (the CPM side\'s answer).',
+      entry: assign(({ context }) => ({ attempt: context.attempt + 1 })),
+      invoke: {
+        src: 'route',
+        input: ({ context }) => ({ converted: context.converted!, pending: pendingOf(context), attempt: context.attempt }),
+        onDone: {
+          target: 'routed',
+          actions: assign(({ context, event }) => {
+            const byUri = new Map(event.output.map((r) => [r.uri, r]));
+            const recipients = context.recipients.map((r): RecipientState => {
+              const res = r.final || !r.uri ? undefined : byUri.get(r.uri);
+              if (!res) return r;
+              return {
+                ...r,
+                attempts: r.attempts + 1,
+                sipStatus: res.sipStatus,
+                status: res.mm4Status,
+                reason: `SIP ${res.sipStatus} ${res.reason}`,
+                final: res.outcome !== 'transient',
+              };
+            });
+            const note = event.output.map((r) => `${r.sipStatus} ${r.outcome}`).join(', ');
+            return { recipients, note: `attempt ${context.attempt}: ${note}` };
+          }),
+        },
+        onError: {
+          // The activity itself gave up (SIP stack unusable); treated like a transient refusal.
+          target: 'routed',
+          actions: assign(({ context, event }) => {
+            const err = event.error as ActorError;
+            const recipients = context.recipients.map((r): RecipientState =>
+              r.final ? r : { ...r, attempts: r.attempts + 1, status: 'Error-network-problem', reason: err.message },
+            );
+            return { recipients, note: `attempt ${context.attempt} failed: ${err.message}` };
+          }),
+        },
+      },
+    },
+    routed: {
+      always: [
+        { guard: 'canRetry', target: 'retryWait' },
+        {
+          target: 'concluding',
+          actions: assign(({ context }) => {
+            const open = pendingOf(context).length;
+            if (open === 0) return { note: 'every recipient answered finally' };
+            const expired = context.deadline !== undefined && context.attempt < context.request.retry.maxAttempts;
+            const why = expired ? 'message expiry reached' : `gave up after ${context.attempt} attempt(s)`;
+            return {
+              recipients: context.recipients.map((r) => (r.final ? r : { ...r, final: true, reason: `${r.reason}; ${why}` })),
+              note: why,
+            };
+          }),
+        },
+      ],
+    },
+    retryWait: {
+      description: 'Durable backoff before the next attempt for recipients that answered transiently.',
+      after: { retryDelay: { target: 'routing' } },
+    },
+    concluding: {
+      description: 'Every recipient has a final answer (or the attempts/expiry ran out): summarise.',
+      entry: assign(({ context }) => ({ outcome: summarise(context.recipients) })),
+      always: [{ guard: 'ackRequested', target: 'acking' }, { target: 'done' }],
+    },
+    acking: {
+      description: 'Answer the originating MMSC with MM4_forward.RES (X-Mms-Ack-Request: Yes), a new SMTP transaction.',
+      invoke: {
+        src: 'sendRes',
+        input: ({ context }) => ({ status: context.outcome!.mm4Status, statusText: context.outcome!.statusText }),
+        onDone: {
+          target: 'done',
+          actions: assign(({ context }) => ({
+            outcome: { ...context.outcome!, resSent: true },
+            note: `MM4_forward.RES ${context.outcome!.mm4Status} sent`,
+          })),
+        },
+        onError: {
+          target: 'done',
+          actions: assign(({ event }) => ({ note: `MM4_forward.RES not sent: ${(event.error as ActorError).message}` })),
+        },
+      },
+    },
+    done: {
+      type: 'final',
+      description: 'The delivery is finished; the output is its DeliveryOutcome.',
+    },
+  },
+  output: ({ context }) => context.outcome ?? summarise(context.recipients),
+});

@@ -1,0 +1,26 @@
+import type { InspectionEvent } from 'xstate';
+
+/** One state change of a machine, as the audit trail records it. */
+export interface Transition {
+  from: string;
+  to: string;
+  event: string;
+}
+
+/**
+ * Extracts the state changes from an XState inspection event. Microsteps are used rather than
+ * snapshots because eventless (`always`) states such as `received` and `concluding` never appear
+ * as settled snapshots, yet operators want them in the audit trail.
+ */
+export function transitionsOf(ev: InspectionEvent): Transition[] {
+  // Only the root machine's own steps; invoked children report their own microsteps.
+  if (ev.type !== '@xstate.microstep' || ev.actorRef.sessionId !== ev.rootId) return [];
+  const out: Transition[] = [];
+  for (const t of ev._transitions) {
+    for (const target of t.target ?? []) {
+      if (target.key === t.source.key) continue;
+      out.push({ from: t.source.key, to: target.key, event: ev.event.type });
+    }
+  }
+  return out;
+}

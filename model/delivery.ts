@@ -1,0 +1,89 @@
+import type { Mm4Status } from './mm4-status.js';
+
+/** Which way a delivery crosses the IWF. Also the value of the `IwfDirection` search attribute. */
+export type Direction = 'mms-to-cpm' | 'cpm-to-mms';
+
+/**
+ * Retry policy for transient refusals of the far side (SIP 408/480/503, no answer), applied by the
+ * machine with durable timers so every attempt shows in the audit trail.
+ */
+export interface RetryPolicy {
+  maxAttempts: number;
+  initialIntervalMs: number;
+  backoffCoefficient: number;
+  maxIntervalMs: number;
+}
+
+/**
+ * What the MM4 front-end hands to the `mmsToCpm` workflow: the fields of the MM4_forward.REQ that
+ * the delivery needs, never media bytes (those go to the media store, issue 4). Dates are ISO
+ * strings so the input reads well in the Temporal UI.
+ */
+export interface MmsToCpmInput {
+  /** Name of the `mm4.peers[]` entry the request came from. */
+  peer: string;
+  receivedAt: string;
+  mm4: {
+    version: string;
+    transactionId: string;
+    messageId: string;
+    /** Whether the peer quoted its ids; echoed in our answers (protocols.md 1.1). */
+    idsQuoted: boolean;
+    from: string;
+    /** Recipients this MMSE asked us to serve: the SMTP RCPT TO list (includes Bcc, 23.140 8.4.1). */
+    recipients: string[];
+    subject?: string;
+    date?: string;
+    /** Absolute expiry, relative values already resolved against receivedAt. */
+    expiry?: string;
+    deliveryReport: boolean;
+    readReply: boolean;
+    ackRequest: boolean;
+    originatorSystem?: string;
+    senderVisibility?: 'Hide' | 'Show';
+  };
+  /** The text of the message (UTF-8), already decoded from its MIME part. */
+  text: string;
+  /** Set when the front-end accepted the PDU only to answer it with an error `.RES`. */
+  intakeError?: { status: Mm4Status; reason: string };
+  retry: RetryPolicy;
+}
+
+/** A recipient after address conversion. */
+export interface RecipientPlan {
+  /** The MMS address as received (for the audit trail; never put in search attributes). */
+  mms: string;
+  /** The CPM URI used as Request-URI and CPIM To; absent when conversion failed. */
+  uri?: string;
+  /** Present when the recipient cannot be served; the delivery answers it with this status. */
+  refused?: { status: Mm4Status; reason: string };
+}
+
+/** Result of the conversion step: everything the SIP step needs, small and serialisable. */
+export interface ConvertedMessage {
+  senderUri: string;
+  recipients: RecipientPlan[];
+  /** Notifications to request in `imdn.Disposition-Notification` (RFC 5438 6.3). */
+  disposition: ('positive-delivery' | 'negative-delivery' | 'display')[];
+}
+
+/** What one SIP attempt toward one recipient produced, classified for the machine. */
+export interface SipAttemptResult {
+  uri: string;
+  outcome: 'accepted' | 'permanent' | 'transient';
+  sipStatus: number;
+  reason: string;
+  /** MM4 status this result maps to when it is final. */
+  mm4Status: Mm4Status;
+  imdnMessageId: string;
+  callId: string;
+}
+
+/** One line of the audit trail: a machine transition with its cause. */
+export interface AuditEntry {
+  at: string;
+  from: string;
+  to: string;
+  event: string;
+  detail?: string;
+}

@@ -1,0 +1,223 @@
+import test from 'ava';
+import { createActor, fromPromise, SimulatedClock, toPromise } from 'xstate';
+import { transitionsOf } from '../../machines/trail.js';
+import { mmsToCpmMachine, summarise, type ResInput, type RouteInput } from '../../machines/mms-to-cpm.machine.js';
+import type { ConvertedMessage, MmsToCpmInput, SipAttemptResult } from '../../model/delivery.js';
+
+/** Every state the chart declares; the last test checks the scenarios below visit all of them. */
+const declared = Object.keys(mmsToCpmMachine.root.states);
+const visited = new Set<string>();
+
+function input(over: Partial<MmsToCpmInput['mm4']> = {}, extra: Partial<MmsToCpmInput> = {}): MmsToCpmInput {
+  return {
+    peer: 'peer-a',
+    receivedAt: new Date().toISOString(),
+    mm4: {
+      version: '6.16.0',
+      transactionId: 'T-1',
+      messageId: 'M-1',
+      idsQuoted: true,
+      from: '+12025550101/TYPE=PLMN@mms.a.example',
+      recipients: ['+12025550199/TYPE=PLMN@mms.iwf.example'],
+      deliveryReport: true,
+      readReply: false,
+      ackRequest: true,
+      originatorSystem: 'system@mms.a.example',
+      ...over,
+    },
+    text: 'hello',
+    retry: { maxAttempts: 3, initialIntervalMs: 1000, backoffCoefficient: 2, maxIntervalMs: 10_000 },
+    ...extra,
+  };
+}
+
+const tel = (mms: string) => `tel:${mms.split('/')[0]}`;
+
+function convertAll(req: MmsToCpmInput): ConvertedMessage {
+  return {
+    senderUri: 'tel:+12025550101',
+    recipients: req.mm4.recipients.map((mms) =>
+      mms.includes('555')
+        ? { mms, uri: tel(mms) }
+        : { mms, refused: { status: 'Error-sending-address-unresolved', reason: 'not a CPM user' } },
+    ),
+    disposition: ['positive-delivery', 'negative-delivery'],
+  };
+}
+
+type Answer = Pick<SipAttemptResult, 'outcome' | 'sipStatus' | 'mm4Status'>;
+const OK: Answer = { outcome: 'accepted', sipStatus: 202, mm4Status: 'Ok' };
+const OFFLINE: Answer = { outcome: 'transient', sipStatus: 480, mm4Status: 'Error-network-problem' };
+const NOT_FOUND: Answer = { outcome: 'permanent', sipStatus: 404, mm4Status: 'Error-sending-address-unresolved' };
+
+interface Stubs {
+  convert?: (req: MmsToCpmInput) => Promise<ConvertedMessage>;
+  /** Answer per attempt number (1-based) and recipient uri. */
+  answer?: (attempt: number, uri: string) => Answer;
+  routeFails?: boolean;
+  resFails?: boolean;
+}
+
+async function run(req: MmsToCpmInput, stubs: Stubs = {}) {
+  const calls = { convert: 0, route: [] as RouteInput[], res: [] as ResInput[], waits: 0 };
+  const clock = new SimulatedClock();
+  const machine = mmsToCpmMachine.provide({
+    actors: {
+      convert: fromPromise(async ({ input }: { input: MmsToCpmInput }) => {
+        calls.convert++;
+        return (stubs.convert ?? (async (r) => convertAll(r)))(input);
+      }),
+      route: fromPromise(async ({ input }: { input: RouteInput }) => {
+        calls.route.push(input);
+        if (stubs.routeFails) throw { type: 'Error', message: 'SIP stack down' };
+        return input.pending.map((p): SipAttemptResult => {
+          const a = (stubs.answer ?? (() => OK))(input.attempt, p.uri!);
+          return { ...a, uri: p.uri!, reason: String(a.sipStatus), imdnMessageId: 'x', callId: 'c' };
+        });
+      }),
+      sendRes: fromPromise(async ({ input }: { input: ResInput }) => {
+        calls.res.push(input);
+        if (stubs.resFails) throw { type: 'Error', message: 'MMSC unreachable' };
+      }),
+    },
+  });
+  const states: string[] = ['received'];
+  const actor = createActor(machine, {
+    input: req,
+    clock,
+    inspect: (ev) => {
+      for (const tr of transitionsOf(ev)) {
+        states.push(tr.to);
+        visited.add(tr.from).add(tr.to);
+        if (tr.to === 'retryWait') {
+          calls.waits++;
+          // Fire the durable backoff timer once the machine has scheduled it.
+          setTimeout(() => clock.increment(60_000), 0);
+        }
+      }
+    },
+  });
+  actor.start();
+  const output = await toPromise(actor);
+  return { output, calls, states };
+}
+
+test('a CPM user who accepts gets one MESSAGE and the MMSC gets an Ok .RES', async (t) => {
+  const { output, calls, states } = await run(input());
+  t.deepEqual(states, ['received', 'converting', 'checkingRoutes', 'routing', 'routed', 'concluding', 'acking', 'done']);
+  t.is(calls.route.length, 1);
+  t.deepEqual(calls.res, [{ status: 'Ok', statusText: 'Accepted by CPM for 1 recipient(s)' }]);
+  t.is(output.result, 'delivered');
+  t.true(output.resSent);
+});
+
+test('no .RES is sent when the MMSC did not ask for an acknowledgement', async (t) => {
+  const { output, calls } = await run(input({ ackRequest: false }));
+  t.is(calls.res.length, 0);
+  t.is(output.mm4Status, 'Ok');
+  t.false(output.resSent);
+});
+
+test('a recipient that is not a CPM user is refused without any SIP traffic', async (t) => {
+  const { output, calls } = await run(input({ recipients: ['+4930123/TYPE=PLMN@x'] }));
+  t.is(calls.route.length, 0);
+  t.is(calls.res[0].status, 'Error-sending-address-unresolved');
+  t.is(output.result, 'rejected');
+});
+
+test('a permanent SIP refusal ends at once with the mapped MM4 status', async (t) => {
+  const { output, calls } = await run(input(), { answer: () => NOT_FOUND });
+  t.is(calls.route.length, 1);
+  t.is(calls.res[0].status, 'Error-sending-address-unresolved');
+  t.is(output.recipients[0].sipStatus, 404);
+});
+
+test('a transient refusal is retried after a durable wait and then accepted', async (t) => {
+  const { output, calls, states } = await run(input(), { answer: (n) => (n === 1 ? OFFLINE : OK) });
+  t.is(calls.route.length, 2);
+  t.true(states.includes('retryWait'));
+  t.is(output.mm4Status, 'Ok');
+  t.is(output.recipients[0].attempts, 2);
+});
+
+test('transient refusals stop after maxAttempts with Error-network-problem', async (t) => {
+  const { output, calls } = await run(input(), { answer: () => OFFLINE });
+  t.is(calls.route.length, 3);
+  t.is(calls.waits, 2);
+  t.is(calls.res[0].status, 'Error-network-problem');
+  t.is(output.result, 'failed');
+  t.regex(output.recipients[0].reason, /gave up after 3 attempt/);
+});
+
+test('no retry is scheduled past the message expiry', async (t) => {
+  const soon = new Date(Date.now() + 500).toISOString();
+  const { output, calls } = await run(input({ expiry: soon }), { answer: () => OFFLINE });
+  t.is(calls.route.length, 1);
+  t.regex(output.recipients[0].reason, /expiry/);
+});
+
+test('several recipients get one MESSAGE each and one .RES, partial success is Ok', async (t) => {
+  const recipients = ['+12025550199/TYPE=PLMN@x', '+12025550198/TYPE=PLMN@x', '+4930999/TYPE=PLMN@x'];
+  const { output, calls } = await run(input({ recipients }), {
+    answer: (_n, uri) => (uri.endsWith('199') ? OK : NOT_FOUND),
+  });
+  t.is(calls.route.length, 1);
+  t.is(calls.route[0].pending.length, 2);
+  t.is(calls.res.length, 1);
+  t.is(output.result, 'partial');
+  t.is(output.mm4Status, 'Ok');
+  t.regex(output.statusText, /Accepted for 1 of 3/);
+});
+
+test('only recipients that answered transiently are tried again', async (t) => {
+  const recipients = ['+12025550199/TYPE=PLMN@x', '+12025550198/TYPE=PLMN@x'];
+  const { calls } = await run(input({ recipients }), {
+    answer: (n, uri) => (uri.endsWith('198') && n === 1 ? OFFLINE : OK),
+  });
+  t.is(calls.route.length, 2);
+  t.deepEqual(calls.route[1].pending.map((p) => p.uri), ['tel:+12025550198']);
+});
+
+test('a request refused at intake is answered with its status and never converted', async (t) => {
+  const req = input({}, { intakeError: { status: 'Error-content-not-accepted', reason: 'media not supported' } });
+  const { calls, output } = await run(req);
+  t.is(calls.convert, 0);
+  t.is(calls.route.length, 0);
+  t.is(calls.res[0].status, 'Error-content-not-accepted');
+  t.is(output.result, 'rejected');
+});
+
+test('a failed conversion answers the MMSC instead of hanging', async (t) => {
+  const { calls } = await run(input(), {
+    convert: async () => {
+      throw { type: 'MalformedMessage', message: 'bad From' };
+    },
+  });
+  t.is(calls.res[0].status, 'Error-message-format-corrupt');
+});
+
+test('a routing activity that gives up counts as a transient failure', async (t) => {
+  const { output, calls } = await run(input(), { routeFails: true });
+  t.is(calls.route.length, 3);
+  t.is(output.mm4Status, 'Error-network-problem');
+});
+
+test('a .RES that cannot be sent still ends the delivery, recorded as not sent', async (t) => {
+  const { output } = await run(input(), { resFails: true });
+  t.is(output.mm4Status, 'Ok');
+  t.false(output.resSent);
+});
+
+test('summarise prefers a permanent status over a transient one when nobody accepted', (t) => {
+  const o = summarise([
+    { mms: 'a', status: 'Error-network-problem', attempts: 3, reason: 'x' },
+    { mms: 'b', status: 'Error-service-denied', attempts: 1, reason: 'y' },
+  ]);
+  t.is(o.result, 'rejected');
+  t.is(o.mm4Status, 'Error-service-denied');
+});
+
+test.after('the scenarios above visit every state of the chart', (t) => {
+  t.deepEqual([...visited].filter((s) => !declared.includes(s)), []);
+  t.deepEqual(declared.filter((s) => !visited.has(s)), []);
+});
