@@ -1,0 +1,16 @@
+import { createInterworkingActivities, type InterworkingDeps } from './interworking.js';
+import { createMmscActivities, type MmscDeps } from './mmsc.js';
+import { createSipActivities, type SipDeps } from './sip.js';
+
+export type ActivityDeps = InterworkingDeps & MmscDeps & SipDeps;
+
+/** All activities, grouped by the system they talk to; workflows proxy this type. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createInterworkingActivities(deps),
+    ...createSipActivities(deps),
+    ...createMmscActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

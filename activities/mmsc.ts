@@ -1,0 +1,65 @@
+import type { SmtpClient } from '../clients/smtp.js';
+import type { Mm4Status } from '../model/mm4-status.js';
+import { ErrorType } from '../model/errors.js';
+import { rfc822MessageId } from '../protocols/interworking/ids.js';
+import { serializeMm4 } from '../protocols/mm4/pdu.js';
+import type { Mm4Peer } from '../model/peer.js';
+import { permanent, smtpFailure } from './failures.js';
+
+export interface MmscDeps {
+  smtp: SmtpClient;
+  mm4: { domain: string; systemAddress: string; peers: Mm4Peer[] };
+}
+
+export interface ForwardResInput {
+  peer: string;
+  originatorSystem?: string;
+  version: string;
+  transactionId: string;
+  messageId: string;
+  idsQuoted: boolean;
+  status: Mm4Status;
+  statusText: string;
+}
+
+/** The peer that gets our answer: the one the request came from, else by the system's domain. */
+export function findPeer(peers: Mm4Peer[], name: string, address?: string): Mm4Peer | undefined {
+  const domain = address?.split('@')[1]?.toLowerCase();
+  return peers.find((p) => p.name === name) ?? peers.find((p) => domain && p.domains.includes(domain));
+}
+
+export function createMmscActivities(deps: MmscDeps) {
+  return {
+    /**
+     * MM4_forward.RES: a new SMTP transaction to X-Mms-Originator-System (23.140 8.4.2,
+     * protocols.md 1.5), echoing the request's transaction and message ids.
+     */
+    async sendMm4ForwardRes(a: ForwardResInput): Promise<void> {
+      if (!a.originatorSystem) {
+        throw permanent(ErrorType.MalformedMessage, 'no X-Mms-Originator-System to send MM4_forward.RES to');
+      }
+      const peer = findPeer(deps.mm4.peers, a.peer, a.originatorSystem);
+      if (!peer) throw permanent(ErrorType.Misconfigured, `no mm4.peers entry named '${a.peer}'`);
+      const raw = serializeMm4({
+        type: 'MM4_forward.RES',
+        version: a.version || '6.16.0',
+        transactionId: a.transactionId,
+        messageId: a.messageId,
+        idsQuoted: a.idsQuoted,
+        from: deps.mm4.systemAddress,
+        to: [a.originatorSystem],
+        sender: deps.mm4.systemAddress,
+        date: new Date(),
+        rfc822MessageId: rfc822MessageId(deps.mm4.domain, 'forward.RES', a.peer, a.transactionId, a.messageId),
+        requestStatus: a.status,
+        statusText: a.statusText,
+        extraHeaders: [],
+      });
+      try {
+        await deps.smtp.send({ ...peer.smtp, from: deps.mm4.systemAddress, to: [a.originatorSystem], raw });
+      } catch (e) {
+        throw smtpFailure(e, `MM4_forward.RES to ${peer.name}`);
+      }
+    },
+  };
+}

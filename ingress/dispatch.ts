@@ -1,0 +1,61 @@
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { MmsToCpmInput } from '../model/delivery.js';
+import { IwfDirection, IwfPeer, IwfState, mm4InboundSignal, type Mm4InboundSignal } from '../workflows/messages.js';
+
+/** Temporal could not be reached or refused: the caller answers "try again later" (SMTP 4xx). */
+export class DispatchUnavailable extends Error {
+  constructor(cause: unknown) {
+    super(`Temporal unavailable: ${(cause as Error)?.message ?? cause}`);
+    this.name = 'DispatchUnavailable';
+  }
+}
+
+export interface Dispatcher {
+  /** Durably starts the delivery, or finds it already started (retransmission): both mean "ours now". */
+  startMmsToCpm(workflowId: string, input: MmsToCpmInput, summary: string): Promise<'started' | 'existing'>;
+  /** Signals a PDU to the delivery it belongs to. */
+  signalMm4(workflowId: string, payload: Mm4InboundSignal): Promise<'delivered' | 'unknown'>;
+}
+
+/** How long ingress waits for Temporal before answering the peer with a temporary failure. */
+const DEADLINE_MS = 10_000;
+
+export function temporalDispatcher(client: Client, taskQueue: string): Dispatcher {
+  const withDeadline = <T>(fn: () => Promise<T>) => client.connection.withDeadline(Date.now() + DEADLINE_MS, fn);
+  return {
+    async startMmsToCpm(workflowId, input, summary) {
+      try {
+        await withDeadline(() =>
+          client.workflow.start('mmsToCpm', {
+            workflowId,
+            taskQueue,
+            args: [input],
+            // Exactly-once intake (temporal.md 2.4): a running duplicate is the same delivery, and a
+            // finished one is never started again while the namespace retains it.
+            workflowIdConflictPolicy: 'USE_EXISTING',
+            workflowIdReusePolicy: 'REJECT_DUPLICATE',
+            typedSearchAttributes: [
+              { key: IwfDirection, value: 'mms-to-cpm' },
+              { key: IwfState, value: 'received' },
+              { key: IwfPeer, value: input.peer },
+            ],
+            staticSummary: summary,
+          }),
+        );
+        return 'started';
+      } catch (e) {
+        if (e instanceof WorkflowExecutionAlreadyStartedError) return 'existing';
+        throw new DispatchUnavailable(e);
+      }
+    },
+    async signalMm4(workflowId, payload) {
+      try {
+        await withDeadline(() => client.workflow.getHandle(workflowId).signal(mm4InboundSignal, payload));
+        return 'delivered';
+      } catch (e) {
+        if (e instanceof WorkflowNotFoundError) return 'unknown';
+        throw new DispatchUnavailable(e);
+      }
+    },
+  };
+}

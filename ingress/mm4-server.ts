@@ -1,0 +1,136 @@
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { RetryPolicy } from '../model/delivery.js';
+import type { Mm4Peer } from '../model/peer.js';
+import { forwardReqToInput, refusedToInput, type IntakeContext } from '../protocols/interworking/mm4-intake.js';
+import { parseMm4 } from '../protocols/mm4/pdu.js';
+import { mmsToCpmWorkflowId } from '../workflows/messages.js';
+import { DispatchUnavailable, type Dispatcher } from './dispatch.js';
+import { peerForSource } from './peers.js';
+import { routeMm4Pdu } from './routes.js';
+
+export interface Mm4ServerOptions {
+  listen: { host: string; port: number };
+  domain: string;
+  maxMessageBytes: number;
+  peers: Mm4Peer[];
+  retry: RetryPolicy;
+  defaultExpiryMs: number;
+  dispatcher: Dispatcher;
+  log: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
+}
+
+/** An SMTP reply: smtp-server turns an Error's responseCode into the reply code. */
+function reply(code: number, message: string): Error {
+  return Object.assign(new Error(message), { responseCode: code });
+}
+
+function readAll(stream: SMTPServerDataStream, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= limit) chunks.push(c);
+    });
+    stream.on('end', () => resolve(stream.sizeExceeded || size > limit ? undefined : Buffer.concat(chunks)));
+    stream.on('error', reject);
+  });
+}
+
+/**
+ * The MM4 front-end: an SMTP server for the configured MMSC peers (3GPP TS 23.140 clause 8.4).
+ * Each PDU is its own SMTP transaction. The SMTP 250 means "durably ours": it is given only after
+ * Temporal has recorded the delivery (started, or found running for the same message); 4xx when
+ * Temporal cannot be reached so the MMSC retries; 5xx for what can never succeed.
+ */
+export function createMm4Server(o: Mm4ServerOptions) {
+  const ctx = (session: SMTPServerSession, peer: string): IntakeContext => ({
+    peer,
+    receivedAt: new Date(),
+    envelopeRecipients: session.envelope.rcptTo.map((r) => r.address),
+    retry: o.retry,
+    defaultExpiryMs: o.defaultExpiryMs,
+  });
+
+  async function handle(raw: Buffer, session: SMTPServerSession, peer: Mm4Peer): Promise<string> {
+    const parsed = parseMm4(raw);
+    const log = { peer: peer.name, remote: session.remoteAddress };
+    if (!parsed.ok) {
+      const p = parsed.partial;
+      const answerable = p.type === 'MM4_forward.REQ' && p.transactionId && p.originatorSystem && p.ackRequest;
+      o.log.warn({ ...log, error: parsed.error, status: parsed.status }, 'malformed MM4 PDU');
+      if (!answerable) throw reply(554, `5.6.0 MM4 ${parsed.status}: ${parsed.error}`);
+      // Identifiable enough to answer in MM4 terms: a durable delivery that sends the error .RES.
+      const id = mmsToCpmWorkflowId(p.originatorSystem!, p.messageId ?? `transaction:${p.transactionId}`);
+      const input = refusedToInput(p, parsed.status, parsed.error, ctx(session, peer.name));
+      await o.dispatcher.startMmsToCpm(id, input, `MM4 request refused: ${parsed.status}`);
+      return `2.0.0 accepted for an MM4 ${parsed.status} answer`;
+    }
+    const pdu = parsed.pdu;
+    if (pdu.type === 'MM4_forward.REQ') {
+      const input = forwardReqToInput(pdu, ctx(session, peer.name));
+      const id = mmsToCpmWorkflowId(input.mm4.originatorSystem ?? peer.name, pdu.messageId);
+      const summary = `MMS→CPM ${pdu.messageId} from ${peer.name} to ${input.mm4.recipients.length} recipient(s)`;
+      const how = await o.dispatcher.startMmsToCpm(id, input, summary);
+      o.log.info({ ...log, workflowId: id, mm4MessageId: pdu.messageId, mm4TransactionId: pdu.transactionId, how }, 'MM4_forward.REQ accepted');
+      return `2.0.0 queued as ${id}`;
+    }
+    const route = routeMm4Pdu(pdu);
+    if (!route) throw reply(550, `5.1.1 ${pdu.type} for ${pdu.messageId} matches no delivery of this IWF`);
+    const delivered = await o.dispatcher.signalMm4(route.workflowId, route.signal);
+    if (delivered === 'unknown') throw reply(550, `5.1.1 no delivery ${route.workflowId} for ${pdu.type}`);
+    o.log.info({ ...log, workflowId: route.workflowId, type: pdu.type, mm4MessageId: pdu.messageId }, 'MM4 PDU routed');
+    return `2.0.0 ${pdu.type} routed`;
+  }
+
+  const server = new SMTPServer({
+    name: o.domain,
+    banner: 'MM4 interworking function',
+    size: o.maxMessageBytes,
+    authOptional: true,
+    // The bundled certificate has expired (toolchain.md 7); MM4 TLS comes with real certificates.
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
+    onConnect(session, cb) {
+      const peer = peerForSource(o.peers, session.remoteAddress);
+      if (!peer) {
+        o.log.warn({ remote: session.remoteAddress }, 'MM4 connection from a source no peer allows');
+        return cb(reply(554, '5.7.1 not an allowed MM4 peer'));
+      }
+      cb();
+    },
+    onData(stream, session, cb) {
+      const peer = peerForSource(o.peers, session.remoteAddress)!;
+      readAll(stream, o.maxMessageBytes)
+        .then(async (raw) => {
+          if (!raw) return cb(reply(552, `5.3.4 message exceeds ${o.maxMessageBytes} bytes`));
+          cb(null, await handle(raw, session, peer));
+        })
+        .catch((e: unknown) => {
+          if ((e as { responseCode?: number }).responseCode) return cb(e as Error);
+          if (e instanceof DispatchUnavailable) {
+            o.log.warn({ peer: peer.name, error: e.message }, 'MM4 PDU deferred: Temporal unavailable');
+            return cb(reply(451, '4.3.0 delivery store unavailable, try again later'));
+          }
+          o.log.error({ peer: peer.name, error: (e as Error).message }, 'MM4 PDU failed');
+          cb(reply(451, '4.3.0 temporary failure, try again later'));
+        });
+    },
+  });
+  server.on('error', (e) => o.log.error({ error: e.message }, 'MM4 server error'));
+
+  return {
+    listen(): Promise<{ host: string; port: number }> {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(o.listen.port, o.listen.host, () => {
+          const addr = server.server.address();
+          resolve({ host: o.listen.host, port: typeof addr === 'object' && addr ? addr.port : o.listen.port });
+        });
+      });
+    },
+    close(): Promise<void> {
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,67 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Deterministic protocol identifiers derived from the workflow id. A retried activity therefore
+ * rebuilds byte-identical requests: the same SIP transaction (branch), the same Call-ID and the
+ * same imdn.Message-ID, so the far side sees a retransmission, never a second message.
+ */
+export function digest(...parts: (string | number)[]): Buffer {
+  return createHash('sha256').update(parts.join('\u0000')).digest();
+}
+
+const token = (buf: Buffer, len: number) => buf.toString('base64url').slice(0, len);
+
+/** Formats 16 bytes of a digest as an RFC 4122-shaped UUID (Conversation-ID, Contribution-ID). */
+function uuidFrom(buf: Buffer): string {
+  const h = Buffer.from(buf.subarray(0, 16));
+  h[6] = (h[6] & 0x0f) | 0x50; // version 5 (name-based, SHA)
+  h[8] = (h[8] & 0x3f) | 0x80;
+  const x = h.toString('hex');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
+export interface CpmMessageIds {
+  /** imdn.Message-ID: 22 base64url chars = 132 bits (RFC 5438 6.3 wants at least 32 bits of randomness). */
+  imdnMessageId: string;
+  callId: string;
+  fromTag: string;
+  conversationId: string;
+  contributionId: string;
+}
+
+export function cpmMessageIds(workflowId: string, recipientUri: string, host: string): CpmMessageIds {
+  const seed = (what: string) => digest('cpm', workflowId, recipientUri, what);
+  return {
+    imdnMessageId: token(seed('imdn'), 22),
+    callId: `${token(seed('call'), 24)}@${host}`,
+    fromTag: token(seed('tag'), 12),
+    conversationId: uuidFrom(seed('conversation')),
+    contributionId: uuidFrom(seed('contribution')),
+  };
+}
+
+/** RFC 3261 8.1.1.7 branch: magic cookie + a value unique per attempt (a new attempt is a new transaction). */
+export function sipBranch(workflowId: string, recipientUri: string, attempt: number): string {
+  return `z9hG4bK${token(digest('branch', workflowId, recipientUri, attempt), 22)}`;
+}
+
+/** RFC 5322 Message-ID for a PDU we originate, stable across activity retries. */
+export function rfc822MessageId(domain: string, ...parts: string[]): string {
+  return `<${token(digest('rfc822', ...parts), 22)}@${domain}>`;
+}
+
+/**
+ * MM4 ids the IWF mints (X-Mms-Message-ID of an MM it originates, X-Mms-Transaction-ID of a PDU it
+ * sends) carry the workflow id, so answers and reports route back by id alone:
+ * `iwf1.<base64url(workflowId)>.<suffix>`. Allowed characters keep them safe in quoted MM4 headers.
+ */
+export function mintMm4Id(workflowId: string, suffix: string): string {
+  return `iwf1.${Buffer.from(workflowId, 'utf8').toString('base64url')}.${suffix}`;
+}
+
+export function workflowIdFromMintedMm4Id(id: string): string | undefined {
+  const m = /^iwf1\.([A-Za-z0-9_-]+)\.[A-Za-z0-9_.-]*$/.exec(id.trim());
+  if (!m) return undefined;
+  const wf = Buffer.from(m[1], 'base64url').toString('utf8');
+  return /^(mms-to-cpm|cpm-to-mms)\//.test(wf) ? wf : undefined;
+}

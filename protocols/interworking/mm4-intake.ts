@@ -1,0 +1,110 @@
+import type { MmsToCpmInput, RetryPolicy } from '../../model/delivery.js';
+import type { Mm4Status } from '../../model/mm4-status.js';
+import { entityText, type MimeEntity } from '../mime/entity.js';
+import type { Mm4ForwardReq } from '../mm4/pdu.js';
+
+/** Largest text we carry in a workflow input; bigger texts are refused until media storage exists. */
+export const MAX_TEXT_BYTES = 64 * 1024;
+
+export interface IntakeContext {
+  peer: string;
+  receivedAt: Date;
+  /** SMTP RCPT TO addresses: the recipients this MMSE is asked to serve (includes Bcc). */
+  envelopeRecipients: string[];
+  retry: RetryPolicy;
+  defaultExpiryMs: number;
+  maxExpiryMs?: number;
+}
+
+/**
+ * Collects the text of an MM (text/plain alone, or the text/plain parts of a multipart, in order).
+ * Returns the media types that cannot be carried yet (media is a later feature; the SMIL
+ * presentation carries no content of its own, protocols.md 7.4 "SMIL: drop").
+ */
+export function extractText(content: MimeEntity): { text: string; unsupported: string[] } {
+  const texts: string[] = [];
+  const unsupported: string[] = [];
+  const walk = (e: MimeEntity) => {
+    if (e.parts) return e.parts.forEach(walk);
+    if (e.mediaType === 'text/plain') texts.push(entityText(e));
+    else if (e.mediaType !== 'application/smil') unsupported.push(e.mediaType);
+  };
+  walk(content);
+  return { text: texts.join('\n'), unsupported };
+}
+
+/** X-Mms-Expiry (absolute or relative, protocols.md 1.4), bounded by the configured default. */
+function expiryOf(pdu: Mm4ForwardReq, ctx: IntakeContext): string {
+  const now = ctx.receivedAt.getTime();
+  let at = now + ctx.defaultExpiryMs;
+  if (pdu.expiry && 'at' in pdu.expiry) at = pdu.expiry.at.getTime();
+  else if (pdu.expiry) at = now + pdu.expiry.relativeSeconds * 1000;
+  if (ctx.maxExpiryMs !== undefined) at = Math.min(at, now + ctx.maxExpiryMs);
+  return new Date(at).toISOString();
+}
+
+/** Maps an accepted MM4_forward.REQ to the delivery workflow's input (pure). */
+export function forwardReqToInput(pdu: Mm4ForwardReq, ctx: IntakeContext): MmsToCpmInput {
+  const { text, unsupported } = extractText(pdu.content);
+  let intakeError: { status: Mm4Status; reason: string } | undefined;
+  if (unsupported.length) {
+    intakeError = { status: 'Error-content-not-accepted', reason: `media not supported yet: ${unsupported.join(', ')}` };
+  } else if (Buffer.byteLength(text, 'utf8') > MAX_TEXT_BYTES) {
+    intakeError = { status: 'Error-content-not-accepted', reason: `text larger than ${MAX_TEXT_BYTES} bytes` };
+  }
+  const envelope = [...new Set(ctx.envelopeRecipients.map((r) => r.trim()).filter(Boolean))];
+  return {
+    peer: ctx.peer,
+    receivedAt: ctx.receivedAt.toISOString(),
+    mm4: {
+      version: pdu.version,
+      transactionId: pdu.transactionId,
+      messageId: pdu.messageId,
+      idsQuoted: pdu.idsQuoted,
+      from: pdu.from,
+      recipients: envelope.length ? envelope : [...pdu.to, ...pdu.cc],
+      subject: pdu.subject,
+      date: pdu.date?.toISOString(),
+      expiry: expiryOf(pdu, ctx),
+      deliveryReport: pdu.deliveryReport,
+      readReply: pdu.readReply,
+      ackRequest: pdu.ackRequest,
+      originatorSystem: pdu.originatorSystem ?? pdu.sender,
+      senderVisibility: pdu.senderVisibility,
+    },
+    text: intakeError ? '' : text,
+    intakeError,
+    retry: ctx.retry,
+  };
+}
+
+/**
+ * Input for a request that is malformed but identifiable enough to be answered with an error
+ * `.RES` (it asked for one and names its transaction and originator system).
+ */
+export function refusedToInput(
+  partial: { transactionId?: string; messageId?: string; originatorSystem?: string; idsQuoted?: boolean },
+  status: Mm4Status,
+  reason: string,
+  ctx: IntakeContext,
+): MmsToCpmInput {
+  return {
+    peer: ctx.peer,
+    receivedAt: ctx.receivedAt.toISOString(),
+    mm4: {
+      version: '6.16.0',
+      transactionId: partial.transactionId ?? '',
+      messageId: partial.messageId ?? partial.transactionId ?? '',
+      idsQuoted: partial.idsQuoted ?? true,
+      from: '',
+      recipients: ctx.envelopeRecipients,
+      deliveryReport: false,
+      readReply: false,
+      ackRequest: true,
+      originatorSystem: partial.originatorSystem,
+    },
+    text: '',
+    intakeError: { status, reason },
+    retry: ctx.retry,
+  };
+}

@@ -1,0 +1,218 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { RetryPolicy } from '../model/delivery.js';
+import type { Mm4Peer } from '../model/peer.js';
+import { ConfigError, Reader, type Obj } from './config-schema.js';
+
+export { ConfigError } from './config-schema.js';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export type { Mm4Peer };
+
+export interface Config {
+  /** Folder for the embedded Temporal database and other local state. */
+  dataDir: string;
+  log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
+  temporal: {
+    /** Cluster to use; when absent (and no envconfig profile names one) an embedded dev server is started. */
+    address?: string;
+    namespace: string;
+    taskQueue: string;
+    /** Profile of `@temporalio/envconfig` (TLS, API key ...) for an external cluster. */
+    profile?: string;
+    embedded: { port: number; uiPort: number; ui: boolean; dbFile: string };
+  };
+  mm4: {
+    listen: HostPort;
+    domain: string;
+    /** Our MM4 system mailbox: MAIL FROM and From of the PDUs we originate. */
+    systemAddress: string;
+    maxMessageBytes: number;
+    peers: Mm4Peer[];
+  };
+  sip: {
+    listen: HostPort;
+    domain: string;
+    outboundProxy: HostPort;
+    /** Transport toward the outbound proxy. */
+    transport: 'udp' | 'tcp';
+    trusted: string[];
+    timers: { t1: number; t2: number; t4: number };
+  };
+  cpm: {
+    /** E.164 numbers; an entry ending in `*` is a prefix. Merged from `cpm.users` and `cpm.usersFile`. */
+    users: string[];
+    defaultCountry: string;
+    /** Request-URI form for CPM recipients: `tel:+E164` or `sip:+E164@domain;user=phone`. */
+    uriForm: 'tel' | 'sip';
+  };
+  delivery: {
+    retry: RetryPolicy;
+    /** Upper bound on how long a delivery may keep retrying when the MMS gives no expiry. */
+    defaultExpiryMs: number;
+  };
+}
+
+const TOP = ['dataDir', 'log', 'temporal', 'mm4', 'sip', 'cpm', 'delivery'];
+
+/** Environment overrides for the common keys (documented in README and iwf.example.yaml). */
+const ENV: [string, string][] = [
+  ['TEMPORAL_ADDRESS', 'temporal.address'],
+  ['TEMPORAL_NAMESPACE', 'temporal.namespace'],
+  ['IWF_TEMPORAL_ADDRESS', 'temporal.address'],
+  ['IWF_TASK_QUEUE', 'temporal.taskQueue'],
+  ['IWF_DATA_DIR', 'dataDir'],
+  ['IWF_LOG_LEVEL', 'log.level'],
+  ['IWF_MM4_LISTEN', 'mm4.listen'],
+  ['IWF_MM4_DOMAIN', 'mm4.domain'],
+  ['IWF_SIP_LISTEN', 'sip.listen'],
+  ['IWF_SIP_DOMAIN', 'sip.domain'],
+  ['IWF_SIP_OUTBOUND_PROXY', 'sip.outboundProxy'],
+  ['IWF_TEMPORAL_UI_PORT', 'temporal.embedded.uiPort'],
+  ['IWF_TEMPORAL_PORT', 'temporal.embedded.port'],
+];
+
+function setPath(obj: Obj, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let cur = obj;
+  for (const p of parts.slice(0, -1)) {
+    if (typeof cur[p] !== 'object' || cur[p] === null) cur[p] = {};
+    cur = cur[p] as Obj;
+  }
+  cur[parts.at(-1)!] = value;
+}
+
+/** Reads the file named by `--config FILE` or `IWF_CONFIG` (YAML or JSON), or none. */
+export function readConfigFile(argv: string[], env: NodeJS.ProcessEnv): { tree: Obj; file?: string } {
+  const i = argv.indexOf('--config');
+  const file = i >= 0 ? argv[i + 1] : env.IWF_CONFIG;
+  if (i >= 0 && !file) throw new ConfigError(['--config: needs a file name']);
+  if (!file) return { tree: {} };
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError([`${file}: cannot be read (${(e as Error).message})`]);
+  }
+  let tree: unknown;
+  try {
+    tree = parseYaml(text); // YAML is a superset of JSON, so one parser serves both.
+  } catch (e) {
+    throw new ConfigError([`${file}: not valid YAML/JSON (${(e as Error).message})`]);
+  }
+  if (tree === null || tree === undefined) tree = {};
+  if (typeof tree !== 'object' || Array.isArray(tree)) throw new ConfigError([`${file}: must hold a mapping`]);
+  return { tree: tree as Obj, file: resolve(file) };
+}
+
+/** Validates a config tree (after env overrides); throws one ConfigError naming every bad key. */
+export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = process.cwd()): Config {
+  const merged = structuredClone(tree);
+  for (const [name, path] of ENV) if (env[name]) setPath(merged, path, env[name]);
+  const r = new Reader(merged);
+  r.unknownKeys('', TOP);
+  r.unknownKeys('temporal', ['address', 'namespace', 'taskQueue', 'profile', 'embedded']);
+  r.unknownKeys('temporal.embedded', ['port', 'uiPort', 'ui', 'dbFile']);
+  r.unknownKeys('mm4', ['listen', 'domain', 'systemAddress', 'maxMessageBytes', 'peers']);
+  r.unknownKeys('sip', ['listen', 'domain', 'outboundProxy', 'transport', 'trusted', 'timers']);
+  r.unknownKeys('sip.timers', ['t1', 't2', 't4']);
+  r.unknownKeys('cpm', ['users', 'usersFile', 'defaultCountry', 'uriForm']);
+  r.unknownKeys('delivery', ['retry', 'defaultExpiry']);
+  r.unknownKeys('delivery.retry', ['maxAttempts', 'initialInterval', 'backoffCoefficient', 'maxInterval']);
+
+  // dataDir is relative to the working directory (where `npm start` runs); files named inside the
+  // config (cpm.usersFile) are relative to the config file.
+  const dataDir = resolve(r.str('dataDir', '.data')!);
+  const domain = r.str('mm4.domain', 'mms.iwf.example.net')!;
+  const peers = r.list('mm4.peers').map((_, i): Mm4Peer => {
+    const p = `mm4.peers[${i}]`;
+    const sub = new Reader({ x: _ as Obj });
+    r.unknownKeys(`mm4.peers.${i}`, ['name', 'domains', 'smtp', 'allow']);
+    const peer: Mm4Peer = {
+      name: sub.reqStr('x.name'),
+      domains: sub.strList('x.domains').map((d) => d.toLowerCase()),
+      smtp: sub.hostPort('x.smtp') ?? { host: '', port: 0 },
+      allow: sub.strList('x.allow'),
+    };
+    if (!(_ as Obj)?.smtp) sub.fail('x.smtp', 'is required');
+    r.problems.push(...sub.problems.map((m) => m.replace(/^x\./, `${p}.`)));
+    return peer;
+  });
+  const names = new Set<string>();
+  for (const [i, peer] of peers.entries()) {
+    if (names.has(peer.name)) r.fail(`mm4.peers[${i}].name`, `duplicate peer name '${peer.name}'`);
+    names.add(peer.name);
+  }
+
+  const users = r.strList('cpm.users');
+  const usersFile = r.str('cpm.usersFile');
+  if (usersFile) {
+    try {
+      const text = readFileSync(resolve(baseDir, usersFile), 'utf8');
+      users.push(...text.split(/\r?\n/).map((l) => l.replace(/#.*/, '').trim()).filter(Boolean));
+    } catch (e) {
+      r.fail('cpm.usersFile', `cannot be read (${(e as Error).message})`);
+    }
+  }
+  for (const u of users) if (!/^\+?\d{1,15}\*?$/.test(u)) r.fail('cpm.users', `'${u}' is not an E.164 number or prefix*`);
+
+  const defaultCountry = r.str('cpm.defaultCountry', 'US')!.toUpperCase();
+  if (!/^[A-Z]{2}$/.test(defaultCountry)) r.fail('cpm.defaultCountry', 'must be an ISO 3166 alpha-2 code like US');
+  const sipDomain = r.str('sip.domain', 'ims.iwf.example.net')!;
+  const t1 = r.duration('sip.timers.t1', 500);
+
+  const config: Config = {
+    dataDir,
+    log: { level: r.oneOf('log.level', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info') },
+    temporal: {
+      address: r.str('temporal.address'),
+      namespace: r.str('temporal.namespace', 'default')!,
+      taskQueue: r.str('temporal.taskQueue', 'iwf')!,
+      profile: r.str('temporal.profile'),
+      embedded: {
+        port: r.int('temporal.embedded.port', 7233, 1, 65535),
+        uiPort: r.int('temporal.embedded.uiPort', 8233, 1, 65535),
+        ui: r.bool('temporal.embedded.ui', true),
+        dbFile: resolve(dataDir, r.str('temporal.embedded.dbFile', 'temporal.sqlite')!),
+      },
+    },
+    mm4: {
+      listen: r.hostPort('mm4.listen', '127.0.0.1:2525')!,
+      domain,
+      systemAddress: r.str('mm4.systemAddress', `mm4-system@${domain}`)!,
+      maxMessageBytes: r.int('mm4.maxMessageBytes', 10 * 1024 * 1024, 1024, 100 * 1024 * 1024),
+      peers,
+    },
+    sip: {
+      listen: r.hostPort('sip.listen', '127.0.0.1:5060')!,
+      domain: sipDomain,
+      outboundProxy: r.hostPort('sip.outboundProxy', '127.0.0.1:5070')!,
+      transport: r.oneOf('sip.transport', ['udp', 'tcp'] as const, 'udp'),
+      trusted: r.strList('sip.trusted'),
+      timers: { t1, t2: r.duration('sip.timers.t2', 4000), t4: r.duration('sip.timers.t4', 5000) },
+    },
+    cpm: { users, defaultCountry, uriForm: r.oneOf('cpm.uriForm', ['tel', 'sip'] as const, 'tel') },
+    delivery: {
+      retry: {
+        maxAttempts: r.int('delivery.retry.maxAttempts', 6, 1, 1000),
+        initialIntervalMs: r.duration('delivery.retry.initialInterval', 30_000),
+        backoffCoefficient: r.num('delivery.retry.backoffCoefficient', 2, 1, 10),
+        maxIntervalMs: r.duration('delivery.retry.maxInterval', 30 * 60_000),
+      },
+      defaultExpiryMs: r.duration('delivery.defaultExpiry', 3 * 86_400_000),
+    },
+  };
+  if (r.problems.length) throw new ConfigError(r.problems);
+  return config;
+}
+
+/** Reads and validates the configuration once at start (conventions.md 1.11). */
+export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Config {
+  const { tree, file } = readConfigFile(argv, env);
+  return buildConfig(tree, env, file ? resolve(file, '..') : process.cwd());
+}

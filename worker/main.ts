@@ -1,0 +1,50 @@
+/**
+ * `npm start`: the whole IWF in one process tree (embedded Temporal unless TEMPORAL_ADDRESS or
+ * temporal.address names a cluster). SIGINT/SIGTERM stop it cleanly.
+ */
+import { ConfigError, loadConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { startIwf } from './iwf.js';
+
+async function main() {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`cpm-mms-iwf: ${e.message}`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const log = createLogger(config.log.level);
+  const iwf = await startIwf(config, log);
+  const banner = [
+    `cpm-mms-iwf is running`,
+    `  MM4 (SMTP)  ${iwf.mm4.host}:${iwf.mm4.port}`,
+    `  SIP         ${iwf.sip.host}:${iwf.sip.port} (UDP and TCP), outbound proxy ${config.sip.outboundProxy.host}:${config.sip.outboundProxy.port}/${config.sip.transport}`,
+    `  Temporal    ${iwf.temporalAddress} namespace ${config.temporal.namespace}, task queue ${config.temporal.taskQueue}`,
+    ...(iwf.uiUrl ? [`  Web UI      ${iwf.uiUrl}`] : []),
+  ];
+  process.stderr.write(banner.join('\n') + '\n');
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    iwf.stop().then(
+      () => process.exit(0),
+      (e: Error) => {
+        log.error({ error: e.message }, 'unclean stop');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((e: Error) => {
+  console.error(`cpm-mms-iwf: failed to start: ${e.message}`);
+  process.exit(1);
+});

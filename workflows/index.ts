@@ -1,0 +1,2 @@
+/** The single module the worker bundles (conventions.md 1.1). */
+export { mmsToCpm } from './mms-to-cpm.workflow.js';

@@ -1,0 +1,55 @@
+/**
+ * Names shared by the workflows and by everything that talks to them (ingress, CLI, tests):
+ * search attributes, queries, signals and the workflow-id rules (conventions.md 1.13).
+ * Imported by workflow code, so: no Node modules here.
+ */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { AuditEntry, Direction } from '../model/delivery.js';
+import type { DeliveryOutcome } from '../model/outcome.js';
+
+/** Search attributes: no phone numbers or addresses in them (they are not encrypted by codecs). */
+export const IwfDirection = defineSearchAttributeKey('IwfDirection', SearchAttributeType.KEYWORD);
+export const IwfState = defineSearchAttributeKey('IwfState', SearchAttributeType.KEYWORD);
+export const IwfPeer = defineSearchAttributeKey('IwfPeer', SearchAttributeType.KEYWORD);
+export const IwfOutcome = defineSearchAttributeKey('IwfOutcome', SearchAttributeType.KEYWORD);
+export const IwfMm4Status = defineSearchAttributeKey('IwfMm4Status', SearchAttributeType.KEYWORD);
+
+/** Registered with the embedded dev server (`--search-attribute`) and by `iwf`'s setup on a cluster. */
+export const SEARCH_ATTRIBUTES = {
+  IwfDirection: 'Keyword',
+  IwfState: 'Keyword',
+  IwfPeer: 'Keyword',
+  IwfOutcome: 'Keyword',
+  IwfMm4Status: 'Keyword',
+} as const;
+
+/** What the `audit` query returns: the machine's state and its timestamped transition history. */
+export interface AuditView {
+  direction: Direction;
+  state: string;
+  status: 'active' | 'done' | 'error' | 'stopped';
+  trail: AuditEntry[];
+  outcome?: DeliveryOutcome;
+}
+
+export const auditQuery = defineQuery<AuditView>('audit');
+
+/** An MM4 `.RES` or report PDU addressed to this delivery, routed by the MM4 front-end. */
+export interface Mm4InboundSignal {
+  type: string;
+  transactionId: string;
+  messageId: string;
+  status?: string;
+  statusText?: string;
+  receivedAt: string;
+}
+export const mm4InboundSignal = defineSignal<[Mm4InboundSignal]>('mm4.inbound');
+
+/**
+ * Workflow id of an MMS -> CPM delivery: the originator MMSE system and its X-Mms-Message-ID,
+ * which together identify the MM (23.140 8.4.1), so an MMSC retransmission finds the same workflow.
+ */
+export function mmsToCpmWorkflowId(originatorSystem: string, messageId: string): string {
+  return `mms-to-cpm/${originatorSystem.toLowerCase()}/${messageId}`;
+}

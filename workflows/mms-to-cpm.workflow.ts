@@ -1,0 +1,85 @@
+import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { mmsToCpmMachine, type ResInput, type RouteInput } from '../machines/mms-to-cpm.machine.js';
+import type { MmsToCpmInput, SipAttemptResult } from '../model/delivery.js';
+import { NON_RETRYABLE_ERRORS } from '../model/errors.js';
+import type { DeliveryOutcome } from '../model/outcome.js';
+import { fromActivity, runMachine, toActorError } from './run-machine.js';
+
+/** Conversion is local CPU work plus config lookups: short timeout, few retries. */
+const local = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: [...NON_RETRYABLE_ERRORS] },
+});
+
+/**
+ * One SIP non-INVITE transaction: at most Timer F (64*T1 = 32 s by default) plus margin. The
+ * activity heartbeats, so a crashed worker is noticed within heartbeatTimeout and the same
+ * transaction (same branch) is retransmitted by the next worker.
+ */
+const sip = proxyActivities<Activities>({
+  startToCloseTimeout: '2m',
+  heartbeatTimeout: '10s',
+  retry: { initialInterval: '2s', maximumAttempts: 5, nonRetryableErrorTypes: [...NON_RETRYABLE_ERRORS] },
+});
+
+/** The MM4 answer must get through eventually: keep retrying an unreachable MMSC for a day. */
+const mmsc = proxyActivities<Activities>({
+  startToCloseTimeout: '1m',
+  scheduleToCloseTimeout: '24h',
+  retry: { initialInterval: '5s', maximumInterval: '10m', nonRetryableErrorTypes: [...NON_RETRYABLE_ERRORS] },
+});
+
+/** MMS -> CPM delivery of one MM4_forward.REQ. Thin glue: the machine decides, activities act. */
+export async function mmsToCpm(input: MmsToCpmInput): Promise<DeliveryOutcome> {
+  const { workflowId } = workflowInfo();
+  const machine = mmsToCpmMachine.provide({
+    actors: {
+      convert: fromActivity((req: MmsToCpmInput) => local.convertMmsToCpm(req)),
+      route: fromActivity(async ({ converted, pending, attempt }: RouteInput) => {
+        // allSettled: one recipient's failing activity must not discard another's acceptance.
+        const settled = await Promise.allSettled(
+          pending.map((p) =>
+            sip.sendCpmMessage({
+              workflowId,
+              attempt,
+              recipientUri: p.uri!,
+              senderUri: converted.senderUri,
+              disposition: converted.disposition,
+              subject: input.mm4.subject,
+              dateTime: input.mm4.date ?? input.receivedAt,
+              text: input.text,
+              hideSender: input.mm4.senderVisibility === 'Hide',
+            }),
+          ),
+        );
+        return settled.map((s, i): SipAttemptResult =>
+          s.status === 'fulfilled'
+            ? s.value
+            : {
+                uri: pending[i].uri!,
+                outcome: 'transient',
+                sipStatus: 0,
+                reason: toActorError(s.reason).message,
+                mm4Status: 'Error-network-problem',
+                imdnMessageId: '',
+                callId: '',
+              },
+        );
+      }),
+      sendRes: fromActivity(({ status, statusText }: ResInput) =>
+        mmsc.sendMm4ForwardRes({
+          peer: input.peer,
+          originatorSystem: input.mm4.originatorSystem,
+          version: input.mm4.version,
+          transactionId: input.mm4.transactionId,
+          messageId: input.mm4.messageId,
+          idsQuoted: input.mm4.idsQuoted,
+          status,
+          statusText,
+        }),
+      ),
+    },
+  });
+  return runMachine(machine, input, 'mms-to-cpm');
+}

@@ -1,0 +1,114 @@
+import {
+  ApplicationFailure,
+  isCancellation,
+  log,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { createActor, fromPromise, toPromise, type AnyStateMachine, type InputFrom, type OutputFrom } from 'xstate';
+import type { ActorError } from '../machines/common.js';
+import { transitionsOf } from '../machines/trail.js';
+import type { AuditEntry, Direction } from '../model/delivery.js';
+import type { DeliveryOutcome } from '../model/outcome.js';
+import { auditQuery, IwfMm4Status, IwfOutcome, IwfState, type AuditView } from './messages.js';
+
+/** Unwraps Temporal's ActivityFailure into the plain error shape machine guards read. */
+export function toActorError(err: unknown): ActorError {
+  let e = err as { cause?: unknown; type?: string; message?: string; details?: unknown[] };
+  while (e && typeof e === 'object' && 'cause' in e && e.cause) e = e.cause as typeof e;
+  return { type: e?.type ?? 'Error', message: e?.message ?? String(err), details: e?.details?.[0] };
+}
+
+/** An XState promise actor backed by an activity call; errors arrive unwrapped (see toActorError). */
+export function fromActivity<I, O>(call: (input: I) => Promise<O>) {
+  return fromPromise<O, I>(async ({ input }) => {
+    try {
+      return await call(input);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      throw toActorError(err);
+    }
+  });
+}
+
+/**
+ * Runs a delivery machine inside the workflow: audit trail + query, searchable state, current
+ * details for the UI, and a failure (not a stuck workflow task) if the machine itself errors
+ * (temporal.md 1.4 sharp edge 1).
+ */
+export async function runMachine<M extends AnyStateMachine>(
+  machine: M,
+  input: InputFrom<M>,
+  direction: Direction,
+): Promise<OutputFrom<M>> {
+  const trail: AuditEntry[] = [];
+  let state = 'received';
+  let status: AuditView['status'] = 'active';
+  let outcome: DeliveryOutcome | undefined;
+  let lastNote: string | undefined;
+
+  setHandler(auditQuery, () => ({ direction, state, status, trail, outcome }));
+
+  const actor = createActor(machine, {
+    input,
+    inspect: (ev) => {
+      for (const tr of transitionsOf(ev)) {
+        const note = (ev as { snapshot?: { context?: { note?: string } } }).snapshot?.context?.note;
+        const entry: AuditEntry = { at: new Date().toISOString(), ...tr };
+        if (note && note !== lastNote) entry.detail = lastNote = note;
+        trail.push(entry);
+        state = tr.to;
+        log.info('delivery step', {
+          workflowId: workflowInfo().workflowId,
+          direction,
+          from: tr.from,
+          to: tr.to,
+          event: tr.event,
+          detail: entry.detail,
+        });
+      }
+    },
+  });
+
+  let published = '';
+  actor.subscribe({
+    next: (snap) => {
+      const value = String((snap as { value: unknown }).value);
+      if (value === published) return;
+      published = value;
+      upsertSearchAttributes([{ key: IwfState, value }]);
+      setCurrentDetails(detailsMarkdown(direction, value, trail));
+    },
+    error: () => {
+      status = 'error';
+    },
+  });
+
+  actor.start();
+  try {
+    const output = (await toPromise(actor)) as OutputFrom<M>;
+    status = 'done';
+    outcome = output as DeliveryOutcome;
+    upsertSearchAttributes([
+      { key: IwfOutcome, value: outcome.result },
+      { key: IwfMm4Status, value: outcome.mm4Status },
+    ]);
+    setCurrentDetails(detailsMarkdown(direction, state, trail, outcome));
+    return output;
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    const e = toActorError(err);
+    throw ApplicationFailure.nonRetryable(`delivery machine failed: ${e.message}`, 'MachineError');
+  }
+}
+
+/** Markdown shown as "current details" in the Temporal UI. */
+function detailsMarkdown(direction: Direction, state: string, trail: AuditEntry[], outcome?: DeliveryOutcome): string {
+  const rows = trail.map((e) => `| ${e.at} | ${e.from} → ${e.to} | ${e.event} | ${e.detail ?? ''} |`);
+  const head = outcome
+    ? `**${direction}** finished: **${outcome.result}** (MM4 ${outcome.mm4Status}) — ${outcome.statusText}`
+    : `**${direction}** in state **${state}**`;
+  return [head, '', '| at | transition | event | detail |', '|---|---|---|---|', ...rows].join('\n');
+}
