@@ -17,11 +17,12 @@ export interface Dispatcher {
   signalMm4(workflowId: string, payload: Mm4InboundSignal): Promise<'delivered' | 'unknown'>;
 }
 
-/** How long ingress waits for Temporal before answering the peer with a temporary failure. */
-const DEADLINE_MS = 10_000;
-
-export function temporalDispatcher(client: Client, taskQueue: string): Dispatcher {
-  const withDeadline = <T>(fn: () => Promise<T>) => client.connection.withDeadline(Date.now() + DEADLINE_MS, fn);
+/**
+ * `deadlineMs`: how long ingress waits for Temporal before answering the peer with a temporary
+ * failure (the MMSC retries; an SMTP client waits minutes for the final reply, RFC 5321 4.5.3.2.6).
+ */
+export function temporalDispatcher(client: Client, taskQueue: string, deadlineMs = 10_000): Dispatcher {
+  const withDeadline = <T>(fn: () => Promise<T>) => client.connection.withDeadline(Date.now() + deadlineMs, fn);
   return {
     async startMmsToCpm(workflowId, input, summary) {
       try {

@@ -1,0 +1,186 @@
+/**
+ * End to end, all real: an SMTP client sends MM4 to the running IWF (real Temporal dev server,
+ * worker, SIP over UDP), a SIP peer at the outbound proxy answers, and MM4_forward.RES arrives at
+ * a real SMTP listener standing in for the originating MMSC.
+ */
+import test from 'ava';
+import type { Mm4ForwardRes } from '../../protocols/mm4/pdu.js';
+import { parseCpim, cpimHeader, IMDN_NS } from '../../protocols/cpim/cpim.js';
+import { getHeader } from '../../protocols/sip/message.js';
+import { auditQuery, mmsToCpmWorkflowId } from '../../workflows/messages.js';
+import { startTestIwf, startTestTemporal } from '../helpers/iwf.js';
+import { forwardReq, sendMm4, startFakeMmsc } from '../helpers/mmsc.js';
+import { waitFor } from '../helpers/ports.js';
+import { startSipPeer } from '../helpers/sip-peer.js';
+
+const ORIGIN = 'system-user@mms.mnc001.mcc001.gprs';
+const envelopeTo = (n: string) => ({ from: '+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs', to: [`+${n}/TYPE=PLMN@mms.iwf.example.net`] });
+const to = (n: string) => [`+${n}/TYPE=PLMN@mms.iwf.example.net`];
+
+// Recipient numbers choose the CPM side's behaviour.
+const tries = new Map<string, number>();
+const answer = (uri: string) => {
+  const n = (tries.get(uri) ?? 0) + 1;
+  tries.set(uri, n);
+  if (uri.endsWith('0404')) return 404;
+  if (uri.endsWith('0503')) return 503;
+  if (uri.endsWith('0480')) return n === 1 ? 480 : 202;
+  return 202;
+};
+
+let env: Awaited<ReturnType<typeof setup>>;
+async function setup() {
+  const temporal = await startTestTemporal();
+  const mmsc = await startFakeMmsc();
+  const peer = await startSipPeer((req) => answer(req.uri));
+  const iwf = await startTestIwf({ temporalAddress: temporal.address, mmscPort: mmsc.port, outboundProxyPort: peer.port });
+  return { temporal, mmsc, peer, iwf };
+}
+
+test.before(async () => {
+  env = await setup();
+});
+
+test.after.always(async () => {
+  await env?.iwf.stop();
+  await env?.peer.close();
+  await env?.mmsc.close();
+  await env?.temporal.stop();
+});
+
+const resFor = (transactionId: string) =>
+  waitFor(`MM4_forward.RES for ${transactionId}`, () =>
+    env.mmsc.received.find((r) => r.pdu.type === 'MM4_forward.RES' && r.pdu.transactionId === transactionId),
+  );
+const messagesTo = (number: string) => env.peer.seen.filter((s) => s.req.method === 'MESSAGE' && s.req.uri === `tel:+${number}`);
+
+test('a text MMS reaches the CPM user as a CPIM MESSAGE and the MMSC gets an Ok .RES', async (t) => {
+  const sent = await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-happy', text: 'Lunch at 12:30? — Älice' }), envelopeTo('12025550199'));
+  t.true(sent.ok, JSON.stringify(sent));
+
+  const res = await resFor('T-M-happy');
+  const pdu = res.pdu as Mm4ForwardRes;
+  t.is(pdu.requestStatus, 'Ok');
+  t.is(pdu.messageId, 'M-happy');
+  t.deepEqual(res.to, [ORIGIN]);
+  t.true(res.raw.toString().includes('X-Mms-Transaction-ID: "T-M-happy"'), 'ids echoed with the peer\'s quoting');
+
+  const [msg] = messagesTo('12025550199');
+  const h = (n: string) => getHeader(msg.req.headers, n);
+  t.is(h('P-Asserted-Identity'), '<tel:+12025550101>');
+  t.is(h('P-Asserted-Service'), 'urn:urn-7:3gpp-service.ims.icsi.oma.cpm.msg');
+  t.regex(h('Accept-Contact') ?? '', /icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg"/);
+  t.regex(h('Conversation-ID') ?? '', /^[0-9a-f-]{36}$/);
+  t.regex(h('Contribution-ID') ?? '', /^[0-9a-f-]{36}$/);
+  t.regex(h('Content-Type') ?? '', /^message\/cpim/);
+  const cpim = parseCpim(msg.req.body);
+  if (!cpim.ok) return t.fail(cpim.error);
+  t.is(cpimHeader(cpim.message, 'From'), '<tel:+12025550101>');
+  t.is(cpimHeader(cpim.message, 'To'), '<tel:+12025550199>');
+  t.is(cpimHeader(cpim.message, 'Subject'), 'Lunch?');
+  t.is(cpimHeader(cpim.message, 'DateTime'), '2025-03-04T10:15:02.000Z');
+  t.regex(cpimHeader(cpim.message, 'Message-ID', IMDN_NS) ?? '', /^[A-Za-z0-9_-]{22}$/);
+  t.is(cpimHeader(cpim.message, 'Disposition-Notification', IMDN_NS), 'positive-delivery, negative-delivery');
+  t.is(cpim.message.content.body.toString('utf8'), 'Lunch at 12:30? — Älice');
+
+  const handle = env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-happy'));
+  const audit = await handle.query(auditQuery);
+  t.is(audit.status, 'done');
+  t.deepEqual(
+    audit.trail.map((e) => e.to),
+    ['converting', 'checkingRoutes', 'routing', 'routed', 'concluding', 'acking', 'done'],
+  );
+  t.true(audit.trail.every((e) => !Number.isNaN(Date.parse(e.at))));
+  const desc = await handle.describe();
+  t.deepEqual(desc.typedSearchAttributes.get({ name: 'IwfDirection', type: 'KEYWORD' } as never), 'mms-to-cpm');
+  t.deepEqual(desc.searchAttributes.IwfState, ['done']);
+  t.deepEqual(desc.searchAttributes.IwfOutcome, ['delivered']);
+});
+
+test('a retransmitted MM4_forward.REQ is acknowledged again but never sent twice', async (t) => {
+  const raw = forwardReq({ messageId: 'M-dup' });
+  const first = await sendMm4(env.iwf.mm4.port, raw, envelopeTo('12025550198'));
+  const second = await sendMm4(env.iwf.mm4.port, raw, envelopeTo('12025550198'));
+  t.true(first.ok && second.ok);
+  await resFor('T-M-dup');
+  const third = await sendMm4(env.iwf.mm4.port, raw, envelopeTo('12025550198'));
+  t.true(third.ok, 'a retransmission after completion is acknowledged too');
+  await new Promise((r) => setTimeout(r, 1000));
+  t.is(messagesTo('12025550198').length, 1);
+  t.is(env.mmsc.received.filter((r) => r.pdu.transactionId === 'T-M-dup').length, 1);
+});
+
+test('a permanent SIP refusal becomes the mapped MM4 error status', async (t) => {
+  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-404', to: to('12025550404') }), envelopeTo('12025550404'));
+  const res = await resFor('T-M-404');
+  t.is((res.pdu as Mm4ForwardRes).requestStatus, 'Error-sending-address-unresolved');
+  t.regex((res.pdu as Mm4ForwardRes).statusText ?? '', /SIP 404/);
+  t.is(messagesTo('12025550404').length, 1);
+});
+
+test('a transient SIP refusal is retried durably and then delivered', async (t) => {
+  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-480', to: to('12025550480') }), envelopeTo('12025550480'));
+  const res = await resFor('T-M-480');
+  t.is((res.pdu as Mm4ForwardRes).requestStatus, 'Ok');
+  const msgs = messagesTo('12025550480');
+  t.is(msgs.length, 2);
+  t.is(msgs[0].callId, msgs[1].callId, 'a retry continues the same Call-ID');
+  t.deepEqual(msgs.map((m) => m.cseq), ['1 MESSAGE', '2 MESSAGE']);
+});
+
+test('transient refusals that never end are answered Error-network-problem after the attempts', async (t) => {
+  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-503', to: to('12025550503') }), envelopeTo('12025550503'));
+  const res = await resFor('T-M-503');
+  t.is((res.pdu as Mm4ForwardRes).requestStatus, 'Error-network-problem');
+  t.is(messagesTo('12025550503').length, 3);
+});
+
+test('a recipient who is not a CPM user gets an error .RES and causes no SIP traffic', async (t) => {
+  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-nocpm', to: ['+4915112345678/TYPE=PLMN@mms.iwf.example.net'] }), {
+    from: '+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs',
+    to: ['+4915112345678/TYPE=PLMN@mms.iwf.example.net'],
+  });
+  const res = await resFor('T-M-nocpm');
+  t.is((res.pdu as Mm4ForwardRes).requestStatus, 'Error-sending-address-unresolved');
+  t.is(env.peer.seen.filter((s) => s.req.uri.includes('4915112345678')).length, 0);
+});
+
+test('several recipients get one MESSAGE each and the MMSC one .RES', async (t) => {
+  const rcpt = ['+12025550101', '+12025550102'].map((n) => `${n}/TYPE=PLMN@mms.iwf.example.net`);
+  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-multi', to: rcpt }), { from: 'x@mms.mnc001.mcc001.gprs', to: rcpt });
+  const res = await resFor('T-M-multi');
+  t.is((res.pdu as Mm4ForwardRes).requestStatus, 'Ok');
+  t.is(messagesTo('12025550101').length, 1);
+  t.is(messagesTo('12025550102').length, 1);
+  await new Promise((r) => setTimeout(r, 300));
+  t.is(env.mmsc.received.filter((r) => r.pdu.transactionId === 'T-M-multi').length, 1);
+});
+
+test('MM4 from a source no peer allows is refused with a 5xx', async (t) => {
+  const r = await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-stranger' }), envelopeTo('12025550199'), '127.0.0.5');
+  t.false(r.ok);
+  if (!r.ok) {
+    t.is(r.code, 554);
+    t.regex(r.response, /not an allowed MM4 peer/);
+  }
+});
+
+test('a PDU that is not MM4 at all is refused with a 5xx naming the MM4 status', async (t) => {
+  const raw = 'From: a@b\r\nTo: c@d\r\nSubject: hi\r\n\r\nplain mail\r\n';
+  const r = await sendMm4(env.iwf.mm4.port, raw, { from: 'a@b', to: ['c@d'] });
+  t.false(r.ok);
+  if (!r.ok) {
+    t.is(r.code, 554);
+    t.regex(r.response, /MM4 Error-message-format-corrupt: .*X-Mms-Message-Type/i);
+  }
+});
+
+test('a malformed MM4_forward.REQ that asks for an ack gets an error .RES', async (t) => {
+  // No X-Mms-Message-ID: mandatory in MM4_forward.REQ (23.140 8.4.1).
+  const raw = forwardReq({ messageId: 'unused', transactionId: 'T-malformed' }).replace(/X-Mms-Message-ID: .*\r\n/, '');
+  const r = await sendMm4(env.iwf.mm4.port, raw, envelopeTo('12025550199'));
+  t.true(r.ok, JSON.stringify(r));
+  const res = await resFor('T-malformed');
+  t.is((res.pdu as Mm4ForwardRes).requestStatus, 'Error-message-format-corrupt');
+  t.regex((res.pdu as Mm4ForwardRes).statusText ?? '', /X-Mms-Message-ID/i);
+});

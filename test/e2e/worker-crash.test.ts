@@ -1,0 +1,95 @@
+/**
+ * Durability: the IWF process is killed (SIGKILL) while its SIP MESSAGE is in flight. A new
+ * process picks the delivery up from Temporal and completes it; the CPM side sees only a
+ * retransmission of the same SIP request (same Call-ID, CSeq and imdn.Message-ID), and the MMSC
+ * gets exactly one MM4_forward.RES.
+ */
+import test from 'ava';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cpimHeader, IMDN_NS, parseCpim } from '../../protocols/cpim/cpim.js';
+import type { Mm4ForwardRes } from '../../protocols/mm4/pdu.js';
+import { startTestTemporal, testConfigTree } from '../helpers/iwf.js';
+import { forwardReq, sendMm4, startFakeMmsc } from '../helpers/mmsc.js';
+import { waitFor } from '../helpers/ports.js';
+import { startSipPeer } from '../helpers/sip-peer.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Starts `worker/main.ts` as its own process and resolves once it logs its MM4 port. */
+function startIwfProcess(configFile: string): Promise<{ child: ChildProcess; mm4Port: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts', '--config', configFile], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      for (const line of out.split('\n')) {
+        if (!line.includes('"IWF running"')) continue;
+        resolve({ child, mm4Port: (JSON.parse(line) as { mm4: { port: number } }).mm4.port });
+      }
+    });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    child.once('exit', (code) => reject(new Error(`IWF exited early (${code}): ${err}`)));
+  });
+}
+
+test('a delivery survives the IWF process being killed mid-flight and is sent once', async (t) => {
+  t.timeout(180_000);
+  const temporal = await startTestTemporal();
+  const mmsc = await startFakeMmsc();
+  let victim: ChildProcess | undefined;
+  const peer = await startSipPeer(async (_req, n) => {
+    if (n === 1) {
+      victim?.kill('SIGKILL'); // the answer to this transaction never reaches the dead process
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return 202;
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'iwf-crash-'));
+  const configFile = join(dir, 'iwf.json');
+  const tree = testConfigTree({ temporalAddress: temporal.address, mmscPort: mmsc.port, outboundProxyPort: peer.port });
+  writeFileSync(configFile, JSON.stringify({ ...tree, log: { level: 'info' }, dataDir: dir }));
+
+  let second: ChildProcess | undefined;
+  try {
+    const first = await startIwfProcess(configFile);
+    victim = first.child;
+    const exited = new Promise((r) => first.child.once('exit', r));
+    const sent = await sendMm4(first.mm4Port, forwardReq({ messageId: 'M-crash' }), {
+      from: '+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs',
+      to: ['+12025550199/TYPE=PLMN@mms.iwf.example.net'],
+    });
+    t.true(sent.ok, 'SMTP 250 before the crash: the delivery is durably recorded');
+    await exited;
+    t.is(mmsc.received.length, 0, 'no .RES before the crash');
+
+    second = (await startIwfProcess(configFile)).child;
+    const res = await waitFor('.RES after restart', () => mmsc.received.find((r) => r.pdu.transactionId === 'T-M-crash'), 120_000);
+    t.is((res.pdu as Mm4ForwardRes).requestStatus, 'Ok');
+
+    const msgs = peer.seen.filter((s) => s.req.method === 'MESSAGE');
+    t.true(msgs.length >= 2, 'the restarted IWF resent the in-flight request');
+    t.is(new Set(msgs.map((m) => `${m.callId} ${m.cseq}`)).size, 1, 'every copy is the same SIP request');
+    const imdnIds = msgs.map((m) => {
+      const c = parseCpim(m.req.body);
+      return c.ok ? cpimHeader(c.message, 'Message-ID', IMDN_NS) : undefined;
+    });
+    t.is(new Set(imdnIds).size, 1, 'and the same CPM message');
+    await new Promise((r) => setTimeout(r, 500));
+    t.is(mmsc.received.filter((r) => r.pdu.transactionId === 'T-M-crash').length, 1);
+  } finally {
+    second?.kill('SIGTERM');
+    victim?.kill('SIGKILL');
+    if (second && second.exitCode === null) await new Promise((r) => second!.once('exit', r));
+    await peer.close();
+    await mmsc.close();
+    await temporal.stop();
+  }
+});

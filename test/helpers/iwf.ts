@@ -1,0 +1,60 @@
+import { randomUUID } from 'node:crypto';
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { buildConfig, type Config } from '../../worker/config.js';
+import { startDevServer, type DevServer } from '../../worker/dev-server.js';
+import { startIwf, WORKFLOWS_PATH, type RunningIwf } from '../../worker/iwf.js';
+import { createLogger } from '../../worker/logger.js';
+import { freePort } from './ports.js';
+
+/** One in-memory dev server per test file (ava runs files in separate processes). */
+export async function startTestTemporal(): Promise<DevServer> {
+  return startDevServer({ port: await freePort(), namespace: 'default' });
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** The workflow bundle, built once per test process (temporal.md 3.4). */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } });
+  return bundle;
+}
+
+export interface TestIwfOptions {
+  temporalAddress: string;
+  mmscPort: number;
+  outboundProxyPort: number;
+  proxyTransport?: 'udp' | 'tcp';
+  users?: string[];
+  retry?: { maxAttempts?: number; initialInterval?: string };
+  allow?: string[];
+}
+
+/** The test configuration: everything on loopback, ephemeral ports, fast SIP timers. */
+export function testConfigTree(o: TestIwfOptions): Record<string, unknown> {
+  return {
+    log: { level: process.env.IWF_TEST_LOG ?? 'silent' },
+    temporal: { address: o.temporalAddress, taskQueue: `iwf-test-${randomUUID()}` },
+    mm4: {
+      listen: '127.0.0.1:0',
+      domain: 'mms.iwf.example.net',
+      peers: [
+        { name: 'operator-a', domains: ['mms.mnc001.mcc001.gprs'], smtp: `127.0.0.1:${o.mmscPort}`, allow: o.allow ?? ['127.0.0.1'] },
+      ],
+    },
+    sip: {
+      listen: '127.0.0.1:0',
+      domain: 'ims.iwf.example.net',
+      outboundProxy: `127.0.0.1:${o.outboundProxyPort}`,
+      transport: o.proxyTransport ?? 'udp',
+      trusted: ['127.0.0.1'],
+      timers: { t1: '100ms', t2: '400ms' },
+    },
+    cpm: { users: o.users ?? ['+1202555*'], defaultCountry: 'US' },
+    delivery: { retry: { maxAttempts: o.retry?.maxAttempts ?? 3, initialInterval: o.retry?.initialInterval ?? '300ms', maxInterval: '2s' } },
+  };
+}
+
+export async function startTestIwf(o: TestIwfOptions): Promise<RunningIwf & { config: Config }> {
+  const config = buildConfig(testConfigTree(o), {});
+  const iwf = await startIwf(config, createLogger(config.log.level), { workflowBundle: await workflowBundle() });
+  return { ...iwf, config };
+}

@@ -1,0 +1,103 @@
+import { SMTPServer } from 'smtp-server';
+import nodemailer from 'nodemailer';
+import { parseMm4, type Mm4Pdu } from '../../protocols/mm4/pdu.js';
+
+export interface ReceivedMm4 {
+  from: string;
+  to: string[];
+  raw: Buffer;
+  pdu: Mm4Pdu;
+}
+
+/**
+ * A real SMTP listener standing in for an MMSC: it records every MM4 PDU the IWF sends it
+ * (MM4_forward.RES, reports) and answers SMTP 250.
+ */
+export async function startFakeMmsc(): Promise<{ port: number; received: ReceivedMm4[]; close(): Promise<void> }> {
+  const received: ReceivedMm4[] = [];
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
+    onData(stream, session, cb) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        const raw = Buffer.concat(chunks);
+        const parsed = parseMm4(raw);
+        if (!parsed.ok) return cb(Object.assign(new Error(`bad MM4: ${parsed.error}`), { responseCode: 554 }));
+        received.push({
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          to: session.envelope.rcptTo.map((r) => r.address),
+          raw,
+          pdu: parsed.pdu,
+        });
+        cb();
+      });
+    },
+  });
+  const port = await new Promise<number>((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.server.address() as { port: number }).port)),
+  );
+  return { port, received, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+/** Sends a raw MM4 PDU over SMTP as an MMSC would; resolves with the server's final reply. */
+export async function sendMm4(
+  port: number,
+  raw: string | Buffer,
+  envelope: { from: string; to: string[] },
+  localAddress = '127.0.0.1',
+): Promise<{ ok: true; response: string } | { ok: false; code?: number; response: string }> {
+  const t = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, localAddress, name: 'mmsc.test' });
+  try {
+    const info = await t.sendMail({ envelope, raw });
+    return { ok: true, response: info.response };
+  } catch (e) {
+    const err = e as { responseCode?: number; response?: string; message: string };
+    return { ok: false, code: err.responseCode, response: err.response ?? err.message };
+  } finally {
+    t.close();
+  }
+}
+
+/** An MM4_forward.REQ like the vector mm4-forward-req-text.eml, with the fields tests vary. */
+export function forwardReq(o: {
+  messageId: string;
+  transactionId?: string;
+  from?: string;
+  to?: string[];
+  text?: string;
+  subject?: string;
+  ack?: boolean;
+  deliveryReport?: boolean;
+  readReply?: boolean;
+  originatorSystem?: string;
+  extra?: string[];
+}): string {
+  const to = o.to ?? ['+12025550199/TYPE=PLMN@mms.iwf.example.net'];
+  return [
+    `From: ${o.from ?? '+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs'}`,
+    `To: ${to.join(', ')}`,
+    `Sender: ${o.originatorSystem ?? 'system-user@mms.mnc001.mcc001.gprs'}`,
+    'Date: Tue, 04 Mar 2025 10:15:02 +0000',
+    `Subject: ${o.subject ?? 'Lunch?'}`,
+    `Message-ID: <${o.messageId}.rfc822@mms.mnc001.mcc001.gprs>`,
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=utf-8',
+    'Content-Transfer-Encoding: 8bit',
+    'X-Mms-3GPP-MMS-Version: 6.16.0',
+    'X-Mms-Message-Type: MM4_forward.REQ',
+    `X-Mms-Transaction-ID: "${o.transactionId ?? `T-${o.messageId}`}"`,
+    `X-Mms-Message-ID: "${o.messageId}"`,
+    `X-Mms-Ack-Request: ${o.ack === false ? 'No' : 'Yes'}`,
+    `X-Mms-Originator-System: ${o.originatorSystem ?? 'system-user@mms.mnc001.mcc001.gprs'}`,
+    `X-Mms-Delivery-Report: ${o.deliveryReport === false ? 'No' : 'Yes'}`,
+    `X-Mms-Read-Reply: ${o.readReply ? 'Yes' : 'No'}`,
+    'X-Mms-Message-Class: Personal',
+    ...(o.extra ?? []),
+    '',
+    o.text ?? 'Lunch at 12:30? -- Alice',
+    '',
+  ].join('\r\n');
+}
