@@ -4,11 +4,12 @@
  * a real SMTP listener standing in for the originating MMSC.
  */
 import test from 'ava';
+import { Worker } from '@temporalio/worker';
 import type { Mm4ForwardRes } from '../../protocols/mm4/pdu.js';
 import { parseCpim, cpimHeader, IMDN_NS } from '../../protocols/cpim/cpim.js';
 import { getHeader } from '../../protocols/sip/message.js';
 import { auditQuery, mmsToCpmWorkflowId } from '../../workflows/messages.js';
-import { startTestIwf, startTestTemporal } from '../helpers/iwf.js';
+import { startTestIwf, startTestTemporal, workflowBundle } from '../helpers/iwf.js';
 import { forwardReq, sendMm4, startFakeMmsc } from '../helpers/mmsc.js';
 import { waitFor } from '../helpers/ports.js';
 import { startSipPeer } from '../helpers/sip-peer.js';
@@ -95,6 +96,9 @@ test('a text MMS reaches the CPM user as a CPIM MESSAGE and the MMSC gets an Ok 
   t.deepEqual(desc.typedSearchAttributes.get({ name: 'IwfDirection', type: 'KEYWORD' } as never), 'mms-to-cpm');
   t.deepEqual(desc.searchAttributes.IwfState, ['done']);
   t.deepEqual(desc.searchAttributes.IwfOutcome, ['delivered']);
+
+  // The recorded history replays against the current code: the machine is deterministic.
+  await t.notThrowsAsync(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, await handle.fetchHistory(), handle.workflowId));
 });
 
 test('a retransmitted MM4_forward.REQ is acknowledged again but never sent twice', async (t) => {
