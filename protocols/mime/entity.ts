@@ -1,0 +1,128 @@
+import { createHash } from 'node:crypto';
+import { decodeCharset, getHeader, parseContentType, parseHeaderBlock, type HeaderField } from './headers.js';
+
+/** A MIME entity (RFC 2045/2046) with its body transfer-decoded; multiparts carry their parts. */
+export interface MimeEntity {
+  headers: HeaderField[];
+  mediaType: string;
+  params: Record<string, string>;
+  body: Buffer;
+  parts?: MimeEntity[];
+}
+
+const MAX_DEPTH = 8;
+const MAX_PARTS = 200;
+
+/** Splits at the first empty line (CRLF CRLF, or LF LF from lenient senders). */
+export function splitHeaderBody(raw: Buffer): { headerText: string; body: Buffer } {
+  const crlf = raw.indexOf('\r\n\r\n');
+  const lf = raw.indexOf('\n\n');
+  if (crlf < 0 && lf < 0) return { headerText: raw.toString('utf8'), body: Buffer.alloc(0) };
+  const useCrlf = crlf >= 0 && (lf < 0 || crlf < lf);
+  const at = useCrlf ? crlf : lf;
+  // Header bytes: UTF-8 is allowed (RFC 6532); latin1 would mangle it.
+  return { headerText: raw.subarray(0, at).toString('utf8'), body: raw.subarray(at + (useCrlf ? 4 : 2)) };
+}
+
+/** RFC 2045 6.7 quoted-printable. */
+export function decodeQuotedPrintable(input: Buffer): Buffer {
+  const s = input.toString('latin1').replace(/=\r?\n/g, '');
+  const out: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] === '=' && /^[0-9A-Fa-f]{2}$/.test(s.slice(i + 1, i + 3))) {
+      out.push(parseInt(s.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else out.push(s.charCodeAt(i) & 0xff);
+  }
+  return Buffer.from(out);
+}
+
+function transferDecode(body: Buffer, encoding: string | undefined): Buffer {
+  switch ((encoding ?? '7bit').trim().toLowerCase()) {
+    case 'base64':
+      return Buffer.from(body.toString('latin1').replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
+    case 'quoted-printable':
+      return decodeQuotedPrintable(body);
+    default:
+      return Buffer.from(body);
+  }
+}
+
+/** Splits a multipart body on its boundary (RFC 2046 5.1.1); a missing close delimiter is tolerated. */
+function splitMultipart(body: Buffer, boundary: string): Buffer[] {
+  const delim = Buffer.from(`--${boundary}`);
+  const parts: Buffer[] = [];
+  let pos = body.indexOf(delim);
+  while (pos >= 0 && parts.length < MAX_PARTS) {
+    let start = pos + delim.length;
+    if (body.subarray(start, start + 2).toString() === '--') break; // close delimiter
+    const eol = body.indexOf('\n', start);
+    if (eol < 0) break;
+    start = eol + 1;
+    const next = body.indexOf(delim, start);
+    let end = next < 0 ? body.length : next;
+    // The CRLF before a delimiter belongs to the delimiter.
+    if (next >= 0 && body[end - 1] === 10) end -= body[end - 2] === 13 ? 2 : 1;
+    parts.push(body.subarray(start, end));
+    pos = next;
+  }
+  return parts;
+}
+
+function parseAt(raw: Buffer, depth: number): MimeEntity {
+  const { headerText, body } = splitHeaderBody(raw);
+  const headers = parseHeaderBlock(headerText);
+  const { mediaType, params } = parseContentType(getHeader(headers, 'Content-Type'));
+  if (mediaType.startsWith('multipart/') && params.boundary && depth < MAX_DEPTH) {
+    const parts = splitMultipart(body, params.boundary).map((p) => parseAt(p, depth + 1));
+    return { headers, mediaType, params, body: Buffer.alloc(0), parts };
+  }
+  return { headers, mediaType, params, body: transferDecode(body, getHeader(headers, 'Content-Transfer-Encoding')) };
+}
+
+/** Parses a message or body part. Never throws; nesting deeper than 8 levels is kept as opaque bytes. */
+export function parseMimeEntity(raw: Buffer): MimeEntity {
+  return parseAt(raw, 0);
+}
+
+/** The body as text in its declared charset. */
+export function entityText(e: MimeEntity): string {
+  return decodeCharset(e.body, e.params.charset);
+}
+
+const CONTENT_HEADERS = ['content-type', 'content-transfer-encoding', 'mime-version'];
+
+function formatContentType(mediaType: string, params: Record<string, string>): string {
+  const ps = Object.entries(params).map(([k, v]) => `; ${k}=${/^[A-Za-z0-9._+-]+$/.test(v) ? v : `"${v.replace(/(["\\])/g, '\\$1')}"`}`);
+  return mediaType + ps.join('');
+}
+
+function wrap76(s: string): string {
+  return s.replace(/.{1,76}/g, '$&\r\n');
+}
+
+/**
+ * Serializes strictly (CRLF): short-lined text as 8bit, other text as base64 UTF-8-safe, binary as
+ * base64 at 76 columns; multiparts get a boundary derived from their content (reproducible).
+ * The entity's own headers other than Content-* are written first, in order.
+ */
+export function serializeMimeEntity(e: MimeEntity): Buffer {
+  const lines = e.headers.filter((h) => !CONTENT_HEADERS.includes(h.name.toLowerCase())).map((h) => `${h.name}: ${h.value}`);
+  if (e.parts) {
+    const bodies = e.parts.map(serializeMimeEntity);
+    const boundary = e.params.boundary ?? `=_iwf_${createHash('sha256').update(Buffer.concat(bodies)).digest('hex').slice(0, 24)}`;
+    lines.push(`Content-Type: ${formatContentType(e.mediaType, { ...e.params, boundary })}`);
+    const chunks: Buffer[] = [Buffer.from(lines.join('\r\n') + '\r\n\r\n')];
+    for (const b of bodies) chunks.push(Buffer.from(`--${boundary}\r\n`), b, Buffer.from('\r\n'));
+    chunks.push(Buffer.from(`--${boundary}--\r\n`));
+    return Buffer.concat(chunks);
+  }
+  const text = e.mediaType.startsWith('text/') || e.mediaType === 'application/smil';
+  // latin1 views keep the bytes as they are, whatever the charset.
+  const bytes = e.body.toString('latin1');
+  const plain = text && bytes.split(/\r?\n/).every((l) => l.length <= 998) && !e.body.includes(0);
+  lines.push(`Content-Type: ${formatContentType(e.mediaType, e.params)}`);
+  lines.push(`Content-Transfer-Encoding: ${plain ? (/^[\x00-\x7f]*$/.test(bytes) ? '7bit' : '8bit') : 'base64'}`);
+  const body = plain ? Buffer.from(bytes.replace(/\r?\n/g, '\r\n'), 'latin1') : Buffer.from(wrap76(e.body.toString('base64')));
+  return Buffer.concat([Buffer.from(lines.join('\r\n') + '\r\n\r\n'), body]);
+}
