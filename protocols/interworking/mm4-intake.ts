@@ -26,7 +26,8 @@ export function extractText(content: MimeEntity): { text: string; unsupported: s
   const unsupported: string[] = [];
   const walk = (e: MimeEntity) => {
     if (e.parts) return e.parts.forEach(walk);
-    if (e.mediaType === 'text/plain') texts.push(entityText(e));
+    // Trailing line breaks are SMTP framing (RFC 5321 4.1.1.4 ends DATA with CRLF), not the user's text.
+    if (e.mediaType === 'text/plain') texts.push(entityText(e).replace(/(\r?\n)+$/, ''));
     else if (e.mediaType !== 'application/smil') unsupported.push(e.mediaType);
   };
   walk(content);

@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { entityText, parseMimeEntity, serializeMimeEntity } from '../../../protocols/mime/entity.js';
+import { entityText, parseMimeEntity, serializeMimeEntity, type MimeEntity } from '../../../protocols/mime/entity.js';
 import {
   decodeEncodedWords,
   encodeHeaderValue,
@@ -63,7 +63,7 @@ test('quoted-printable and base64 bodies decode; charsets apply', (t) => {
 });
 
 test('a multipart entity round-trips through serialize and parse', (t) => {
-  const e = {
+  const e: MimeEntity = {
     headers: [],
     mediaType: 'multipart/related',
     params: { type: 'application/smil' },
