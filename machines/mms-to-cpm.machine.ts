@@ -149,6 +149,7 @@ export const mmsToCpmMachine = setup({
     converting: {
       description: 'Map MMS addresses to CPM URIs, check each recipient is a CPM user, derive IMDN requests.',
       invoke: {
+        id: 'convert',
         src: 'convert',
         input: ({ context }) => context.request,
         onDone: {
@@ -186,6 +187,7 @@ export const mmsToCpmMachine = setup({
         'non-INVITE transaction is awaited to its final response (the CPM side\'s answer).',
       entry: assign(({ context }) => ({ attempt: context.attempt + 1 })),
       invoke: {
+        id: 'route',
         src: 'route',
         input: ({ context }) => ({ converted: context.converted!, pending: pendingOf(context), attempt: context.attempt }),
         onDone: {
@@ -251,6 +253,7 @@ export const mmsToCpmMachine = setup({
     acking: {
       description: 'Answer the originating MMSC with MM4_forward.RES (X-Mms-Ack-Request: Yes), a new SMTP transaction.',
       invoke: {
+        id: 'sendRes',
         src: 'sendRes',
         input: ({ context }) => ({ status: context.outcome!.mm4Status, statusText: context.outcome!.statusText }),
         onDone: {

@@ -19,8 +19,22 @@ export function transitionsOf(ev: InspectionEvent): Transition[] {
   for (const t of ev._transitions) {
     for (const target of t.target ?? []) {
       if (target.key === t.source.key) continue;
-      out.push({ from: t.source.key, to: target.key, event: ev.event.type });
+      out.push({ from: t.source.key, to: target.key, event: readableEvent(ev.event.type) });
     }
   }
   return out;
+}
+
+/**
+ * XState's internal event names, made readable for operators: `xstate.done.actor.route` ->
+ * `route.done`, `xstate.error.actor.route` -> `route.error`, `xstate.after.retryDelay.<path>` ->
+ * `after.retryDelay`, `xstate.init` -> `start`. Machine-defined events pass unchanged.
+ */
+export function readableEvent(type: string): string {
+  if (type === 'xstate.init') return 'start';
+  const actor = /^xstate\.(done|error)\.actor\.(.+)$/.exec(type);
+  if (actor) return `${actor[2]}.${actor[1]}`;
+  const after = /^xstate\.after\.([^.]+)\./.exec(type);
+  if (after) return `after.${after[1]}`;
+  return type;
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../workflows/messages.js';
@@ -29,6 +29,8 @@ export interface DevServer {
  */
 export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   const cli = findTemporalCli();
+  const pidFile = o.dbFile ? `${o.dbFile}.pid` : undefined;
+  if (pidFile) await stopLeftover(pidFile, o.log);
   const ip = o.ip ?? '127.0.0.1';
   const args = ['server', 'start-dev', '--ip', ip, '--port', String(o.port), '--namespace', o.namespace];
   args.push('--log-level', 'warn', '--log-format', 'json');
@@ -47,6 +49,7 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
     args.push('--dynamic-config-value', dc);
   }
   const child: ChildProcess = spawn(cli, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (pidFile && child.pid) writeFileSync(pidFile, String(child.pid));
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
@@ -79,6 +82,35 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
       const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await exited;
       clearTimeout(t);
+      if (pidFile) rmSync(pidFile, { force: true });
     },
   };
+}
+
+/**
+ * A server left running by an IWF process that was killed outright (SIGKILL gives no chance to
+ * stop children) still holds the port and the SQLite file: stop it before starting a new one.
+ */
+async function stopLeftover(pidFile: string, log?: DevServerOptions['log']): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, 'utf8'));
+  } catch {
+    return;
+  }
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('start-dev');
+    } catch {
+      return false;
+    }
+  };
+  if (pid > 0 && alive()) {
+    log?.warn({ pid }, 'stopping an embedded Temporal server left over from an earlier run');
+    process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
+    if (alive()) process.kill(pid, 'SIGKILL');
+  }
+  rmSync(pidFile, { force: true });
 }

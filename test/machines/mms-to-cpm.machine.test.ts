@@ -82,12 +82,14 @@ async function run(req: MmsToCpmInput, stubs: Stubs = {}) {
     },
   });
   const states: string[] = ['received'];
+  const events: string[] = [];
   const actor = createActor(machine, {
     input: req,
     clock,
     inspect: (ev) => {
       for (const tr of transitionsOf(ev)) {
         states.push(tr.to);
+        events.push(tr.event);
         visited.add(tr.from).add(tr.to);
         if (tr.to === 'retryWait') {
           calls.waits++;
@@ -99,7 +101,7 @@ async function run(req: MmsToCpmInput, stubs: Stubs = {}) {
   });
   actor.start();
   const output = await toPromise(actor);
-  return { output, calls, states };
+  return { output, calls, states, events };
 }
 
 test('a CPM user who accepts gets one MESSAGE and the MMSC gets an Ok .RES', async (t) => {
@@ -133,7 +135,8 @@ test('a permanent SIP refusal ends at once with the mapped MM4 status', async (t
 });
 
 test('a transient refusal is retried after a durable wait and then accepted', async (t) => {
-  const { output, calls, states } = await run(input(), { answer: (n) => (n === 1 ? OFFLINE : OK) });
+  const { output, calls, states, events } = await run(input(), { answer: (n) => (n === 1 ? OFFLINE : OK) });
+  t.deepEqual([...new Set(events)], ['start', 'convert.done', 'route.done', 'after.retryDelay', 'sendRes.done']);
   t.is(calls.route.length, 2);
   t.true(states.includes('retryWait'));
   t.is(output.mm4Status, 'Ok');
