@@ -81,5 +81,9 @@ export async function mmsToCpm(input: MmsToCpmInput): Promise<DeliveryOutcome> {
       ),
     },
   });
-  return runMachine(machine, input, 'mms-to-cpm');
+  return runMachine(machine, input, 'mms-to-cpm', {
+    peer: input.peer,
+    mm4MessageId: input.mm4.messageId,
+    mm4TransactionId: input.mm4.transactionId,
+  });
 }

@@ -42,6 +42,8 @@ export async function runMachine<M extends AnyStateMachine>(
   machine: M,
   input: InputFrom<M>,
   direction: Direction,
+  /** Ids every log line of this delivery carries (e.g. mm4MessageId, peer). */
+  logMeta: Record<string, string> = {},
 ): Promise<OutputFrom<M>> {
   const trail: AuditEntry[] = [];
   let state = 'received';
@@ -63,6 +65,7 @@ export async function runMachine<M extends AnyStateMachine>(
         log.info('delivery step', {
           workflowId: workflowInfo().workflowId,
           direction,
+          ...logMeta,
           from: tr.from,
           to: tr.to,
           event: tr.event,

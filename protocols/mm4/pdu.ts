@@ -176,13 +176,15 @@ function parseUnchecked(raw: Buffer): Mm4ParseResult {
       extraHeaders: headers.filter((h) => /^x-/i.test(h.name) && !KNOWN.has(h.name.toLowerCase())),
     };
     const statusText = get(H.statusText) !== undefined ? decodeEncodedWords(get(H.statusText)!) : undefined;
-    const requestStatus = (): Mm4RequestStatus => {
-      const v = get(H.requestStatus);
-      if (!v) throw new Corrupt(`missing ${H.requestStatus}`);
-      const s = enumOf(MM4_REQUEST_STATUSES, v);
-      if (!s) throw new Corrupt(`unknown ${H.requestStatus} '${v.slice(0, 60)}'`);
-      return s;
+    /** A mandatory enumerated header; `alias` maps tolerated spellings first. */
+    const required = <T extends string>(name: string, values: readonly T[], alias: (v: string) => string = (v) => v): T => {
+      const v = get(name);
+      if (!v) throw new Corrupt(`missing ${name}`);
+      const found = enumOf(values, alias(v));
+      if (!found) throw new Corrupt(`unknown ${name} '${v.slice(0, 60)}'`);
+      return found;
     };
+    const requestStatus = () => required(H.requestStatus, MM4_REQUEST_STATUSES);
 
     switch (type) {
       case 'MM4_forward.REQ': {
@@ -215,10 +217,7 @@ function parseUnchecked(raw: Buffer): Mm4ParseResult {
         };
       }
       case 'MM4_delivery_report.REQ': {
-        const v = get(H.mmStatus);
-        if (!v) throw new Corrupt(`missing ${H.mmStatus}`);
-        const mmStatus = enumOf(MM4_MM_STATUSES, v.toLowerCase() === 'unrecognized' ? 'Unrecognised' : v);
-        if (!mmStatus) throw new Corrupt(`unknown ${H.mmStatus} '${v.slice(0, 60)}'`);
+        const mmStatus = required(H.mmStatus, MM4_MM_STATUSES, (v) => (v.toLowerCase() === 'unrecognized' ? 'Unrecognised' : v));
         return {
           ok: true,
           warnings,
@@ -235,10 +234,7 @@ function parseUnchecked(raw: Buffer): Mm4ParseResult {
         };
       }
       case 'MM4_read_reply_report.REQ': {
-        const v = get(H.readStatus);
-        if (!v) throw new Corrupt(`missing ${H.readStatus}`);
-        const readStatus = enumOf(MM4_READ_STATUSES, v);
-        if (!readStatus) throw new Corrupt(`unknown ${H.readStatus} '${v.slice(0, 60)}'`);
+        const readStatus = required(H.readStatus, MM4_READ_STATUSES);
         return {
           ok: true,
           warnings,

@@ -13,7 +13,10 @@ export interface ReceivedMm4 {
  * A real SMTP listener standing in for an MMSC: it records every MM4 PDU the IWF sends it
  * (MM4_forward.RES, reports) and answers SMTP 250.
  */
-export async function startFakeMmsc(): Promise<{ port: number; received: ReceivedMm4[]; close(): Promise<void> }> {
+export async function startFakeMmsc(
+  port = 0,
+  onReceive?: (m: ReceivedMm4) => void,
+): Promise<{ port: number; received: ReceivedMm4[]; close(): Promise<void> }> {
   const received: ReceivedMm4[] = [];
   const server = new SMTPServer({
     authOptional: true,
@@ -26,20 +29,22 @@ export async function startFakeMmsc(): Promise<{ port: number; received: Receive
         const raw = Buffer.concat(chunks);
         const parsed = parseMm4(raw);
         if (!parsed.ok) return cb(Object.assign(new Error(`bad MM4: ${parsed.error}`), { responseCode: 554 }));
-        received.push({
+        const m: ReceivedMm4 = {
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           to: session.envelope.rcptTo.map((r) => r.address),
           raw,
           pdu: parsed.pdu,
-        });
+        };
+        received.push(m);
+        onReceive?.(m);
         cb();
       });
     },
   });
-  const port = await new Promise<number>((resolve) =>
-    server.listen(0, '127.0.0.1', () => resolve((server.server.address() as { port: number }).port)),
+  const bound = await new Promise<number>((resolve) =>
+    server.listen(port, '127.0.0.1', () => resolve((server.server.address() as { port: number }).port)),
   );
-  return { port, received, close: () => new Promise((r) => server.close(() => r())) };
+  return { port: bound, received, close: () => new Promise((r) => server.close(() => r())) };
 }
 
 /** Sends a raw MM4 PDU over SMTP as an MMSC would; resolves with the server's final reply. */
