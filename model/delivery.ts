@@ -87,3 +87,50 @@ export interface AuditEntry {
   event: string;
   detail?: string;
 }
+
+/**
+ * What the SIP front-end hands to the `cpmToMms` workflow: the pager-mode MESSAGE's fields the
+ * delivery needs (RFC 3428, CPIM RFC 3862), never media bytes.
+ */
+export interface CpmToMmsInput {
+  receivedAt: string;
+  cpm: {
+    /** Sender from P-Asserted-Identity (never the CPIM From, which may be anonymous). */
+    senderUri: string;
+    /** Recipient from the Request-URI. */
+    recipientUri: string;
+    imdnMessageId: string;
+    /** Notifications the sender asked for (imdn.Disposition-Notification). */
+    disposition: ('positive-delivery' | 'negative-delivery' | 'display' | 'processing')[];
+    /** CPIM DateTime as written (the IMDN echoes it, RFC 5438 7.2.1.2). */
+    dateTime?: string;
+    subject?: string;
+    contentType: string;
+    sizeBytes: number;
+    conversationId?: string;
+    contributionId?: string;
+  };
+  text: string;
+  /** Per-delivery limits from config, carried in the input so the workflow needs no config. */
+  mm4Ack: { timeoutMs: number; maxAttempts: number };
+  reportWaitMs: number;
+}
+
+/** The Interworking Selection Function's verdict, recorded in the audit trail. */
+export interface IsfDecision {
+  interwork: boolean;
+  reason: string;
+  /** The SIP status that refuses a request the ISF turns away at the front-end. */
+  sipStatus?: number;
+}
+
+/** The MM4 side of a CPM -> MMS delivery after conversion. */
+export interface Mm4Route {
+  peer: string;
+  /** `+E164/TYPE=PLMN@<our MMSE domain>` */
+  from: string;
+  /** `+E164/TYPE=PLMN@<peer domain>` */
+  to: string;
+  /** Minted; encodes the workflow id so answers and reports route back (ingress/routes.ts). */
+  messageId: string;
+}

@@ -7,4 +7,6 @@ export interface Mm4Peer {
   smtp: { host: string; port: number };
   /** Source IPs (exact or CIDR) allowed to send us MM4 as this peer. */
   allow: string[];
+  /** E.164 prefixes (`+49`, `+4915`) of the numbers this MMSC serves: CPM -> MMS routing. */
+  numbers: string[];
 }

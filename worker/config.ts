@@ -34,6 +34,8 @@ export interface Config {
     systemAddress: string;
     maxMessageBytes: number;
     peers: Mm4Peer[];
+    /** Peer for CPM -> MMS recipients no `numbers` prefix matches. */
+    defaultPeer?: string;
   };
   sip: {
     listen: HostPort;
@@ -55,10 +57,21 @@ export interface Config {
     retry: RetryPolicy;
     /** Upper bound on how long a delivery may keep retrying when the MMS gives no expiry. */
     defaultExpiryMs: number;
+    /** CPM -> MMS: how long to wait for MM4_forward.RES, and how often to send the request. */
+    mm4Ack: { timeoutMs: number; maxAttempts: number };
+  };
+  /** Interworking Selection Function policy for CPM -> MMS. */
+  isf: {
+    /** Largest CPIM content interworked; larger gets 413. */
+    maxMessageBytes: number;
+    /** Content types interworked; others get 415. */
+    contentTypes: string[];
+    /** Whether a recipient listed as a CPM user may still be interworked (e.g. CPM fallback). */
+    interworkCpmUsers: boolean;
   };
 }
 
-const TOP = ['dataDir', 'log', 'temporal', 'mm4', 'sip', 'cpm', 'delivery'];
+const TOP = ['dataDir', 'log', 'temporal', 'mm4', 'sip', 'cpm', 'delivery', 'isf'];
 
 /** Environment overrides for the common keys (documented in README and iwf.example.yaml). */
 const ENV: [string, string][] = [
@@ -118,11 +131,13 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
   r.unknownKeys('', TOP);
   r.unknownKeys('temporal', ['address', 'namespace', 'taskQueue', 'profile', 'embedded']);
   r.unknownKeys('temporal.embedded', ['port', 'uiPort', 'ui', 'dbFile']);
-  r.unknownKeys('mm4', ['listen', 'domain', 'systemAddress', 'maxMessageBytes', 'peers']);
+  r.unknownKeys('mm4', ['listen', 'domain', 'systemAddress', 'maxMessageBytes', 'peers', 'defaultPeer']);
   r.unknownKeys('sip', ['listen', 'domain', 'outboundProxy', 'transport', 'trusted', 'timers']);
   r.unknownKeys('sip.timers', ['t1', 't2', 't4']);
   r.unknownKeys('cpm', ['users', 'usersFile', 'defaultCountry', 'uriForm']);
-  r.unknownKeys('delivery', ['retry', 'defaultExpiry']);
+  r.unknownKeys('delivery', ['retry', 'defaultExpiry', 'mm4Ack']);
+  r.unknownKeys('delivery.mm4Ack', ['timeout', 'maxAttempts']);
+  r.unknownKeys('isf', ['maxMessageBytes', 'contentTypes', 'interworkCpmUsers']);
   r.unknownKeys('delivery.retry', ['maxAttempts', 'initialInterval', 'backoffCoefficient', 'maxInterval']);
 
   // dataDir is relative to the working directory (where `npm start` runs); files named inside the
@@ -132,13 +147,15 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
   const peers = r.list('mm4.peers').map((_, i): Mm4Peer => {
     const p = `mm4.peers[${i}]`;
     const sub = new Reader({ x: _ as Obj });
-    r.unknownKeys(`mm4.peers.${i}`, ['name', 'domains', 'smtp', 'allow']);
+    r.unknownKeys(`mm4.peers.${i}`, ['name', 'domains', 'smtp', 'allow', 'numbers']);
     const peer: Mm4Peer = {
       name: sub.reqStr('x.name'),
       domains: sub.strList('x.domains').map((d) => d.toLowerCase()),
       smtp: sub.hostPort('x.smtp') ?? { host: '', port: 0 },
       allow: sub.strList('x.allow'),
+      numbers: sub.strList('x.numbers').map((n) => n.replace(/\*$/, '')),
     };
+    for (const n of peer.numbers) if (!/^\+\d{1,15}$/.test(n)) sub.fail('x.numbers', `'${n}' is not an E.164 prefix like +4915`);
     if (!(_ as Obj)?.smtp) sub.fail('x.smtp', 'is required');
     r.problems.push(...sub.problems.map((m) => m.replace(/^x\./, `${p}.`)));
     return peer;
@@ -148,6 +165,9 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
     if (names.has(peer.name)) r.fail(`mm4.peers[${i}].name`, `duplicate peer name '${peer.name}'`);
     names.add(peer.name);
   }
+
+  const defaultPeer = r.str('mm4.defaultPeer');
+  if (defaultPeer && !names.has(defaultPeer)) r.fail('mm4.defaultPeer', `no peer named '${defaultPeer}'`);
 
   const users = r.strList('cpm.users');
   const usersFile = r.str('cpm.usersFile');
@@ -187,6 +207,7 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
       systemAddress: r.str('mm4.systemAddress', `mm4-system@${domain}`)!,
       maxMessageBytes: r.int('mm4.maxMessageBytes', 10 * 1024 * 1024, 1024, 100 * 1024 * 1024),
       peers,
+      defaultPeer,
     },
     sip: {
       listen: r.hostPort('sip.listen', '127.0.0.1:5060')!,
@@ -205,6 +226,15 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
         maxIntervalMs: r.duration('delivery.retry.maxInterval', 30 * 60_000),
       },
       defaultExpiryMs: r.duration('delivery.defaultExpiry', 3 * 86_400_000),
+      mm4Ack: {
+        timeoutMs: r.duration('delivery.mm4Ack.timeout', 10 * 60_000),
+        maxAttempts: r.int('delivery.mm4Ack.maxAttempts', 3, 1, 100),
+      },
+    },
+    isf: {
+      maxMessageBytes: r.int('isf.maxMessageBytes', 64 * 1024, 1, 100 * 1024 * 1024),
+      contentTypes: (r.strList('isf.contentTypes').length ? r.strList('isf.contentTypes') : ['text/plain']).map((c) => c.toLowerCase()),
+      interworkCpmUsers: r.bool('isf.interworkCpmUsers', false),
     },
   };
   if (r.problems.length) throw new ConfigError(r.problems);

@@ -1,0 +1,214 @@
+import { assign, fromPromise, setup } from 'xstate';
+import type { CpmToMmsInput, IsfDecision, Mm4Route } from '../model/delivery.js';
+import type { Mm4Status } from '../model/mm4-status.js';
+import type { CpmToMmsOutcome } from '../model/outcome.js';
+import type { ActorError } from './common.js';
+
+/**
+ * The CPM -> MMS delivery (one pager-mode MESSAGE):
+ * received -> selecting (ISF) -> converting -> sending -> awaitingRes -> accepted
+ *   -> awaitingReport (when delivery notifications were asked for) -> done;
+ * every refusal or timeout -> failed -> notifying (negative-delivery IMDN when asked for) -> done.
+ * Pure: actors come from the workflow, time from `after` (durable timers in Temporal).
+ */
+
+export interface SendInput {
+  route: Mm4Route;
+  attempt: number;
+}
+
+export interface ImdnInput {
+  status: 'failed';
+  reason: string;
+}
+
+export type CpmToMmsEvent =
+  | { type: 'mm4.res'; status?: string; statusText?: string; transactionId: string }
+  | { type: 'mm4.report'; status?: string; statusText?: string };
+
+export interface CpmToMmsContext {
+  request: CpmToMmsInput;
+  decision?: IsfDecision;
+  route?: Mm4Route;
+  attempt: number;
+  /** The MMSC's answer once it arrived (it may overtake the send activity's completion). */
+  res?: { status: string; statusText?: string };
+  failure?: { result: 'rejected' | 'failed'; mm4Status: Mm4Status; reason: string };
+  report?: string;
+  imdnSent: boolean;
+  note?: string;
+}
+
+const placeholder = <O, I>(name: string) =>
+  fromPromise<O, I>(async () => {
+    throw new Error(`actor '${name}' must be provided by the workflow`);
+  });
+
+const wants = (ctx: CpmToMmsContext, d: string) => ctx.request.cpm.disposition.includes(d as never);
+const failWith = (result: 'rejected' | 'failed', mm4Status: Mm4Status, reason: string) => ({
+  failure: { result, mm4Status, reason },
+  note: `${result}: ${reason}`,
+});
+
+export const cpmToMmsMachine = setup({
+  types: {
+    context: {} as CpmToMmsContext,
+    input: {} as CpmToMmsInput,
+    events: {} as CpmToMmsEvent,
+    output: {} as CpmToMmsOutcome,
+  },
+  actors: {
+    select: placeholder<IsfDecision, CpmToMmsInput>('select'),
+    convert: placeholder<Mm4Route, CpmToMmsInput>('convert'),
+    sendForward: placeholder<void, SendInput>('sendForward'),
+    sendImdn: placeholder<void, ImdnInput>('sendImdn'),
+  },
+  guards: {
+    resOk: ({ context }) => context.res?.status === 'Ok',
+    resRefused: ({ context }) => context.res !== undefined && context.res.status !== 'Ok',
+    canResend: ({ context }) => context.attempt < context.request.mm4Ack.maxAttempts,
+    wantsDeliveryReport: ({ context }) => wants(context, 'positive-delivery'),
+    wantsFailureImdn: ({ context }) => wants(context, 'negative-delivery'),
+  },
+  delays: {
+    resTimeout: ({ context }) => context.request.mm4Ack.timeoutMs,
+    reportWait: ({ context }) => context.request.reportWaitMs,
+  },
+}).createMachine({
+  id: 'cpmToMms',
+  context: ({ input }) => ({ request: input, attempt: 0, imdnSent: false }),
+  initial: 'received',
+  on: {
+    // An MM4_forward.RES may arrive while the send activity is still reporting completion.
+    'mm4.res': {
+      actions: assign(({ event }) => ({
+        res: { status: event.status ?? 'Error-unspecified', statusText: event.statusText },
+        note: `MM4_forward.RES ${event.status ?? '(no status)'}${event.statusText ? `: ${event.statusText}` : ''}`,
+      })),
+    },
+  },
+  states: {
+    received: {
+      description: 'The MESSAGE is durably recorded; the CPM side got its 202 Accepted.',
+      always: 'selecting',
+    },
+    selecting: {
+      description: 'Interworking Selection Function: recipient, message type and size under policy.',
+      invoke: {
+        id: 'select',
+        src: 'select',
+        input: ({ context }) => context.request,
+        onDone: [
+          {
+            guard: ({ event }) => event.output.interwork,
+            target: 'converting',
+            actions: assign(({ event }) => ({ decision: event.output, note: `ISF: interwork (${event.output.reason})` })),
+          },
+          {
+            target: 'failed',
+            actions: assign(({ event }) => ({
+              decision: event.output,
+              ...failWith('rejected', 'Error-service-denied', `ISF: not interworked (${event.output.reason})`),
+            })),
+          },
+        ],
+        onError: {
+          target: 'failed',
+          actions: assign(({ event }) => failWith('failed', 'Error-unspecified', `selection failed: ${(event.error as ActorError).message}`)),
+        },
+      },
+    },
+    converting: {
+      description: 'CPM -> MMS addresses (P-Asserted-Identity, Request-URI) and the MMSC peer for the number.',
+      invoke: {
+        id: 'convert',
+        src: 'convert',
+        input: ({ context }) => context.request,
+        onDone: {
+          target: 'sending',
+          actions: assign(({ event }) => ({ route: event.output, note: `routed to MMSC peer ${event.output.peer}` })),
+        },
+        onError: {
+          target: 'failed',
+          actions: assign(({ event }) => failWith('failed', 'Error-sending-address-unresolved', `not routable: ${(event.error as ActorError).message}`)),
+        },
+      },
+    },
+    sending: {
+      description: 'MM4_forward.REQ over SMTP to the peer (a resend reuses the X-Mms-Message-ID).',
+      entry: assign(({ context }) => ({ attempt: context.attempt + 1 })),
+      invoke: {
+        id: 'sendForward',
+        src: 'sendForward',
+        input: ({ context }) => ({ route: context.route!, attempt: context.attempt }),
+        onDone: { target: 'awaitingRes', actions: assign(({ context }) => ({ note: `MM4_forward.REQ sent (attempt ${context.attempt})` })) },
+        onError: {
+          target: 'failed',
+          actions: assign(({ event }) => {
+            const e = event.error as ActorError;
+            // SMTP 5xx is the MMSC's refusal; anything else means it could not be reached.
+            return e.type === 'MmscRejected'
+              ? failWith('rejected', 'Error-service-denied', e.message)
+              : failWith('failed', 'Error-network-problem', `MM4_forward.REQ not delivered: ${e.message}`);
+          }),
+        },
+      },
+    },
+    awaitingRes: {
+      description: 'Waiting for the MMSC\'s MM4_forward.RES (a separate SMTP transaction to our MM4 port).',
+      always: [
+        { guard: 'resOk', target: 'accepted' },
+        {
+          guard: 'resRefused',
+          target: 'failed',
+          actions: assign(({ context }) => {
+            const { status, statusText } = context.res!;
+            return failWith('rejected', status as Mm4Status, `MMSC answered ${status}${statusText ? ` (${statusText})` : ''}`);
+          }),
+        },
+      ],
+      after: {
+        resTimeout: [
+          { guard: 'canResend', target: 'sending', actions: assign(({ context }) => ({ note: `no MM4_forward.RES after attempt ${context.attempt}; resending` })) },
+          { target: 'failed', actions: assign(({ context }) => failWith('failed', 'Error-network-problem', `no MM4_forward.RES after ${context.attempt} attempt(s)`)) },
+        ],
+      },
+    },
+    accepted: {
+      description: 'The MMS side accepted the message.',
+      always: [{ guard: 'wantsDeliveryReport', target: 'awaitingReport' }, { target: 'done' }],
+    },
+    awaitingReport: {
+      description: 'The sender asked for delivery notifications: wait for the MMS delivery report until the deadline.',
+      on: {
+        'mm4.report': {
+          target: 'done',
+          actions: assign(({ event }) => ({ report: event.status, note: `delivery report ${event.status ?? ''}` })),
+        },
+      },
+      after: { reportWait: { target: 'done', actions: assign({ note: 'no delivery report before the wait ended' }) } },
+    },
+    failed: {
+      description: 'The delivery could not be completed; tell the sender if it asked for failure notifications.',
+      always: [{ guard: 'wantsFailureImdn', target: 'notifying' }, { target: 'done' }],
+    },
+    notifying: {
+      description: 'Negative-delivery IMDN (<failed/>) to the CPM sender (RFC 5438, protocols.md 7.4).',
+      invoke: {
+        id: 'sendImdn',
+        src: 'sendImdn',
+        input: ({ context }) => ({ status: 'failed' as const, reason: context.failure!.reason }),
+        onDone: { target: 'done', actions: assign({ imdnSent: true, note: 'negative-delivery IMDN sent' }) },
+        onError: { target: 'done', actions: assign(({ event }) => ({ note: `IMDN not sent: ${(event.error as ActorError).message}` })) },
+      },
+    },
+    done: { type: 'final' },
+  },
+  output: ({ context }): CpmToMmsOutcome => {
+    const base = { peer: context.route?.peer, attempts: context.attempt, imdnSent: context.imdnSent, report: context.report };
+    if (context.failure) {
+      return { ...base, result: context.failure.result, mm4Status: context.failure.mm4Status, statusText: context.failure.reason };
+    }
+    return { ...base, result: 'delivered', mm4Status: 'Ok', statusText: context.res?.statusText ?? 'accepted by the MMSC' };
+  },
+});

@@ -1,0 +1,154 @@
+import test from 'ava';
+import { createActor, fromPromise, SimulatedClock, toPromise, type Actor } from 'xstate';
+import { cpmToMmsMachine, type ImdnInput, type SendInput } from '../../machines/cpm-to-mms.machine.js';
+import { transitionsOf } from '../../machines/trail.js';
+import type { CpmToMmsInput, IsfDecision, Mm4Route } from '../../model/delivery.js';
+
+const declared = Object.keys(cpmToMmsMachine.root.states);
+const visited = new Set<string>();
+
+function input(disposition: CpmToMmsInput['cpm']['disposition'] = ['positive-delivery', 'negative-delivery']): CpmToMmsInput {
+  return {
+    receivedAt: new Date().toISOString(),
+    cpm: {
+      senderUri: 'tel:+12025550101',
+      recipientUri: 'tel:+4915112345678',
+      imdnMessageId: 'imdn-1',
+      disposition,
+      contentType: 'text/plain',
+      sizeBytes: 5,
+    },
+    text: 'hello',
+    mm4Ack: { timeoutMs: 60_000, maxAttempts: 2 },
+    reportWaitMs: 3_600_000,
+  };
+}
+
+const ROUTE: Mm4Route = { peer: 'operator-b', from: '+12025550101/TYPE=PLMN@mms.iwf', to: '+4915112345678/TYPE=PLMN@mms.b', messageId: 'iwf1.x.m' };
+
+interface Stubs {
+  decision?: IsfDecision;
+  convertFails?: string;
+  sendFails?: { type: string; message: string };
+  /** What the MMSC answers after attempt n (undefined: never). */
+  res?: (attempt: number) => string | undefined;
+  report?: string;
+}
+
+async function run(req: CpmToMmsInput, stubs: Stubs = {}) {
+  const calls = { send: [] as SendInput[], imdn: [] as ImdnInput[] };
+  const clock = new SimulatedClock();
+  const states: string[] = ['received'];
+  let actor!: Actor<typeof cpmToMmsMachine>;
+  const machine = cpmToMmsMachine.provide({
+    actors: {
+      select: fromPromise(async () => stubs.decision ?? { interwork: true, reason: 'not a CPM user' }),
+      convert: fromPromise(async () => {
+        if (stubs.convertFails) throw { type: 'AddressNotRoutable', message: stubs.convertFails };
+        return ROUTE;
+      }),
+      sendForward: fromPromise(async ({ input }: { input: SendInput }) => {
+        calls.send.push(input);
+        if (stubs.sendFails) throw stubs.sendFails;
+        const status = stubs.res?.(input.attempt);
+        // The MMSC's .RES is a separate SMTP transaction: it arrives as an event, sometimes early.
+        if (status) setTimeout(() => actor.send({ type: 'mm4.res', status, transactionId: 't' }), 0);
+      }),
+      sendImdn: fromPromise(async ({ input }: { input: ImdnInput }) => {
+        calls.imdn.push(input);
+      }),
+    },
+  });
+  actor = createActor(machine, {
+    input: req,
+    clock,
+    inspect: (ev) => {
+      for (const tr of transitionsOf(ev)) {
+        states.push(tr.to);
+        visited.add(tr.from).add(tr.to);
+        if (tr.to === 'awaitingRes' && !stubs.res?.(calls.send.length)) setTimeout(() => clock.increment(60_000), 0);
+        if (tr.to === 'awaitingReport') {
+          setTimeout(() => (stubs.report ? actor.send({ type: 'mm4.report', status: stubs.report }) : clock.increment(3_600_000)), 0);
+        }
+      }
+    },
+  });
+  actor.start();
+  return { output: await toPromise(actor), calls, states };
+}
+
+test('an MMSC Ok completes the delivery; without notifications requested it ends at once', async (t) => {
+  const { output, calls, states } = await run(input([]), { res: () => 'Ok' });
+  t.deepEqual(states, ['received', 'selecting', 'converting', 'sending', 'awaitingRes', 'accepted', 'done']);
+  t.is(calls.send.length, 1);
+  t.like(output, { result: 'delivered', mm4Status: 'Ok', peer: 'operator-b', attempts: 1, imdnSent: false });
+});
+
+test('when delivery notifications were asked for, the delivery waits for the report', async (t) => {
+  const { output, states } = await run(input(), { res: () => 'Ok', report: 'Retrieved' });
+  t.true(states.includes('awaitingReport'));
+  t.is(output.report, 'Retrieved');
+});
+
+test('the report wait ends on its durable timer', async (t) => {
+  const { output, states } = await run(input(), { res: () => 'Ok' });
+  t.deepEqual(states.slice(-2), ['awaitingReport', 'done']);
+  t.is(output.result, 'delivered');
+  t.is(output.report, undefined);
+});
+
+test('an MMSC error status fails the delivery and sends the negative-delivery IMDN', async (t) => {
+  const { output, calls } = await run(input(), { res: () => 'Error-content-not-accepted' });
+  t.like(output, { result: 'rejected', mm4Status: 'Error-content-not-accepted', imdnSent: true });
+  t.is(calls.imdn.length, 1);
+  t.regex(calls.imdn[0].reason, /MMSC answered Error-content-not-accepted/);
+});
+
+test('no IMDN when the sender did not ask for negative-delivery notifications', async (t) => {
+  const { output, calls } = await run(input(['positive-delivery']), { res: () => 'Error-service-denied' });
+  t.is(calls.imdn.length, 0);
+  t.false(output.imdnSent);
+});
+
+test('a missing .RES is answered by resending the same message, then failure', async (t) => {
+  const { output, calls, states } = await run(input());
+  t.is(calls.send.length, 2);
+  t.deepEqual(calls.send.map((s) => s.route.messageId), [ROUTE.messageId, ROUTE.messageId]);
+  t.deepEqual(calls.send.map((s) => s.attempt), [1, 2]);
+  t.is(states.filter((s) => s === 'sending').length, 2);
+  t.like(output, { result: 'failed', mm4Status: 'Error-network-problem', imdnSent: true });
+});
+
+test('a .RES after a resend still completes the delivery', async (t) => {
+  const { output, calls } = await run(input([]), { res: (n) => (n === 2 ? 'Ok' : undefined) });
+  t.is(calls.send.length, 2);
+  t.is(output.result, 'delivered');
+});
+
+test('the ISF refusing ends the delivery without MM4 traffic', async (t) => {
+  const { output, calls } = await run(input(), { decision: { interwork: false, reason: 'recipient is a CPM user' } });
+  t.is(calls.send.length, 0);
+  t.like(output, { result: 'rejected', imdnSent: true });
+  t.regex(output.statusText, /CPM user/);
+});
+
+test('an unroutable recipient fails with the reason', async (t) => {
+  const { output, calls } = await run(input(), { convertFails: 'no MMSC peer serves +4915112345678' });
+  t.is(calls.send.length, 0);
+  t.like(output, { result: 'failed', mm4Status: 'Error-sending-address-unresolved' });
+  t.regex(output.statusText, /no MMSC peer/);
+});
+
+test('an SMTP refusal by the MMSC is a rejection', async (t) => {
+  const { output } = await run(input(), { sendFails: { type: 'MmscRejected', message: 'SMTP 554' } });
+  t.like(output, { result: 'rejected', mm4Status: 'Error-service-denied' });
+});
+
+test('an MMSC that cannot be reached is a failure', async (t) => {
+  const { output } = await run(input(), { sendFails: { type: 'Error', message: 'ECONNREFUSED' } });
+  t.like(output, { result: 'failed', mm4Status: 'Error-network-problem' });
+});
+
+test.after('the scenarios visit every state of the chart', (t) => {
+  t.deepEqual(declared.filter((s) => !visited.has(s)), []);
+});
