@@ -1,8 +1,12 @@
 import type { CpmDirectory } from '../clients/cpm-directory.js';
-import type { ConvertedMessage, MmsToCpmInput, RecipientPlan } from '../model/delivery.js';
+import type { ConvertedMessage, CpmToMmsInput, IsfDecision, Mm4Route, MmsToCpmInput, RecipientPlan } from '../model/delivery.js';
 import { ErrorType } from '../model/errors.js';
-import { parseMmsAddress } from '../protocols/address/mms-address.js';
-import { mmsToCpmUri } from '../protocols/address/uri.js';
+import type { Mm4Peer } from '../model/peer.js';
+import { formatMmsAddress, parseMmsAddress } from '../protocols/address/mms-address.js';
+import { cpmUriToMms, mmsToCpmUri, parseCpmUri } from '../protocols/address/uri.js';
+import { mintMm4Id } from '../protocols/interworking/ids.js';
+import { selectInterworking, type IsfPolicy } from '../protocols/interworking/isf.js';
+import { choosePeer } from '../protocols/interworking/mm4-routing.js';
 import { permanent } from './failures.js';
 
 export interface InterworkingDeps {
@@ -10,6 +14,8 @@ export interface InterworkingDeps {
   defaultCountry: string;
   sipDomain: string;
   uriForm: 'tel' | 'sip';
+  isf: IsfPolicy;
+  mm4: { domain: string; peers: Mm4Peer[]; defaultPeer?: string };
 }
 
 /** Address conversion and CPM-user selection for MMS -> CPM (protocols.md 2.2, 7.4, 8). */
@@ -44,6 +50,35 @@ export function createInterworkingActivities(deps: InterworkingDeps) {
       if (req.mm4.deliveryReport) disposition.push('positive-delivery', 'negative-delivery');
       if (req.mm4.readReply) disposition.push('display');
       return { senderUri: sender.uri, recipients, disposition };
+    },
+
+    /** The ISF decision for a CPM -> MMS message, with the directory's current answer. */
+    async selectForMms(req: CpmToMmsInput): Promise<IsfDecision> {
+      const number = parseCpmUri(req.cpm.recipientUri)?.number;
+      const isCpm = number ? await deps.directory.isCpmUser(number) : false;
+      return selectInterworking({ recipientNumber: number, recipientIsCpmUser: isCpm, contentType: req.cpm.contentType, sizeBytes: req.cpm.sizeBytes }, deps.isf);
+    },
+
+    /**
+     * CPM -> MMS addresses (protocols.md 7.4): sender from P-Asserted-Identity under our MMSE
+     * domain, recipient under the MMSC peer that serves its number; mints the X-Mms-Message-ID.
+     */
+    async convertCpmToMms({ workflowId, request }: { workflowId: string; request: CpmToMmsInput }): Promise<Mm4Route> {
+      const opts = { defaultCountry: deps.defaultCountry, mmsDomain: deps.mm4.domain };
+      const from = cpmUriToMms(request.cpm.senderUri, opts);
+      if (!from.ok) throw permanent(ErrorType.AddressNotRoutable, `sender ${request.cpm.senderUri}: ${from.error}`);
+      const to = cpmUriToMms(request.cpm.recipientUri, opts);
+      if (!to.ok || !to.e164) throw permanent(ErrorType.AddressNotRoutable, `recipient ${request.cpm.recipientUri} has no E.164 number`);
+      const chosen = choosePeer(deps.mm4.peers, to.e164, deps.mm4.defaultPeer);
+      if (!chosen) throw permanent(ErrorType.AddressNotRoutable, `no MMSC peer serves ${to.e164} and no mm4.defaultPeer is set`);
+      const domain = chosen.peer.domains[0];
+      if (!domain) throw permanent(ErrorType.Misconfigured, `mm4 peer '${chosen.peer.name}' has no domains`);
+      return {
+        peer: chosen.peer.name,
+        from: formatMmsAddress(from.address),
+        to: formatMmsAddress({ kind: 'plmn', number: to.e164, domain }),
+        messageId: mintMm4Id(workflowId, 'm'),
+      };
     },
   };
 }

@@ -1,7 +1,8 @@
 import type { SmtpClient } from '../clients/smtp.js';
+import type { CpmToMmsInput, Mm4Route } from '../model/delivery.js';
 import type { Mm4Status } from '../model/mm4-status.js';
 import { ErrorType } from '../model/errors.js';
-import { rfc822MessageId } from '../protocols/interworking/ids.js';
+import { mintMm4Id, rfc822MessageId } from '../protocols/interworking/ids.js';
 import { serializeMm4 } from '../protocols/mm4/pdu.js';
 import type { Mm4Peer } from '../model/peer.js';
 import { permanent, smtpFailure } from './failures.js';
@@ -28,8 +29,56 @@ export function findPeer(peers: Mm4Peer[], name: string, address?: string): Mm4P
   return peers.find((p) => p.name === name) ?? peers.find((p) => domain && p.domains.includes(domain));
 }
 
+export interface ForwardReqInput {
+  workflowId: string;
+  attempt: number;
+  route: Mm4Route;
+  request: CpmToMmsInput;
+}
+
 export function createMmscActivities(deps: MmscDeps) {
   return {
+    /**
+     * MM4_forward.REQ toward the recipient's MMSC (23.140 8.4.1, protocols.md 7.4): our system as
+     * X-Mms-Originator-System with an ack requested; report flags from the CPIM disposition
+     * request; a fresh X-Mms-Transaction-ID per attempt, the same X-Mms-Message-ID on every resend.
+     */
+    async sendMm4Forward({ workflowId, attempt, route, request }: ForwardReqInput): Promise<{ transactionId: string }> {
+      const peer = deps.mm4.peers.find((p) => p.name === route.peer);
+      if (!peer) throw permanent(ErrorType.Misconfigured, `no mm4.peers entry named '${route.peer}'`);
+      const transactionId = mintMm4Id(workflowId, `t${attempt}`);
+      const dispo = request.cpm.disposition;
+      const date = request.cpm.dateTime && !Number.isNaN(Date.parse(request.cpm.dateTime)) ? new Date(request.cpm.dateTime) : new Date(request.receivedAt);
+      const raw = serializeMm4({
+        type: 'MM4_forward.REQ',
+        version: '6.16.0',
+        transactionId,
+        messageId: route.messageId,
+        idsQuoted: true,
+        from: route.from,
+        to: [route.to],
+        cc: [],
+        sender: deps.mm4.systemAddress,
+        date,
+        rfc822MessageId: rfc822MessageId(deps.mm4.domain, 'forward.REQ', workflowId, String(attempt)),
+        subject: request.cpm.subject,
+        ackRequest: true,
+        originatorSystem: deps.mm4.systemAddress,
+        // MMS has one delivery-report flag for success and failure (protocols.md 7.4).
+        deliveryReport: dispo.includes('positive-delivery') || dispo.includes('negative-delivery'),
+        readReply: dispo.includes('display'),
+        messageClass: 'Personal',
+        extraHeaders: [],
+        content: { headers: [], mediaType: 'text/plain', params: { charset: 'utf-8' }, body: Buffer.from(request.text, 'utf8') },
+      });
+      try {
+        await deps.smtp.send({ ...peer.smtp, from: route.from, to: [route.to], raw });
+      } catch (e) {
+        throw smtpFailure(e, `MM4_forward.REQ to ${peer.name}`);
+      }
+      return { transactionId };
+    },
+
     /**
      * MM4_forward.RES: a new SMTP transaction to X-Mms-Originator-System (23.140 8.4.2,
      * protocols.md 1.5), echoing the request's transaction and message ids.

@@ -1,7 +1,10 @@
 import { heartbeat } from '@temporalio/activity';
 import type { SipEndpoint } from '../clients/sip/endpoint.js';
 import type { SipAttemptResult } from '../model/delivery.js';
+import { ErrorType } from '../model/errors.js';
+import { permanent } from './failures.js';
 import { buildCpimMessage, serializeCpim, type Disposition } from '../protocols/cpim/cpim.js';
+import { serializeImdn } from '../protocols/cpim/imdn.js';
 import { cpmMessageIds, sipBranch } from '../protocols/interworking/ids.js';
 import { classifySipStatus } from '../protocols/interworking/sip-status.js';
 import type { SipHeader } from '../protocols/sip/message.js';
@@ -65,8 +68,72 @@ export function buildCpmMessage(a: CpmMessageInput, deps: Pick<SipDeps, 'domain'
   return { ids, headers, body: cpim, branch: sipBranch(a.workflowId, a.recipientUri, a.attempt) };
 }
 
+export interface ImdnActivityInput {
+  workflowId: string;
+  /** The CPM sender of the original message: the notification goes to it. */
+  to: string;
+  /** The recipient the notification speaks for. */
+  from: string;
+  originalMessageId: string;
+  originalDateTime?: string;
+  status: 'delivered' | 'failed' | 'forbidden' | 'error';
+}
+
+/**
+ * A delivery IMDN as a pager-mode MESSAGE (RFC 5438 7, protocols.md 4.3): From/To reversed, its
+ * own imdn.Message-ID, no notification requested, content message/imdn+xml with
+ * Content-Disposition: notification.
+ */
+export function buildImdnMessage(a: ImdnActivityInput, deps: Pick<SipDeps, 'domain' | 'outboundProxy' | 'transport'>) {
+  const key = `imdn:${a.status}`;
+  const ids = cpmMessageIds(a.workflowId, `${a.to}|${key}`, deps.domain);
+  const xml = serializeImdn({
+    messageId: a.originalMessageId,
+    datetime: a.originalDateTime ?? new Date().toISOString(),
+    recipientUri: a.from,
+    originalRecipientUri: a.from,
+    kind: 'delivery',
+    status: a.status,
+  });
+  const cpim = serializeCpim(
+    buildCpimMessage({
+      from: a.from,
+      to: a.to,
+      dateTime: new Date(),
+      imdnMessageId: ids.imdnMessageId,
+      contentType: 'message/imdn+xml',
+      body: Buffer.from(xml, 'utf8'),
+      extraContentHeaders: [{ name: 'Content-Disposition', value: 'notification' }],
+    }),
+  );
+  const headers: SipHeader[] = [
+    { name: 'Route', value: `<sip:${deps.outboundProxy.host}:${deps.outboundProxy.port};transport=${deps.transport};lr>` },
+    { name: 'From', value: `<${a.from}>;tag=${ids.fromTag}` },
+    { name: 'To', value: `<${a.to}>` },
+    { name: 'Call-ID', value: ids.callId },
+    { name: 'CSeq', value: '1 MESSAGE' },
+    { name: 'P-Asserted-Identity', value: `<${a.from}>` },
+    { name: 'P-Asserted-Service', value: ICSI_CPM_MSG },
+    { name: 'Content-Type', value: 'message/cpim' },
+  ];
+  return { headers, body: cpim, branch: sipBranch(a.workflowId, `${a.to}|${key}`, 1), ids };
+}
+
 export function createSipActivities(deps: SipDeps) {
   return {
+    /** Sends an IMDN to a CPM user; a refusal or no answer is retried by Temporal. */
+    async sendImdn(a: ImdnActivityInput): Promise<{ sipStatus: number }> {
+      const msg = buildImdnMessage(a, deps);
+      const res = await deps.endpoint.sendRequest(
+        { method: 'MESSAGE', uri: a.to, headers: msg.headers, body: msg.body, branch: msg.branch },
+        { ...deps.outboundProxy, transport: deps.transport },
+      );
+      const verdict = classifySipStatus(res.status);
+      if (verdict.outcome === 'transient') throw new Error(`IMDN to ${a.to}: SIP ${res.status} ${res.reason}`);
+      if (verdict.outcome === 'permanent') throw permanent(ErrorType.SipRejected, `IMDN to ${a.to} refused: SIP ${res.status} ${res.reason}`);
+      return { sipStatus: res.status };
+    },
+
     /** Sends one CPIM MESSAGE and waits for the final answer of its SIP transaction. */
     async sendCpmMessage(a: CpmMessageInput): Promise<SipAttemptResult> {
       const msg = buildCpmMessage(a, deps);

@@ -1,5 +1,5 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { MmsToCpmInput } from '../model/delivery.js';
+import type { CpmToMmsInput, Direction, MmsToCpmInput } from '../model/delivery.js';
 import { IwfDirection, IwfPeer, IwfState, mm4InboundSignal, type Mm4InboundSignal } from '../workflows/messages.js';
 
 /** Temporal could not be reached or refused: the caller answers "try again later" (SMTP 4xx). */
@@ -13,6 +13,7 @@ export class DispatchUnavailable extends Error {
 export interface Dispatcher {
   /** Durably starts the delivery, or finds it already started (retransmission): both mean "ours now". */
   startMmsToCpm(workflowId: string, input: MmsToCpmInput, summary: string): Promise<'started' | 'existing'>;
+  startCpmToMms(workflowId: string, input: CpmToMmsInput, summary: string): Promise<'started' | 'existing'>;
   /** Signals a PDU to the delivery it belongs to. */
   signalMm4(workflowId: string, payload: Mm4InboundSignal): Promise<'delivered' | 'unknown'>;
 }
@@ -23,32 +24,36 @@ export interface Dispatcher {
  */
 export function temporalDispatcher(client: Client, taskQueue: string, deadlineMs = 10_000): Dispatcher {
   const withDeadline = <T>(fn: () => Promise<T>) => client.connection.withDeadline(Date.now() + deadlineMs, fn);
+
+  async function start(type: string, direction: Direction, workflowId: string, input: unknown, summary: string, peer?: string) {
+    try {
+      await withDeadline(() =>
+        client.workflow.start(type, {
+          workflowId,
+          taskQueue,
+          args: [input],
+          // Exactly-once intake (temporal.md 2.4): a running duplicate is the same delivery, and a
+          // finished one is never started again while the namespace retains it.
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          typedSearchAttributes: [
+            { key: IwfDirection, value: direction },
+            { key: IwfState, value: 'received' },
+            ...(peer ? [{ key: IwfPeer, value: peer }] : []),
+          ],
+          staticSummary: summary,
+        }),
+      );
+      return 'started' as const;
+    } catch (e) {
+      if (e instanceof WorkflowExecutionAlreadyStartedError) return 'existing' as const;
+      throw new DispatchUnavailable(e);
+    }
+  }
+
   return {
-    async startMmsToCpm(workflowId, input, summary) {
-      try {
-        await withDeadline(() =>
-          client.workflow.start('mmsToCpm', {
-            workflowId,
-            taskQueue,
-            args: [input],
-            // Exactly-once intake (temporal.md 2.4): a running duplicate is the same delivery, and a
-            // finished one is never started again while the namespace retains it.
-            workflowIdConflictPolicy: 'USE_EXISTING',
-            workflowIdReusePolicy: 'REJECT_DUPLICATE',
-            typedSearchAttributes: [
-              { key: IwfDirection, value: 'mms-to-cpm' },
-              { key: IwfState, value: 'received' },
-              { key: IwfPeer, value: input.peer },
-            ],
-            staticSummary: summary,
-          }),
-        );
-        return 'started';
-      } catch (e) {
-        if (e instanceof WorkflowExecutionAlreadyStartedError) return 'existing';
-        throw new DispatchUnavailable(e);
-      }
-    },
+    startMmsToCpm: (workflowId, input, summary) => start('mmsToCpm', 'mms-to-cpm', workflowId, input, summary, input.peer),
+    startCpmToMms: (workflowId, input, summary) => start('cpmToMms', 'cpm-to-mms', workflowId, input, summary),
     async signalMm4(workflowId, payload) {
       try {
         await withDeadline(() => client.workflow.getHandle(workflowId).signal(mm4InboundSignal, payload));

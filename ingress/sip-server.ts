@@ -1,6 +1,12 @@
+import { createHash } from 'node:crypto';
 import { BlockList, isIPv6 } from 'node:net';
+import type { CpmDirectory } from '../clients/cpm-directory.js';
 import type { SipEndpoint } from '../clients/sip/endpoint.js';
+import { readCpmMessage } from '../protocols/interworking/cpm-intake.js';
+import { selectInterworking, type IsfPolicy } from '../protocols/interworking/isf.js';
 import type { SipRequest } from '../protocols/sip/message.js';
+import { cpmToMmsWorkflowId } from '../workflows/messages.js';
+import { DispatchUnavailable, type Dispatcher } from './dispatch.js';
 
 const ALLOW = 'MESSAGE, OPTIONS';
 
@@ -13,24 +19,69 @@ export function trustedSources(entries: string[]): (ip: string) => boolean {
     if (bits !== undefined) list.addSubnet(addr, Number(bits), fam);
     else list.addAddress(addr, fam);
   }
-  return (ip) => list.check(ip.replace(/^::ffff:/, ''), isIPv6(ip.replace(/^::ffff:/, '')) ? 'ipv6' : 'ipv4');
+  return (ip) => {
+    const plain = ip.replace(/^::ffff:/, '');
+    return list.check(plain, isIPv6(plain) ? 'ipv6' : 'ipv4');
+  };
 }
 
+export interface SipIngressOptions {
+  trusted: string[];
+  directory: CpmDirectory;
+  isf: IsfPolicy;
+  dispatcher: Dispatcher;
+  /** Per-delivery limits copied into each workflow input. */
+  mm4Ack: { timeoutMs: number; maxAttempts: number };
+  reportWaitMs: number;
+  log: { info(o: object, m: string): void; warn(o: object, m: string): void };
+}
+
+/** The sender's identity in workflow ids is hashed: ids and search must not carry phone numbers. */
+const senderKey = (uri: string) => createHash('sha256').update(uri).digest('base64url').slice(0, 16);
+
 /**
- * The SIP front-end toward the IMS core. Only trusted nodes (the S-CSCF/AS side of the ISC
- * interface) may talk to the IWF: others get 403 (RFC 3261 21.4.4). OPTIONS keep-alives are
- * answered 200 with our Allow list (RFC 3261 11.2). CPM -> MMS MESSAGE handling arrives with the
- * reverse direction; until then a MESSAGE gets 501 rather than a misleading success.
+ * The SIP front-end toward the IMS core (the ISC side of the IWF). Only trusted nodes may talk
+ * to it (others 403, RFC 3261 21.4.4). A pager-mode MESSAGE (RFC 3428) is validated, put to the
+ * Interworking Selection Function, and answered 202 Accepted only once its cpmToMms delivery is
+ * durably started (or found, for a re-sent MESSAGE); 503 with Retry-After when Temporal cannot be
+ * reached. OPTIONS keep-alives get 200 with our Allow list (RFC 3261 11.2).
  */
-export function attachSipIngress(endpoint: SipEndpoint, o: { trusted: string[]; log: { warn(o: object, m: string): void } }) {
+export function attachSipIngress(endpoint: SipEndpoint, o: SipIngressOptions) {
   const isTrusted = trustedSources(o.trusted);
-  endpoint.onRequest((req: SipRequest, info: { remote: { host: string } }) => {
+
+  async function onMessage(req: SipRequest) {
+    const intake = readCpmMessage(req, new Date());
+    if (!intake.ok) {
+      o.log.warn({ status: intake.status, reason: intake.reason }, 'CPM MESSAGE refused');
+      return { status: intake.status, reason: intake.reason, headers: intake.headers };
+    }
+    const { input, recipientNumber } = intake;
+    const isCpm = recipientNumber ? await o.directory.isCpmUser(recipientNumber) : false;
+    const decision = selectInterworking({ recipientNumber, recipientIsCpmUser: isCpm, contentType: input.cpm.contentType, sizeBytes: input.cpm.sizeBytes }, o.isf);
+    if (!decision.interwork) {
+      o.log.info({ status: decision.sipStatus, reason: decision.reason, imdnMessageId: input.cpm.imdnMessageId }, 'ISF: not interworked');
+      const accept = decision.sipStatus === 415 ? [{ name: 'Accept', value: 'message/cpim' }] : undefined;
+      return { status: decision.sipStatus ?? 403, reason: `Not Interworked (${decision.reason})`, headers: accept };
+    }
+    const workflowId = cpmToMmsWorkflowId(senderKey(input.cpm.senderUri), input.cpm.imdnMessageId);
+    try {
+      const how = await o.dispatcher.startCpmToMms(workflowId, { ...input, mm4Ack: o.mm4Ack, reportWaitMs: o.reportWaitMs }, `CPM→MMS ${input.cpm.imdnMessageId}: ${decision.reason}`);
+      o.log.info({ workflowId, imdnMessageId: input.cpm.imdnMessageId, how }, 'CPM MESSAGE accepted for MMS');
+      return { status: 202 };
+    } catch (e) {
+      if (!(e instanceof DispatchUnavailable)) throw e;
+      o.log.warn({ error: e.message }, 'CPM MESSAGE deferred: Temporal unavailable');
+      return { status: 503, reason: 'Service Unavailable (delivery store unreachable)', headers: [{ name: 'Retry-After', value: '30' }] };
+    }
+  }
+
+  endpoint.onRequest(async (req: SipRequest, info: { remote: { host: string } }) => {
     if (!isTrusted(info.remote.host)) {
       o.log.warn({ remote: info.remote.host, method: req.method }, 'SIP request from an untrusted source');
-      return { status: 403, reason: 'Forbidden' };
+      return { status: 403, reason: 'Forbidden (untrusted source)' };
     }
     if (req.method === 'OPTIONS') return { status: 200, headers: [{ name: 'Allow', value: ALLOW }, { name: 'Accept', value: 'message/cpim' }] };
-    if (req.method === 'MESSAGE') return { status: 501, reason: 'CPM to MMS Not Implemented Yet' };
+    if (req.method === 'MESSAGE') return onMessage(req);
     return { status: 405, headers: [{ name: 'Allow', value: ALLOW }] };
   });
 }

@@ -85,11 +85,12 @@ export async function startIwf(config: Config, log: Logger, opts: { workflowBund
     timers: config.sip.timers,
     log: log.child({ src: 'sip' }),
   });
-  attachSipIngress(endpoint, { trusted: config.sip.trusted, log: log.child({ src: 'sip-ingress' }) });
   const smtp = createSmtpClient({ heloName: config.mm4.domain });
+  const directory = staticCpmDirectory(config.cpm.users);
+  const dispatcher = temporalDispatcher(client, config.temporal.taskQueue);
 
   const activities = createActivities({
-    directory: staticCpmDirectory(config.cpm.users),
+    directory,
     defaultCountry: config.cpm.defaultCountry,
     sipDomain: config.sip.domain,
     uriForm: config.cpm.uriForm,
@@ -99,6 +100,7 @@ export async function startIwf(config: Config, log: Logger, opts: { workflowBund
     transport: config.sip.transport,
     smtp,
     mm4: config.mm4,
+    isf: config.isf,
   });
   const worker = await Worker.create({
     connection: nativeConnection,
@@ -117,8 +119,18 @@ export async function startIwf(config: Config, log: Logger, opts: { workflowBund
     peers: config.mm4.peers,
     retry: config.delivery.retry,
     defaultExpiryMs: config.delivery.defaultExpiryMs,
-    dispatcher: temporalDispatcher(client, config.temporal.taskQueue),
+    dispatcher,
     log: log.child({ src: 'mm4-ingress' }),
+  });
+  // Inbound SIP only once the worker runs, so an accepted MESSAGE is processed at once.
+  attachSipIngress(endpoint, {
+    trusted: config.sip.trusted,
+    directory,
+    isf: config.isf,
+    dispatcher,
+    mm4Ack: config.delivery.mm4Ack,
+    reportWaitMs: config.delivery.defaultExpiryMs,
+    log: log.child({ src: 'sip-ingress' }),
   });
   const mm4Addr = await mm4.listen();
   log.info(

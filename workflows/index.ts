@@ -1,2 +1,3 @@
 /** The single module the worker bundles (conventions.md 1.1). */
 export { mmsToCpm } from './mms-to-cpm.workflow.js';
+export { cpmToMms } from './cpm-to-mms.workflow.js';

@@ -6,7 +6,7 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { AuditEntry, Direction } from '../model/delivery.js';
-import type { DeliveryOutcome } from '../model/outcome.js';
+import type { OutcomeBase } from '../model/outcome.js';
 
 /** Search attributes: no phone numbers or addresses in them (they are not encrypted by codecs). */
 export const IwfDirection = defineSearchAttributeKey('IwfDirection', SearchAttributeType.KEYWORD);
@@ -30,7 +30,7 @@ export interface AuditView {
   state: string;
   status: 'active' | 'done' | 'error' | 'stopped';
   trail: AuditEntry[];
-  outcome?: DeliveryOutcome;
+  outcome?: OutcomeBase;
 }
 
 export const auditQuery = defineQuery<AuditView>('audit');
@@ -52,4 +52,12 @@ export const mm4InboundSignal = defineSignal<[Mm4InboundSignal]>('mm4.inbound');
  */
 export function mmsToCpmWorkflowId(originatorSystem: string, messageId: string): string {
   return `mms-to-cpm/${originatorSystem.toLowerCase()}/${messageId}`;
+}
+
+/**
+ * Workflow id of a CPM -> MMS delivery: the sender (hashed by the caller, so no phone number
+ * appears in ids or search) and its imdn.Message-ID, so a re-sent MESSAGE finds the same workflow.
+ */
+export function cpmToMmsWorkflowId(senderHash: string, imdnMessageId: string): string {
+  return `cpm-to-mms/${senderHash}/${imdnMessageId}`;
 }

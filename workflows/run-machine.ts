@@ -4,14 +4,15 @@ import {
   log,
   setCurrentDetails,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { createActor, fromPromise, toPromise, type AnyStateMachine, type InputFrom, type OutputFrom } from 'xstate';
+import { createActor, fromPromise, toPromise, type AnyStateMachine, type EventFromLogic, type InputFrom, type OutputFrom } from 'xstate';
 import type { ActorError } from '../machines/common.js';
 import { transitionsOf } from '../machines/trail.js';
 import type { AuditEntry, Direction } from '../model/delivery.js';
-import type { DeliveryOutcome } from '../model/outcome.js';
+import type { OutcomeBase } from '../model/outcome.js';
 import { auditQuery, IwfMm4Status, IwfOutcome, IwfState, type AuditView } from './messages.js';
 
 /** Unwraps Temporal's ActivityFailure into the plain error shape machine guards read. */
@@ -34,6 +35,32 @@ export function fromActivity<I, O>(call: (input: I) => Promise<O>) {
 }
 
 /**
+ * XState's clock on durable Temporal timers. Cancelling only forgets the callback: the SDK's own
+ * clearTimeout emits CancelTimer from a promise continuation (cancellation scopes), so its position
+ * among synchronous commands such as search-attribute upserts differed between a live run and its
+ * replay (a TMPRL1100 nondeterminism error, seen in our tests). A forgotten timer still fires, as a
+ * no-op, if the delivery is running then; a finished delivery drops it.
+ */
+function durableClock() {
+  let next = 0;
+  const live = new Set<number>();
+  return {
+    setTimeout(fn: (...args: unknown[]) => void, ms: number) {
+      const id = ++next;
+      live.add(id);
+      sleep(Math.max(1, ms)).then(
+        () => live.delete(id) && fn(),
+        () => live.delete(id), // the workflow itself was cancelled
+      );
+      return id;
+    },
+    clearTimeout(id: unknown) {
+      live.delete(id as number);
+    },
+  };
+}
+
+/**
  * Runs a delivery machine inside the workflow: audit trail + query, searchable state, current
  * details for the UI, and a failure (not a stuck workflow task) if the machine itself errors
  * (temporal.md 1.4 sharp edge 1).
@@ -44,17 +71,20 @@ export async function runMachine<M extends AnyStateMachine>(
   direction: Direction,
   /** Ids every log line of this delivery carries (e.g. mm4MessageId, peer). */
   logMeta: Record<string, string> = {},
+  /** Registers signal handlers that feed the machine; called before the machine starts. */
+  wire?: (send: (event: EventFromLogic<M>) => void) => void,
 ): Promise<OutputFrom<M>> {
   const trail: AuditEntry[] = [];
   let state = 'received';
   let status: AuditView['status'] = 'active';
-  let outcome: DeliveryOutcome | undefined;
+  let outcome: OutcomeBase | undefined;
   let lastNote: string | undefined;
 
   setHandler(auditQuery, () => ({ direction, state, status, trail, outcome }));
 
   const actor = createActor(machine, {
     input,
+    clock: durableClock(),
     inspect: (ev) => {
       for (const tr of transitionsOf(ev)) {
         const note = (ev as { snapshot?: { context?: { note?: string } } }).snapshot?.context?.note;
@@ -89,11 +119,13 @@ export async function runMachine<M extends AnyStateMachine>(
     },
   });
 
+  // Events sent before start() wait in the actor's mailbox, so early signals are not lost.
+  wire?.((event) => actor.send(event));
   actor.start();
   try {
     const output = (await toPromise(actor)) as OutputFrom<M>;
     status = 'done';
-    outcome = output as DeliveryOutcome;
+    outcome = output as OutcomeBase;
     upsertSearchAttributes([
       { key: IwfOutcome, value: outcome.result },
       { key: IwfMm4Status, value: outcome.mm4Status },
@@ -108,7 +140,7 @@ export async function runMachine<M extends AnyStateMachine>(
 }
 
 /** Markdown shown as "current details" in the Temporal UI. */
-function detailsMarkdown(direction: Direction, state: string, trail: AuditEntry[], outcome?: DeliveryOutcome): string {
+function detailsMarkdown(direction: Direction, state: string, trail: AuditEntry[], outcome?: OutcomeBase): string {
   const rows = trail.map((e) => `| ${e.at} | ${e.from} → ${e.to} | ${e.event} | ${e.detail ?? ''} |`);
   const head = outcome
     ? `**${direction}** finished: **${outcome.result}** (MM4 ${outcome.mm4Status}) — ${outcome.statusText}`

@@ -26,6 +26,7 @@ export interface TestIwfOptions {
   users?: string[];
   retry?: { maxAttempts?: number; initialInterval?: string };
   allow?: string[];
+  mm4Ack?: { timeout: string; maxAttempts: number };
 }
 
 /** The test configuration: everything on loopback, ephemeral ports, fast SIP timers. */
@@ -37,7 +38,13 @@ export function testConfigTree(o: TestIwfOptions): Record<string, unknown> {
       listen: '127.0.0.1:0',
       domain: 'mms.iwf.example.net',
       peers: [
-        { name: 'operator-a', domains: ['mms.mnc001.mcc001.gprs'], smtp: `127.0.0.1:${o.mmscPort}`, allow: o.allow ?? ['127.0.0.1'] },
+        {
+          name: 'operator-a',
+          domains: ['mms.mnc001.mcc001.gprs'],
+          smtp: `127.0.0.1:${o.mmscPort}`,
+          allow: o.allow ?? ['127.0.0.1'],
+          numbers: ['+49'],
+        },
       ],
     },
     sip: {
@@ -49,7 +56,10 @@ export function testConfigTree(o: TestIwfOptions): Record<string, unknown> {
       timers: { t1: '100ms', t2: '400ms' },
     },
     cpm: { users: o.users ?? ['+1202555*'], defaultCountry: 'US' },
-    delivery: { retry: { maxAttempts: o.retry?.maxAttempts ?? 3, initialInterval: o.retry?.initialInterval ?? '300ms', maxInterval: '2s' } },
+    delivery: {
+      retry: { maxAttempts: o.retry?.maxAttempts ?? 3, initialInterval: o.retry?.initialInterval ?? '300ms', maxInterval: '2s' },
+      mm4Ack: o.mm4Ack ?? { timeout: '3s', maxAttempts: 2 },
+    },
   };
 }
 

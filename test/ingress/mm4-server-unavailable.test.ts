@@ -43,6 +43,7 @@ test('an oversized MM4 PDU is refused with 552', async (t) => {
     defaultExpiryMs: 60_000,
     dispatcher: {
       startMmsToCpm: async () => t.fail('must not start a delivery') as never,
+      startCpmToMms: async () => t.fail('must not start a delivery') as never,
       signalMm4: async () => t.fail('must not signal') as never,
     },
     log: quiet,

@@ -1,0 +1,258 @@
+/**
+ * CPM -> MMS end to end, all real: a SIP node of the IMS core sends a pager-mode MESSAGE to the
+ * running IWF over UDP, an SMTP listener standing in for the recipient's MMSC checks the
+ * MM4_forward.REQ and answers MM4_forward.RES over SMTP to the IWF's MM4 port, and IMDNs come back
+ * through the outbound proxy.
+ */
+import test from 'ava';
+import { Worker } from '@temporalio/worker';
+import { createSipEndpoint, type SipEndpoint } from '../../clients/sip/endpoint.js';
+import { cpimHeader, IMDN_NS, parseCpim } from '../../protocols/cpim/cpim.js';
+import { parseImdn } from '../../protocols/cpim/imdn.js';
+import { extractText } from '../../protocols/interworking/mm4-intake.js';
+import { serializeMm4, type Mm4ForwardReq } from '../../protocols/mm4/pdu.js';
+import type { SipRequest } from '../../protocols/sip/message.js';
+import { auditQuery } from '../../workflows/messages.js';
+import { startTestIwf, startTestTemporal, workflowBundle } from '../helpers/iwf.js';
+import { sendMm4, startFakeMmsc, type ReceivedMm4 } from '../helpers/mmsc.js';
+import { freePort, waitFor } from '../helpers/ports.js';
+import { runSipp, sippAvailable, SIPP_DIR } from '../helpers/sipp.js';
+
+/** The MMSC's answer per recipient number; undefined = it never answers. */
+function mmscAnswer(to: string): string | undefined {
+  if (to.startsWith('+4915100000000')) return 'Error-content-not-accepted';
+  if (to.startsWith('+4915199999999')) return undefined;
+  return 'Ok';
+}
+
+let env: Awaited<ReturnType<typeof setup>>;
+async function setup() {
+  const temporal = await startTestTemporal();
+  let iwfMm4Port = 0;
+  const mmsc = await startFakeMmsc(0, (m: ReceivedMm4) => {
+    if (m.pdu.type !== 'MM4_forward.REQ') return;
+    const status = mmscAnswer(m.to[0]);
+    if (!status) return;
+    const req = m.pdu;
+    // The .RES is its own SMTP transaction toward X-Mms-Originator-System, i.e. the IWF (23.140 8.4.2).
+    const res = serializeMm4({
+      type: 'MM4_forward.RES',
+      version: '6.16.0',
+      transactionId: req.transactionId,
+      messageId: req.messageId,
+      idsQuoted: req.idsQuoted,
+      from: 'system-user@mms.mnc001.mcc001.gprs',
+      to: [req.originatorSystem!],
+      date: new Date(),
+      requestStatus: status as 'Ok',
+      statusText: `MMSC says ${status}`,
+      extraHeaders: [],
+    });
+    setTimeout(() => void sendMm4(iwfMm4Port, res, { from: 'system-user@mms.mnc001.mcc001.gprs', to: [req.originatorSystem!] }), 20);
+  });
+  // One SIP node plays the S-CSCF that hands MESSAGEs to the IWF and the outbound proxy IMDNs reach.
+  const imdns: SipRequest[] = [];
+  const core: SipEndpoint = await createSipEndpoint({ host: '127.0.0.1', port: 0, timers: { t1: 100, t2: 400 } });
+  core.onRequest((req) => {
+    imdns.push(req);
+    return { status: 202 };
+  });
+  const iwf = await startTestIwf({ temporalAddress: temporal.address, mmscPort: mmsc.port, outboundProxyPort: core.port });
+  iwfMm4Port = iwf.mm4.port;
+  return { temporal, mmsc, core, imdns, iwf };
+}
+
+test.before(async () => {
+  env = await setup();
+});
+test.after.always(async () => {
+  await env?.iwf.stop();
+  await env?.core.close();
+  await env?.mmsc.close();
+  await env?.temporal.stop();
+});
+
+function cpimText(o: { id: string; to: string; text?: string; dispo?: string; innerType?: string }): Buffer {
+  return Buffer.from(
+    [
+      'From: <sip:anonymous@anonymous.invalid>',
+      `To: <${o.to}>`,
+      'DateTime: 2025-03-04T10:15:02.000Z',
+      'Subject: Grüße',
+      'NS: imdn <urn:ietf:params:imdn>',
+      `imdn.Message-ID: ${o.id}`,
+      ...(o.dispo ? [`imdn.Disposition-Notification: ${o.dispo}`] : []),
+      '',
+      `Content-Type: ${o.innerType ?? 'text/plain; charset=utf-8'}`,
+      '',
+      o.text ?? 'Hallo aus RCS ✓',
+    ].join('\r\n'),
+  );
+}
+
+let calls = 0;
+function send(o: { id: string; number: string; text?: string; dispo?: string; body?: Buffer; pai?: string | null; from?: SipEndpoint; innerType?: string }) {
+  const uri = `tel:${o.number}`;
+  const headers = [
+    { name: 'From', value: '<tel:+12025550101>;tag=t1' },
+    { name: 'To', value: `<${uri}>` },
+    { name: 'Call-ID', value: `call-${++calls}-${o.id}` },
+    { name: 'CSeq', value: '1 MESSAGE' },
+    ...(o.pai === null ? [] : [{ name: 'P-Asserted-Identity', value: o.pai ?? '<sip:+12025550101@ims.example.net;user=phone>, <tel:+12025550101>' }]),
+    { name: 'Content-Type', value: 'message/cpim' },
+  ];
+  const body = o.body ?? cpimText({ id: o.id, to: uri, text: o.text, dispo: o.dispo, innerType: o.innerType });
+  return (o.from ?? env.core).sendRequest({ method: 'MESSAGE', uri, headers, body }, { host: '127.0.0.1', port: env.iwf.sip.port, transport: 'udp' });
+}
+
+const reqsTo = (number: string) =>
+  env.mmsc.received.filter((r): r is ReceivedMm4 & { pdu: Mm4ForwardReq } => r.pdu.type === 'MM4_forward.REQ' && r.to[0].startsWith(number));
+const imdnFor = (id: string) =>
+  waitFor(`IMDN for ${id}`, () =>
+    env.imdns.find((r) => {
+      const c = parseCpim(r.body);
+      return c.ok && parseImdn(c.message.content.body.toString()).ok && c.message.content.body.toString().includes(`<message-id>${id}</message-id>`);
+    }),
+  );
+const handleFor = async (id: string) => {
+  const [wf] = await waitFor(`workflow for ${id}`, async () => {
+    const found = [];
+    for await (const w of env.iwf.client.workflow.list({ query: `WorkflowType = "cpmToMms"` })) if (w.workflowId.endsWith(`/${id}`)) found.push(w);
+    return found.length ? found : undefined;
+  });
+  return env.iwf.client.workflow.getHandle(wf.workflowId);
+};
+
+test('a CPIM text MESSAGE becomes an MM4_forward.REQ and the MMSC .RES completes the delivery', async (t) => {
+  const res = await send({ id: 'cpm-happy', number: '+4915112345678' });
+  t.is(res.status, 202);
+  const [req] = await waitFor('MM4_forward.REQ', () => (reqsTo('+4915112345678').length ? reqsTo('+4915112345678') : undefined));
+  const pdu = req.pdu;
+  t.is(pdu.from, '+12025550101/TYPE=PLMN@mms.iwf.example.net', 'sender from P-Asserted-Identity (tel preferred), not the anonymous CPIM From');
+  t.deepEqual(pdu.to, ['+4915112345678/TYPE=PLMN@mms.mnc001.mcc001.gprs']);
+  t.deepEqual(req.to, ['+4915112345678/TYPE=PLMN@mms.mnc001.mcc001.gprs'], 'RCPT TO');
+  t.is(req.from, '+12025550101/TYPE=PLMN@mms.iwf.example.net', 'MAIL FROM');
+  t.true(pdu.ackRequest);
+  t.is(pdu.originatorSystem, 'mm4-system@mms.iwf.example.net');
+  t.false(pdu.deliveryReport);
+  t.false(pdu.readReply);
+  t.is(pdu.subject, 'Grüße');
+  t.is(pdu.date?.toISOString(), '2025-03-04T10:15:02.000Z');
+  t.is(extractText(pdu.content).text, 'Hallo aus RCS ✓');
+  t.regex(pdu.messageId, /^iwf1\./);
+  t.regex(pdu.transactionId, /^iwf1\..*\.t1$/);
+
+  const handle = await handleFor('cpm-happy');
+  const outcome = await handle.result();
+  t.like(outcome, { result: 'delivered', mm4Status: 'Ok', peer: 'operator-a', attempts: 1 });
+  const audit = await handle.query(auditQuery);
+  t.deepEqual(audit.trail.map((e) => e.to), ['selecting', 'converting', 'sending', 'awaitingRes', 'accepted', 'done']);
+  t.regex(audit.trail[1].detail ?? '', /ISF: interwork \(recipient is not a CPM user/);
+  const desc = await handle.describe();
+  t.deepEqual(desc.searchAttributes.IwfDirection, ['cpm-to-mms']);
+  t.false(handle.workflowId.includes('12025550101'), 'no phone number in the workflow id');
+});
+
+test.after('every finished delivery replays deterministically against the current code', async (t) => {
+  const histories = env.iwf.client.workflow.list({ query: 'ExecutionStatus = "Completed"' }).intoHistories();
+  let n = 0;
+  for await (const r of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) {
+    n++;
+    if (r.error) t.fail(`${r.workflowId}: ${r.error.message}`);
+  }
+  t.true(n >= 5, `replayed ${n} histories`);
+});
+
+test('delivery notifications requested: the flags reach MM4 and the delivery waits for the report', async (t) => {
+  t.is((await send({ id: 'cpm-dr', number: '+4915112345679', dispo: 'positive-delivery, negative-delivery, display' })).status, 202);
+  const [req] = await waitFor('REQ', () => (reqsTo('+4915112345679').length ? reqsTo('+4915112345679') : undefined));
+  t.true(req.pdu.deliveryReport);
+  t.true(req.pdu.readReply);
+  const handle = await handleFor('cpm-dr');
+  await waitFor('awaitingReport', async () => ((await handle.query(auditQuery)).state === 'awaitingReport' ? true : undefined));
+  await handle.terminate('test done');
+  t.pass();
+});
+
+test('a re-sent MESSAGE with the same imdn.Message-ID creates no second delivery', async (t) => {
+  t.is((await send({ id: 'cpm-dup', number: '+4915112340000' })).status, 202);
+  t.is((await send({ id: 'cpm-dup', number: '+4915112340000' })).status, 202);
+  await (await handleFor('cpm-dup')).result();
+  await new Promise((r) => setTimeout(r, 300));
+  t.is(reqsTo('+4915112340000').length, 1);
+});
+
+test('an MMSC error status fails the delivery with a negative-delivery IMDN to the sender', async (t) => {
+  t.is((await send({ id: 'cpm-refused', number: '+4915100000000', dispo: 'negative-delivery' })).status, 202);
+  const imdn = await imdnFor('cpm-refused');
+  t.is(imdn.uri, 'tel:+12025550101', 'sent to the asserted sender (tel URI preferred)');
+  const c = parseCpim(imdn.body);
+  if (!c.ok) return t.fail(c.error);
+  t.is(cpimHeader(c.message, 'From'), '<tel:+4915100000000>');
+  t.is(cpimHeader(c.message, 'Disposition-Notification', IMDN_NS), undefined, 'an IMDN asks for no IMDN');
+  t.deepEqual(c.message.content.headers.map((h) => h.name), ['Content-Type', 'Content-Disposition', 'Content-Length']);
+  const n = parseImdn(c.message.content.body.toString());
+  t.like(n, { ok: true, notification: { kind: 'delivery', status: 'failed', messageId: 'cpm-refused', datetime: '2025-03-04T10:15:02.000Z' } });
+  const outcome = await (await handleFor('cpm-refused')).result();
+  t.like(outcome, { result: 'rejected', mm4Status: 'Error-content-not-accepted', imdnSent: true });
+});
+
+test('an MMSC that never answers gets the same message again, then the sender a failure IMDN', async (t) => {
+  t.timeout(60_000);
+  t.is((await send({ id: 'cpm-silent', number: '+4915199999999', dispo: 'negative-delivery' })).status, 202);
+  await imdnFor('cpm-silent');
+  const reqs = reqsTo('+4915199999999');
+  t.is(reqs.length, 2);
+  t.is(reqs[0].pdu.messageId, reqs[1].pdu.messageId, 'a resend reuses X-Mms-Message-ID');
+  t.not(reqs[0].pdu.transactionId, reqs[1].pdu.transactionId);
+  t.like(await (await handleFor('cpm-silent')).result(), { result: 'failed', mm4Status: 'Error-network-problem', attempts: 2 });
+});
+
+test('an unroutable recipient fails the delivery with a clear reason and a failure IMDN', async (t) => {
+  t.is((await send({ id: 'cpm-noroute', number: '+33612345678', dispo: 'negative-delivery' })).status, 202);
+  await imdnFor('cpm-noroute');
+  const outcome = await (await handleFor('cpm-noroute')).result();
+  t.like(outcome, { result: 'failed', mm4Status: 'Error-sending-address-unresolved' });
+  t.regex(outcome.statusText, /no MMSC peer serves \+33612345678/);
+  t.is(reqsTo('+33612345678').length, 0);
+});
+
+test('the SIP front-end refuses what can never be interworked with the standard 4xx', async (t) => {
+  const malformed = await send({ id: 'x1', number: '+4915112345670', body: Buffer.from('not CPIM at all') });
+  t.is(malformed.status, 400);
+  t.regex(malformed.reason, /CPIM/);
+  const cpmUser = await send({ id: 'x2', number: '+12025550199' });
+  t.is(cpmUser.status, 404);
+  t.regex(cpmUser.reason, /CPM user/);
+  const noPai = await send({ id: 'x3', number: '+4915112345670', pai: null });
+  t.is(noPai.status, 403);
+  const big = await send({ id: 'x4', number: '+4915112345670', text: 'x'.repeat(70 * 1024) });
+  t.true(big.status === 413 || big.status === 503, `too large: ${big.status}`);
+  const image = await send({ id: 'x5', number: '+4915112345670', innerType: 'image/jpeg' });
+  t.is(image.status, 415);
+  t.is(image.headers.find((h) => h.name === 'Accept')?.value, 'message/cpim');
+  const options = await env.core.sendRequest(
+    { method: 'OPTIONS', uri: 'sip:iwf@127.0.0.1', headers: [{ name: 'From', value: '<sip:a@b>;tag=1' }, { name: 'To', value: '<sip:iwf@127.0.0.1>' }, { name: 'Call-ID', value: 'opt-1' }, { name: 'CSeq', value: '1 OPTIONS' }] },
+    { host: '127.0.0.1', port: env.iwf.sip.port, transport: 'udp' },
+  );
+  t.is(options.status, 200);
+  t.is(reqsTo('+4915112345670').length, 0);
+});
+
+test('a MESSAGE from an untrusted source is refused with 403', async (t) => {
+  const stranger = await createSipEndpoint({ host: '127.0.0.7', port: 0, timers: { t1: 100 } });
+  try {
+    const res = await send({ id: 'x6', number: '+4915112345671', from: stranger });
+    t.is(res.status, 403);
+  } finally {
+    await stranger.close();
+  }
+});
+
+(sippAvailable() ? test : test.skip)('SIPp as the sending CPM side gets 202 and its text reaches the MMSC', async (t) => {
+  const run = runSipp(`${SIPP_DIR}uac-message.xml`, [`127.0.0.1:${env.iwf.sip.port}`, '-s', '+4915155555555', '-i', '127.0.0.1', '-p', String(await freePort()), '-t', 'u1', '-m', '1'], 30);
+  const { code, stderr, messages } = await run.done;
+  t.is(code, 0, `${stderr}\n${messages}`);
+  const [req] = await waitFor('REQ from SIPp', () => (reqsTo('+4915155555555').length ? reqsTo('+4915155555555') : undefined));
+  t.is(extractText(req.pdu.content).text, 'Hello from SIPp');
+});

@@ -1,0 +1,58 @@
+import { proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { cpmToMmsMachine, type ImdnInput, type SendInput } from '../machines/cpm-to-mms.machine.js';
+import type { CpmToMmsInput } from '../model/delivery.js';
+import { NON_RETRYABLE_ERRORS } from '../model/errors.js';
+import type { CpmToMmsOutcome } from '../model/outcome.js';
+import { mm4InboundSignal } from './messages.js';
+import { fromActivity, runMachine } from './run-machine.js';
+
+const local = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: [...NON_RETRYABLE_ERRORS] },
+});
+
+/** SMTP toward the MMSC: transient failures (4xx, connection) are retried for a while, then the delivery fails. */
+const mmsc = proxyActivities<Activities>({
+  startToCloseTimeout: '1m',
+  retry: { initialInterval: '2s', maximumInterval: '1m', maximumAttempts: 8, nonRetryableErrorTypes: [...NON_RETRYABLE_ERRORS] },
+});
+
+/** The failure notification must reach the sender eventually; keep trying for a day. */
+const sip = proxyActivities<Activities>({
+  startToCloseTimeout: '2m',
+  heartbeatTimeout: '10s',
+  scheduleToCloseTimeout: '24h',
+  retry: { initialInterval: '5s', maximumInterval: '10m', nonRetryableErrorTypes: [...NON_RETRYABLE_ERRORS, 'SipRejected'] },
+});
+
+/** CPM -> MMS delivery of one pager-mode MESSAGE. Thin glue: the machine decides, activities act. */
+export async function cpmToMms(input: CpmToMmsInput): Promise<CpmToMmsOutcome> {
+  const { workflowId } = workflowInfo();
+  const machine = cpmToMmsMachine.provide({
+    actors: {
+      select: fromActivity((req: CpmToMmsInput) => local.selectForMms(req)),
+      convert: fromActivity((req: CpmToMmsInput) => local.convertCpmToMms({ workflowId, request: req })),
+      sendForward: fromActivity(async ({ route, attempt }: SendInput) => {
+        await mmsc.sendMm4Forward({ workflowId, attempt, route, request: input });
+      }),
+      sendImdn: fromActivity(async ({ status }: ImdnInput) => {
+        await sip.sendImdn({
+          workflowId,
+          to: input.cpm.senderUri,
+          from: input.cpm.recipientUri,
+          originalMessageId: input.cpm.imdnMessageId,
+          originalDateTime: input.cpm.dateTime,
+          status,
+        });
+      }),
+    },
+  });
+  return runMachine(machine, input, 'cpm-to-mms', { imdnMessageId: input.cpm.imdnMessageId }, (send) => {
+    // .RES and reports arrive on the MM4 front-end and are routed here by the ids we minted.
+    setHandler(mm4InboundSignal, (s) => {
+      if (s.type === 'MM4_forward.RES') send({ type: 'mm4.res', status: s.status, statusText: s.statusText, transactionId: s.transactionId });
+      else if (s.type === 'MM4_delivery_report.REQ') send({ type: 'mm4.report', status: s.status, statusText: s.statusText });
+    });
+  });
+}
