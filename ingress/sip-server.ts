@@ -36,8 +36,10 @@ export interface SipIngressOptions {
   log: { info(o: object, m: string): void; warn(o: object, m: string): void };
 }
 
-/** The sender's identity in workflow ids is hashed: ids and search must not carry phone numbers. */
-const senderKey = (uri: string) => createHash('sha256').update(uri).digest('base64url').slice(0, 16);
+/** Workflow id for a MESSAGE; the sender is hashed: ids and search must not carry phone numbers. */
+export function cpmDeliveryId(senderUri: string, imdnMessageId: string): string {
+  return cpmToMmsWorkflowId(createHash('sha256').update(senderUri).digest('base64url').slice(0, 16), imdnMessageId);
+}
 
 /**
  * The SIP front-end toward the IMS core (the ISC side of the IWF). Only trusted nodes may talk
@@ -63,7 +65,7 @@ export function attachSipIngress(endpoint: SipEndpoint, o: SipIngressOptions) {
       const accept = decision.sipStatus === 415 ? [{ name: 'Accept', value: 'message/cpim' }] : undefined;
       return { status: decision.sipStatus ?? 403, reason: `Not Interworked (${decision.reason})`, headers: accept };
     }
-    const workflowId = cpmToMmsWorkflowId(senderKey(input.cpm.senderUri), input.cpm.imdnMessageId);
+    const workflowId = cpmDeliveryId(input.cpm.senderUri, input.cpm.imdnMessageId);
     try {
       const how = await o.dispatcher.startCpmToMms(workflowId, { ...input, mm4Ack: o.mm4Ack, reportWaitMs: o.reportWaitMs }, `CPM→MMS ${input.cpm.imdnMessageId}: ${decision.reason}`);
       o.log.info({ workflowId, imdnMessageId: input.cpm.imdnMessageId, how }, 'CPM MESSAGE accepted for MMS');
