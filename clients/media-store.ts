@@ -1,0 +1,128 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, type ReadStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/**
+ * A stored object as workflows see it (claim check, conventions.md 1.10): never the bytes.
+ * `id` carries 132 bits of randomness, so a URL built from it is unguessable.
+ */
+export interface ContentRef {
+  id: string;
+  contentType: string;
+  size: number;
+  sha256: string;
+  name?: string;
+  expiresAt: string;
+}
+
+/** The Media Storage Server's storage, behind an interface so an S3-compatible store can replace it. */
+export interface MediaStore {
+  put(bytes: Buffer, meta: { contentType: string; name?: string; ttlMs: number }): Promise<ContentRef>;
+  /** Metadata of a live object; undefined for unknown or expired ones. */
+  head(id: string): Promise<ContentRef | undefined>;
+  /** A byte range (inclusive `end`) of a live object. */
+  read(id: string, range?: { start: number; end: number }): Promise<ReadStream | undefined>;
+  get(id: string): Promise<Buffer | undefined>;
+  delete(id: string): Promise<void>;
+  /** Removes expired objects; returns how many. */
+  purgeExpired(now?: Date): Promise<number>;
+}
+
+/** 22 base64url characters = 132 random bits; nothing else can name a stored file. */
+export const MEDIA_ID = /^[A-Za-z0-9_-]{22}$/;
+
+/**
+ * Filesystem store. Crash-safe: bytes and metadata are each written to a temporary file, fsynced
+ * and renamed into place, data first, so a reader never sees a half-written object and an object
+ * exists only once its metadata does. Temporary files left by a crash are removed by purge.
+ */
+export function filesystemMediaStore(dir: string): MediaStore {
+  const dataPath = (id: string) => join(dir, `${id}.bin`);
+  const metaPath = (id: string) => join(dir, `${id}.json`);
+  const ready = mkdir(dir, { recursive: true });
+
+  async function writeAtomic(path: string, bytes: Buffer) {
+    const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+    const fh = await open(tmp, 'wx', 0o600);
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  }
+
+  async function head(id: string): Promise<ContentRef | undefined> {
+    if (!MEDIA_ID.test(id)) return undefined;
+    try {
+      const ref = JSON.parse(await readFile(metaPath(id), 'utf8')) as ContentRef;
+      return Date.parse(ref.expiresAt) > Date.now() ? ref : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  return {
+    async put(bytes, meta) {
+      await ready;
+      const id = randomBytes(17).toString('base64url').slice(0, 22);
+      const ref: ContentRef = {
+        id,
+        contentType: meta.contentType,
+        size: bytes.length,
+        sha256: createHash('sha256').update(bytes).digest('hex'),
+        ...(meta.name ? { name: meta.name } : {}),
+        expiresAt: new Date(Date.now() + meta.ttlMs).toISOString(),
+      };
+      await writeAtomic(dataPath(id), bytes);
+      await writeAtomic(metaPath(id), Buffer.from(JSON.stringify(ref)));
+      return ref;
+    },
+    head,
+    async read(id, range) {
+      if (!(await head(id))) return undefined;
+      return createReadStream(dataPath(id), range ? { start: range.start, end: range.end } : {});
+    },
+    async get(id) {
+      if (!(await head(id))) return undefined;
+      return readFile(dataPath(id));
+    },
+    async delete(id) {
+      if (!MEDIA_ID.test(id)) return;
+      await rm(metaPath(id), { force: true }); // metadata first: the object disappears atomically
+      await rm(dataPath(id), { force: true });
+    },
+    async purgeExpired(now = new Date()) {
+      await ready;
+      let removed = 0;
+      for (const f of await readdir(dir)) {
+        const path = join(dir, f);
+        if (f.endsWith('.tmp')) {
+          // A crash mid-write; an hour is far longer than any write takes.
+          const age = now.getTime() - ((await stat(path).catch(() => undefined))?.mtimeMs ?? now.getTime());
+          if (age > 3_600_000) await rm(path, { force: true });
+          continue;
+        }
+        if (!f.endsWith('.json')) continue;
+        const id = f.slice(0, -5);
+        const ref = await readFile(path, 'utf8').then((t) => JSON.parse(t) as ContentRef).catch(() => undefined);
+        if (!ref || Date.parse(ref.expiresAt) <= now.getTime()) {
+          await rm(path, { force: true });
+          await rm(dataPath(id), { force: true });
+          removed++;
+        }
+      }
+      // Data without metadata: a put that crashed between its two renames.
+      for (const f of await readdir(dir)) {
+        if (!f.endsWith('.bin')) continue;
+        const id = f.slice(0, -4);
+        const meta = await stat(metaPath(id)).catch(() => undefined);
+        const data = await stat(join(dir, f)).catch(() => undefined);
+        if (!meta && data && data.mtimeMs < now.getTime() - 3_600_000) await rm(join(dir, f), { force: true });
+      }
+      return removed;
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { MEDIA_ID, type ContentRef, type MediaStore } from '../clients/media-store.js';
+
+/** Public URL of a stored object; the optional file name is cosmetic (clients save under it). */
+export function mediaUrl(publicUrl: string, ref: Pick<ContentRef, 'id' | 'name'>): string {
+  const base = publicUrl.replace(/\/+$/, '');
+  return `${base}/m/${ref.id}${ref.name ? `/${encodeURIComponent(ref.name)}` : ''}`;
+}
+
+/** RFC 9110 14.2 single byte range: `bytes=a-b`, `bytes=a-`, `bytes=-n`. Multiple ranges are not served. */
+export function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
+  if (!header) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return undefined; // malformed or multi-range: serve the whole
+  let start: number;
+  let end: number;
+  if (m[1] === '') {
+    start = Math.max(0, size - Number(m[2]));
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  if (start >= size || start > end) return 'unsatisfiable';
+  return { start, end };
+}
+
+/**
+ * The Media Storage Server's HTTP face (FT-over-HTTP downloads, RCC.07): GET/HEAD
+ * `/m/<id>[/<name>]`. Only ids of the store's own shape are looked up, so no request can name a
+ * path outside it; unknown and expired objects are 404.
+ */
+export function createMediaServer(o: { store: MediaStore; listen: { host: string; port: number }; log?: { warn(o: object, m: string): void } }) {
+  async function handle(req: IncomingMessage, res: ServerResponse) {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { Allow: 'GET, HEAD' }).end();
+      return;
+    }
+    const m = /^\/m\/([^/?#]+)(?:\/[^/?#]*)?$/.exec(new URL(req.url ?? '/', 'http://x').pathname);
+    const ref = m && MEDIA_ID.test(m[1]) ? await o.store.head(m[1]) : undefined;
+    if (!ref) {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    const range = parseRange(req.headers.range, ref.size);
+    const common = {
+      'Content-Type': ref.contentType,
+      'Accept-Ranges': 'bytes',
+      'Cache-Control': 'private, max-age=0',
+      ETag: `"${ref.sha256}"`,
+      Expires: new Date(ref.expiresAt).toUTCString(),
+      ...(ref.name ? { 'Content-Disposition': `inline; filename*=UTF-8''${encodeURIComponent(ref.name)}` } : {}),
+    };
+    if (range === 'unsatisfiable') {
+      res.writeHead(416, { 'Content-Range': `bytes */${ref.size}` }).end();
+      return;
+    }
+    const status = range ? 206 : 200;
+    const length = range ? range.end - range.start + 1 : ref.size;
+    res.writeHead(status, { ...common, 'Content-Length': length, ...(range ? { 'Content-Range': `bytes ${range.start}-${range.end}/${ref.size}` } : {}) });
+    if (req.method === 'HEAD' || length === 0) {
+      res.end();
+      return;
+    }
+    const stream = await o.store.read(ref.id, range);
+    if (!stream) {
+      res.destroy();
+      return;
+    }
+    await pipeline(stream, res);
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((e: Error) => {
+      o.log?.warn({ error: e.message, url: req.url }, 'media request failed');
+      if (!res.headersSent) res.writeHead(500).end();
+      else res.destroy();
+    });
+  });
+  return {
+    listen(): Promise<{ host: string; port: number }> {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(o.listen.port, o.listen.host, () => resolve({ host: o.listen.host, port: (server.address() as { port: number }).port }));
+      });
+    },
+    close(): Promise<void> {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
