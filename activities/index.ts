@@ -1,8 +1,9 @@
 import { createInterworkingActivities, type InterworkingDeps } from './interworking.js';
 import { createMmscActivities, type MmscDeps } from './mmsc.js';
 import { createSipActivities, type SipDeps } from './sip.js';
+import { createStorageActivities, type StorageDeps } from './storage.js';
 
-export type ActivityDeps = InterworkingDeps & MmscDeps & SipDeps;
+export type ActivityDeps = InterworkingDeps & MmscDeps & SipDeps & StorageDeps;
 
 /** All activities, grouped by the system they talk to; workflows proxy this type. */
 export function createActivities(deps: ActivityDeps) {
@@ -10,6 +11,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createInterworkingActivities(deps),
     ...createSipActivities(deps),
     ...createMmscActivities(deps),
+    ...createStorageActivities(deps),
   };
 }
 

@@ -67,6 +67,7 @@ async function main() {
     mm4: { listen: '127.0.0.1:0', peers: [{ name: 'bench', domains: ['mms.mnc001.mcc001.gprs'], smtp: `127.0.0.1:${mmsc.port}`, allow: ['127.0.0.1'], numbers: ['+49'] }] },
     sip: { listen: '127.0.0.1:0', outboundProxy: `127.0.0.1:${peer.port}` },
     cpm: { users: ['+1202555*'] },
+    media: { listen: '127.0.0.1:0', dir: join(dir, 'media') },
   });
   const iwf = await startIwf(config, createLogger('warn'));
   iwfMm4Port = iwf.mm4.port;

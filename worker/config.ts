@@ -60,6 +60,15 @@ export interface Config {
     /** CPM -> MMS: how long to wait for MM4_forward.RES, and how often to send the request. */
     mm4Ack: { timeoutMs: number; maxAttempts: number };
   };
+  /** Media Storage Server (FT-over-HTTP downloads of stored media). */
+  media: {
+    listen: HostPort;
+    /** Base URL clients use to reach `media.listen` (behind a proxy: its public address). */
+    publicUrl: string;
+    dir: string;
+    ttlMs: number;
+    purgeIntervalMs: number;
+  };
   /** Interworking Selection Function policy for CPM -> MMS. */
   isf: {
     /** Largest CPIM content interworked; larger gets 413. */
@@ -71,7 +80,7 @@ export interface Config {
   };
 }
 
-const TOP = ['dataDir', 'log', 'temporal', 'mm4', 'sip', 'cpm', 'delivery', 'isf'];
+const TOP = ['dataDir', 'log', 'temporal', 'mm4', 'sip', 'cpm', 'delivery', 'isf', 'media'];
 
 /** Environment overrides for the common keys (documented in README and iwf.example.yaml). */
 const ENV: [string, string][] = [
@@ -138,6 +147,7 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
   r.unknownKeys('delivery', ['retry', 'defaultExpiry', 'mm4Ack']);
   r.unknownKeys('delivery.mm4Ack', ['timeout', 'maxAttempts']);
   r.unknownKeys('isf', ['maxMessageBytes', 'contentTypes', 'interworkCpmUsers']);
+  r.unknownKeys('media', ['listen', 'publicUrl', 'dir', 'ttl', 'purgeInterval']);
   r.unknownKeys('delivery.retry', ['maxAttempts', 'initialInterval', 'backoffCoefficient', 'maxInterval']);
 
   // dataDir is relative to the working directory (where `npm start` runs); files named inside the
@@ -231,6 +241,18 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
         maxAttempts: r.int('delivery.mm4Ack.maxAttempts', 3, 1, 100),
       },
     },
+    media: (() => {
+      const listen = r.hostPort('media.listen', '127.0.0.1:8090')!;
+      const publicUrl = r.str('media.publicUrl', `http://${listen.host}:${listen.port}`)!;
+      if (!/^https?:\/\/[^\s/]+/.test(publicUrl)) r.fail('media.publicUrl', 'must be an http(s) URL');
+      return {
+        listen,
+        publicUrl,
+        dir: resolve(dataDir, r.str('media.dir', 'media')!),
+        ttlMs: r.duration('media.ttl', 7 * 86_400_000),
+        purgeIntervalMs: r.duration('media.purgeInterval', 10 * 60_000),
+      };
+    })(),
     isf: {
       maxMessageBytes: r.int('isf.maxMessageBytes', 64 * 1024, 1, 100 * 1024 * 1024),
       contentTypes: (r.strList('isf.contentTypes').length ? r.strList('isf.contentTypes') : ['text/plain']).map((c) => c.toLowerCase()),

@@ -5,13 +5,16 @@ import { NativeConnection, Runtime, Worker, type WorkflowBundleOption } from '@t
 import { createActivities } from '../activities/index.js';
 import { staticCpmDirectory } from '../clients/cpm-directory.js';
 import { createSipEndpoint } from '../clients/sip/endpoint.js';
+import { filesystemMediaStore } from '../clients/media-store.js';
 import { createSmtpClient } from '../clients/smtp.js';
 import { temporalDispatcher } from '../ingress/dispatch.js';
+import { createMediaServer } from '../ingress/media-server.js';
 import { createMm4Server } from '../ingress/mm4-server.js';
 import { attachSipIngress } from '../ingress/sip-server.js';
 import { SEARCH_ATTRIBUTES } from '../workflows/messages.js';
 import type { Config } from './config.js';
 import { startDevServer, type DevServer } from './dev-server.js';
+import { ensureMediaJanitorSchedule } from './schedules.js';
 import { temporalLogger, type Logger } from './logger.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -21,6 +24,7 @@ export interface RunningIwf {
   uiUrl?: string;
   mm4: { host: string; port: number };
   sip: { host: string; port: number };
+  media: { host: string; port: number };
   client: Client;
   stop(): Promise<void>;
 }
@@ -87,6 +91,7 @@ export async function startIwf(config: Config, log: Logger, opts: { workflowBund
   });
   const smtp = createSmtpClient({ heloName: config.mm4.domain });
   const directory = staticCpmDirectory(config.cpm.users);
+  const media = filesystemMediaStore(config.media.dir);
   const dispatcher = temporalDispatcher(client, config.temporal.taskQueue);
 
   const activities = createActivities({
@@ -101,6 +106,7 @@ export async function startIwf(config: Config, log: Logger, opts: { workflowBund
     smtp,
     mm4: config.mm4,
     isf: config.isf,
+    media,
   });
   const worker = await Worker.create({
     connection: nativeConnection,
@@ -133,8 +139,11 @@ export async function startIwf(config: Config, log: Logger, opts: { workflowBund
     log: log.child({ src: 'sip-ingress' }),
   });
   const mm4Addr = await mm4.listen();
+  const mediaServer = createMediaServer({ store: media, listen: config.media.listen, log: log.child({ src: 'media' }) });
+  const mediaAddr = await mediaServer.listen();
+  const janitor = await ensureMediaJanitorSchedule(client, config.temporal.taskQueue, config.media.purgeIntervalMs);
   log.info(
-    { mm4: mm4Addr, sip: { host: endpoint.host, port: endpoint.port }, temporal: temporal.address, ui: server?.uiUrl },
+    { mm4: mm4Addr, sip: { host: endpoint.host, port: endpoint.port }, media: mediaAddr, janitor, temporal: temporal.address, ui: server?.uiUrl },
     'IWF running',
   );
 
@@ -144,10 +153,12 @@ export async function startIwf(config: Config, log: Logger, opts: { workflowBund
     uiUrl: server?.uiUrl,
     mm4: mm4Addr,
     sip: { host: endpoint.host, port: endpoint.port },
+    media: mediaAddr,
     client,
     stop() {
       stopped ??= (async () => {
         await mm4.close();
+        await mediaServer.close();
         if (worker.getState() === 'RUNNING') worker.shutdown();
         await running;
         await endpoint.close();

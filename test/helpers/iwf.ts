@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { buildConfig, type Config } from '../../worker/config.js';
 import { startDevServer, type DevServer } from '../../worker/dev-server.js';
@@ -56,6 +59,7 @@ export function testConfigTree(o: TestIwfOptions): Record<string, unknown> {
       timers: { t1: '100ms', t2: '400ms' },
     },
     cpm: { users: o.users ?? ['+1202555*'], defaultCountry: 'US' },
+    media: { listen: '127.0.0.1:0', dir: mkdtempSync(join(tmpdir(), 'iwf-media-')) },
     delivery: {
       retry: { maxAttempts: o.retry?.maxAttempts ?? 3, initialInterval: o.retry?.initialInterval ?? '300ms', maxInterval: '2s' },
       mm4Ack: o.mm4Ack ?? { timeout: '3s', maxAttempts: 2 },
