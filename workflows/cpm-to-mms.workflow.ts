@@ -1,10 +1,10 @@
-import { proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { cpmToMmsMachine, type ImdnInput, type SendInput } from '../machines/cpm-to-mms.machine.js';
 import type { CpmToMmsInput } from '../model/delivery.js';
 import { NON_RETRYABLE_ERRORS } from '../model/errors.js';
 import type { CpmToMmsOutcome } from '../model/outcome.js';
-import { mm4InboundSignal } from './messages.js';
+import { IwfPeer, mm4InboundSignal } from './messages.js';
 import { fromActivity, runMachine } from './run-machine.js';
 
 const local = proxyActivities<Activities>({
@@ -32,7 +32,11 @@ export async function cpmToMms(input: CpmToMmsInput): Promise<CpmToMmsOutcome> {
   const machine = cpmToMmsMachine.provide({
     actors: {
       select: fromActivity((req: CpmToMmsInput) => local.selectForMms(req)),
-      convert: fromActivity((req: CpmToMmsInput) => local.convertCpmToMms({ workflowId, request: req })),
+      convert: fromActivity(async (req: CpmToMmsInput) => {
+        const route = await local.convertCpmToMms({ workflowId, request: req });
+        upsertSearchAttributes([{ key: IwfPeer, value: route.peer }]); // known once the number is routed
+        return route;
+      }),
       sendForward: fromActivity(async ({ route, attempt }: SendInput) => {
         await mmsc.sendMm4Forward({ workflowId, attempt, route, request: input });
       }),

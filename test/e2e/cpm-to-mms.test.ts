@@ -150,6 +150,7 @@ test('a CPIM text MESSAGE becomes an MM4_forward.REQ and the MMSC .RES completes
   t.regex(audit.trail[1].detail ?? '', /ISF: interwork \(recipient is not a CPM user/);
   const desc = await handle.describe();
   t.deepEqual(desc.searchAttributes.IwfDirection, ['cpm-to-mms']);
+  t.deepEqual(desc.searchAttributes.IwfPeer, ['operator-a']);
   t.false(handle.workflowId.includes('12025550101'), 'no phone number in the workflow id');
 });
 
