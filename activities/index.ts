@@ -1,9 +1,10 @@
 import { createInterworkingActivities, type InterworkingDeps } from './interworking.js';
+import { createMediaActivities, type MediaDeps } from './media.js';
 import { createMmscActivities, type MmscDeps } from './mmsc.js';
 import { createSipActivities, type SipDeps } from './sip.js';
 import { createStorageActivities, type StorageDeps } from './storage.js';
 
-export type ActivityDeps = InterworkingDeps & MmscDeps & SipDeps & StorageDeps;
+export type ActivityDeps = InterworkingDeps & MmscDeps & SipDeps & StorageDeps & MediaDeps;
 
 /** All activities, grouped by the system they talk to; workflows proxy this type. */
 export function createActivities(deps: ActivityDeps) {
@@ -12,6 +13,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createSipActivities(deps),
     ...createMmscActivities(deps),
     ...createStorageActivities(deps),
+    ...createMediaActivities(deps),
   };
 }
 

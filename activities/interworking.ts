@@ -39,7 +39,7 @@ export function createInterworkingActivities(deps: InterworkingDeps) {
   }
 
   return {
-    async convertMmsToCpm(req: MmsToCpmInput): Promise<ConvertedMessage> {
+    async convertMmsToCpm(req: MmsToCpmInput): Promise<Omit<ConvertedMessage, 'content'>> {
       const sender = toUri(req.mm4.from);
       if (!sender.ok) {
         throw permanent(ErrorType.MalformedMessage, `From '${req.mm4.from}' is not a usable originator: ${sender.error}`);

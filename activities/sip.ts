@@ -1,6 +1,8 @@
 import { heartbeat } from '@temporalio/activity';
 import type { SipEndpoint } from '../clients/sip/endpoint.js';
-import type { SipAttemptResult } from '../model/delivery.js';
+import type { MmsContent, SipAttemptResult } from '../model/delivery.js';
+import { FTHTTP_CONTENT_TYPE, serializeFtHttp } from '../protocols/cpim/fthttp.js';
+import { mediaUrl } from '../clients/media-store.js';
 import { ErrorType } from '../model/errors.js';
 import { permanent } from './failures.js';
 import { buildCpimMessage, serializeCpim, type Disposition } from '../protocols/cpim/cpim.js';
@@ -15,6 +17,8 @@ const ANONYMOUS = 'sip:anonymous@anonymous.invalid';
 
 export interface SipDeps {
   endpoint: SipEndpoint;
+  /** Base URL of the Media Storage Server, for FT-over-HTTP descriptors (known once it listens). */
+  mediaPublicUrl: () => string;
   domain: string;
   outboundProxy: { host: string; port: number };
   transport: 'udp' | 'tcp';
@@ -28,13 +32,50 @@ export interface CpmMessageInput {
   disposition: Disposition[];
   subject?: string;
   dateTime: string;
-  text: string;
+  content: MmsContent;
   hideSender: boolean;
 }
 
-/** Builds the pager-mode SIP MESSAGE of protocols.md 5.2 (vector sip-message-cpim-text.txt). */
-export function buildCpmMessage(a: CpmMessageInput, deps: Pick<SipDeps, 'domain' | 'outboundProxy' | 'transport'>) {
-  const ids = cpmMessageIds(a.workflowId, a.recipientUri, deps.domain);
+/** One CPM message of a delivery: the text, or one stored media file as an FT-over-HTTP descriptor. */
+export type CpmPart = { kind: 'text'; text: string } | { kind: 'file'; file: MmsContent['files'][number] };
+
+/** The CPM messages an MM becomes: its text first (if any), then one file transfer per media part. */
+export function cpmParts(content: MmsContent): CpmPart[] {
+  const parts: CpmPart[] = content.text ? [{ kind: 'text', text: content.text }] : [];
+  for (const file of content.files) parts.push({ kind: 'file', file });
+  return parts.length ? parts : [{ kind: 'text', text: '' }];
+}
+
+/** RCS FT-over-HTTP feature tag (protocols.md 5.1): asks the core for a client that can take it. */
+const IARI_FTHTTP = 'urn:urn-7:3gpp-application.ims.iari.rcs.fthttp';
+
+function partBody(part: CpmPart, publicUrl: string): { contentType: string; body: Buffer } {
+  if (part.kind === 'text') return { contentType: 'text/plain; charset=utf-8', body: Buffer.from(part.text, 'utf8') };
+  const { file, thumbnail, playingLengthMs } = part.file;
+  const voice = playingLengthMs !== undefined;
+  const xml = serializeFtHttp({
+    file: {
+      url: mediaUrl(publicUrl, file),
+      until: file.expiresAt,
+      size: file.size,
+      name: file.name,
+      // Audio messages (RCC.07): the voice-recording marker and the playing length.
+      contentType: voice ? `${file.contentType};voice-recording=yes` : file.contentType,
+      ...(voice ? { playingLengthMs } : {}),
+    },
+    ...(thumbnail ? { thumbnail: { url: mediaUrl(publicUrl, thumbnail), until: thumbnail.expiresAt, size: thumbnail.size, contentType: thumbnail.contentType } } : {}),
+  });
+  return { contentType: FTHTTP_CONTENT_TYPE, body: Buffer.from(xml, 'utf8') };
+}
+
+/**
+ * Builds the pager-mode SIP MESSAGE of protocols.md 5.2 (vector sip-message-cpim-text.txt) for
+ * part `index` of the delivery to one recipient. Ids derive from workflow, recipient and part.
+ */
+export function buildCpmMessage(a: CpmMessageInput, deps: Pick<SipDeps, 'domain' | 'outboundProxy' | 'transport' | 'mediaPublicUrl'>, part: CpmPart = cpmParts(a.content)[0], index = 0) {
+  const key = index === 0 ? a.recipientUri : `${a.recipientUri}#${index}`;
+  const ids = cpmMessageIds(a.workflowId, key, deps.domain);
+  const { contentType, body } = partBody(part, deps.mediaPublicUrl());
   const cpim = serializeCpim(
     buildCpimMessage({
       // X-Mms-Sender-Visibility: Hide -> anonymous CPIM From; the network still asserts the identity.
@@ -44,8 +85,8 @@ export function buildCpmMessage(a: CpmMessageInput, deps: Pick<SipDeps, 'domain'
       subject: a.subject,
       imdnMessageId: ids.imdnMessageId,
       disposition: a.disposition,
-      contentType: 'text/plain; charset=utf-8',
-      body: Buffer.from(a.text, 'utf8'),
+      contentType,
+      body,
     }),
   );
   const proxy = deps.outboundProxy;
@@ -61,11 +102,12 @@ export function buildCpmMessage(a: CpmMessageInput, deps: Pick<SipDeps, 'domain'
     ...(a.hideSender ? [{ name: 'Privacy', value: 'id' }] : []),
     { name: 'P-Asserted-Service', value: ICSI_CPM_MSG },
     { name: 'Accept-Contact', value: `*;+g.3gpp.icsi-ref="${encodeURIComponent(ICSI_CPM_MSG)}"` },
+    ...(part.kind === 'file' ? [{ name: 'Accept-Contact', value: `*;+g.3gpp.iari-ref="${encodeURIComponent(IARI_FTHTTP)}";require;explicit` }] : []),
     { name: 'Conversation-ID', value: ids.conversationId },
     { name: 'Contribution-ID', value: ids.contributionId },
     { name: 'Content-Type', value: 'message/cpim' },
   ];
-  return { ids, headers, body: cpim, branch: sipBranch(a.workflowId, a.recipientUri, a.attempt) };
+  return { ids, headers, body: cpim, branch: sipBranch(a.workflowId, key, a.attempt) };
 }
 
 export interface ImdnActivityInput {
@@ -134,25 +176,26 @@ export function createSipActivities(deps: SipDeps) {
       return { sipStatus: res.status };
     },
 
-    /** Sends one CPIM MESSAGE and waits for the final answer of its SIP transaction. */
+    /**
+     * Sends the delivery's CPM messages to one recipient (text, then one file transfer per media
+     * part), each awaited to the final answer of its SIP transaction; stops at the first refusal,
+     * whose answer is the result. A retry resends them with the same imdn.Message-IDs.
+     */
     async sendCpmMessage(a: CpmMessageInput): Promise<SipAttemptResult> {
-      const msg = buildCpmMessage(a, deps);
       const beat = setInterval(() => heartbeat(), 2000);
       try {
-        const res = await deps.endpoint.sendRequest(
-          { method: 'MESSAGE', uri: a.recipientUri, headers: msg.headers, body: msg.body, branch: msg.branch },
-          { ...deps.outboundProxy, transport: deps.transport },
-        );
-        const verdict = classifySipStatus(res.status);
-        return {
-          uri: a.recipientUri,
-          outcome: verdict.outcome,
-          mm4Status: verdict.mm4Status,
-          sipStatus: res.status,
-          reason: res.reason,
-          imdnMessageId: msg.ids.imdnMessageId,
-          callId: msg.ids.callId,
-        };
+        let result: SipAttemptResult | undefined;
+        for (const [i, part] of cpmParts(a.content).entries()) {
+          const msg = buildCpmMessage(a, deps, part, i);
+          const res = await deps.endpoint.sendRequest(
+            { method: 'MESSAGE', uri: a.recipientUri, headers: msg.headers, body: msg.body, branch: msg.branch },
+            { ...deps.outboundProxy, transport: deps.transport },
+          );
+          const verdict = classifySipStatus(res.status);
+          result = { uri: a.recipientUri, outcome: verdict.outcome, mm4Status: verdict.mm4Status, sipStatus: res.status, reason: res.reason, imdnMessageId: msg.ids.imdnMessageId, callId: msg.ids.callId };
+          if (verdict.outcome !== 'accepted') break;
+        }
+        return result!;
       } finally {
         clearInterval(beat);
       }

@@ -29,6 +29,12 @@ export interface MediaStore {
   purgeExpired(now?: Date): Promise<number>;
 }
 
+/** Public URL of a stored object, served by ingress/media-server.ts; the file name is cosmetic. */
+export function mediaUrl(publicUrl: string, ref: Pick<ContentRef, 'id' | 'name'>): string {
+  const base = publicUrl.replace(/\/+$/, '');
+  return `${base}/m/${ref.id}${ref.name ? `/${encodeURIComponent(ref.name)}` : ''}`;
+}
+
 /** 22 base64url characters = 132 random bits; nothing else can name a stored file. */
 export const MEDIA_ID = /^[A-Za-z0-9_-]{22}$/;
 

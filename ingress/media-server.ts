@@ -1,12 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import { MEDIA_ID, type ContentRef, type MediaStore } from '../clients/media-store.js';
-
-/** Public URL of a stored object; the optional file name is cosmetic (clients save under it). */
-export function mediaUrl(publicUrl: string, ref: Pick<ContentRef, 'id' | 'name'>): string {
-  const base = publicUrl.replace(/\/+$/, '');
-  return `${base}/m/${ref.id}${ref.name ? `/${encodeURIComponent(ref.name)}` : ''}`;
-}
+import { MEDIA_ID, type MediaStore } from '../clients/media-store.js';
 
 /** RFC 9110 14.2 single byte range: `bytes=a-b`, `bytes=a-`, `bytes=-n`. Multiple ranges are not served. */
 export function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {

@@ -1,4 +1,5 @@
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { MediaStore } from '../clients/media-store.js';
 import type { RetryPolicy } from '../model/delivery.js';
 import type { Mm4Peer } from '../model/peer.js';
 import { forwardReqToInput, refusedToInput, type IntakeContext } from '../protocols/interworking/mm4-intake.js';
@@ -16,6 +17,9 @@ export interface Mm4ServerOptions {
   retry: RetryPolicy;
   defaultExpiryMs: number;
   dispatcher: Dispatcher;
+  /** Where the raw PDU is stored before the delivery starts (claim check). */
+  media: MediaStore;
+  mediaTtlMs: number;
   log: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
 }
 
@@ -52,8 +56,8 @@ export function createMm4Server(o: Mm4ServerOptions) {
     defaultExpiryMs: o.defaultExpiryMs,
   });
 
-  async function handle(raw: Buffer, session: SMTPServerSession, peer: Mm4Peer): Promise<string> {
-    const parsed = parseMm4(raw);
+  async function handle(raw0: Buffer, session: SMTPServerSession, peer: Mm4Peer): Promise<string> {
+    const parsed = parseMm4(raw0);
     const log = { peer: peer.name, remote: session.remoteAddress };
     if (!parsed.ok) {
       const p = parsed.partial;
@@ -68,7 +72,9 @@ export function createMm4Server(o: Mm4ServerOptions) {
     }
     const pdu = parsed.pdu;
     if (pdu.type === 'MM4_forward.REQ') {
-      const input = forwardReqToInput(pdu, ctx(session, peer.name));
+      // Stored first: the workflow carries only the reference; a failed store means "try again".
+      const raw = await o.media.put(raw0, { contentType: 'message/rfc822', name: 'mm4-forward-req.eml', ttlMs: o.mediaTtlMs });
+      const input = forwardReqToInput(pdu, raw, ctx(session, peer.name));
       const id = mmsToCpmWorkflowId(input.mm4.originatorSystem ?? peer.name, pdu.messageId);
       const summary = `MMS→CPM ${pdu.messageId} from ${peer.name} to ${input.mm4.recipients.length} recipient(s)`;
       const how = await o.dispatcher.startMmsToCpm(id, input, summary);

@@ -42,11 +42,27 @@ export interface MmsToCpmInput {
     originatorSystem?: string;
     senderVisibility?: 'Hide' | 'Show';
   };
-  /** The text of the message (UTF-8), already decoded from its MIME part. */
-  text: string;
+  /** The raw MM4_forward.REQ as stored by the front-end (claim check: bytes never enter history). */
+  raw?: StoredRef;
   /** Set when the front-end accepted the PDU only to answer it with an error `.RES`. */
   intakeError?: { status: Mm4Status; reason: string };
   retry: RetryPolicy;
+}
+
+/** A stored object (claim check); mirrors clients/media-store ContentRef. */
+export interface StoredRef {
+  id: string;
+  contentType: string;
+  size: number;
+  sha256: string;
+  name?: string;
+  expiresAt: string;
+}
+
+/** The content of an MM after extraction: its text and references to its stored media. */
+export interface MmsContent {
+  text: string;
+  files: { file: StoredRef; thumbnail?: StoredRef; playingLengthMs?: number }[];
 }
 
 /** A recipient after address conversion. */
@@ -65,6 +81,8 @@ export interface ConvertedMessage {
   recipients: RecipientPlan[];
   /** Notifications to request in `imdn.Disposition-Notification` (RFC 5438 6.3). */
   disposition: ('positive-delivery' | 'negative-delivery' | 'display')[];
+  /** Text and stored media of the MM, in presentation order. */
+  content: MmsContent;
 }
 
 /** What one SIP attempt toward one recipient produced, classified for the machine. */

@@ -63,8 +63,8 @@ export interface Config {
   /** Media Storage Server (FT-over-HTTP downloads of stored media). */
   media: {
     listen: HostPort;
-    /** Base URL clients use to reach `media.listen` (behind a proxy: its public address). */
-    publicUrl: string;
+    /** Base URL clients use to reach `media.listen` (behind a proxy: its public address); default the bound address. */
+    publicUrl?: string;
     dir: string;
     ttlMs: number;
     purgeIntervalMs: number;
@@ -243,8 +243,8 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
     },
     media: (() => {
       const listen = r.hostPort('media.listen', '127.0.0.1:8090')!;
-      const publicUrl = r.str('media.publicUrl', `http://${listen.host}:${listen.port}`)!;
-      if (!/^https?:\/\/[^\s/]+/.test(publicUrl)) r.fail('media.publicUrl', 'must be an http(s) URL');
+      const publicUrl = r.str('media.publicUrl');
+      if (publicUrl && !/^https?:\/\/[^\s/]+/.test(publicUrl)) r.fail('media.publicUrl', 'must be an http(s) URL');
       return {
         listen,
         publicUrl,

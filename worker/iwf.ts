@@ -107,6 +107,8 @@ export async function startIwf(config: Config, log: Logger, opts: { workflowBund
     mm4: config.mm4,
     isf: config.isf,
     media,
+    mediaTtlMs: config.media.ttlMs,
+    mediaPublicUrl: () => mediaPublicUrl,
   });
   const worker = await Worker.create({
     connection: nativeConnection,
@@ -126,6 +128,8 @@ export async function startIwf(config: Config, log: Logger, opts: { workflowBund
     retry: config.delivery.retry,
     defaultExpiryMs: config.delivery.defaultExpiryMs,
     dispatcher,
+    media,
+    mediaTtlMs: config.media.ttlMs,
     log: log.child({ src: 'mm4-ingress' }),
   });
   // Inbound SIP only once the worker runs, so an accepted MESSAGE is processed at once.
@@ -141,6 +145,8 @@ export async function startIwf(config: Config, log: Logger, opts: { workflowBund
   const mm4Addr = await mm4.listen();
   const mediaServer = createMediaServer({ store: media, listen: config.media.listen, log: log.child({ src: 'media' }) });
   const mediaAddr = await mediaServer.listen();
+  // Without media.publicUrl the bound address is the URL (the port may have been 0).
+  const mediaPublicUrl = config.media.publicUrl ?? `http://${mediaAddr.host}:${mediaAddr.port}`;
   const janitor = await ensureMediaJanitorSchedule(client, config.temporal.taskQueue, config.media.purgeIntervalMs);
   log.info(
     { mm4: mm4Addr, sip: { host: endpoint.host, port: endpoint.port }, media: mediaAddr, janitor, temporal: temporal.address, ui: server?.uiUrl },

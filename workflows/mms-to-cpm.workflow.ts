@@ -23,6 +23,12 @@ const sip = proxyActivities<Activities>({
   retry: { initialInterval: '2s', maximumAttempts: 5, nonRetryableErrorTypes: [...NON_RETRYABLE_ERRORS] },
 });
 
+/** Media extraction stores parts and makes thumbnails: CPU and disk, a few retries. */
+const media = proxyActivities<Activities>({
+  startToCloseTimeout: '2m',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: [...NON_RETRYABLE_ERRORS] },
+});
+
 /** The MM4 answer must get through eventually: keep retrying an unreachable MMSC for a day. */
 const mmsc = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
@@ -35,7 +41,13 @@ export async function mmsToCpm(input: MmsToCpmInput): Promise<DeliveryOutcome> {
   const { workflowId } = workflowInfo();
   const machine = mmsToCpmMachine.provide({
     actors: {
-      convert: fromActivity((req: MmsToCpmInput) => local.convertMmsToCpm(req)),
+      convert: fromActivity(async (req: MmsToCpmInput) => {
+        const plan = await local.convertMmsToCpm(req);
+        // Media is stored only when someone can receive it.
+        const anyone = plan.recipients.some((r) => !r.refused);
+        const content = anyone && req.raw ? await media.extractMmsContent(req.raw) : { text: '', files: [] };
+        return { ...plan, content };
+      }),
       route: fromActivity(async ({ converted, pending, attempt }: RouteInput) => {
         // allSettled: one recipient's failing activity must not discard another's acceptance.
         const settled = await Promise.allSettled(
@@ -48,7 +60,7 @@ export async function mmsToCpm(input: MmsToCpmInput): Promise<DeliveryOutcome> {
               disposition: converted.disposition,
               subject: input.mm4.subject,
               dateTime: input.mm4.date ?? input.receivedAt,
-              text: input.text,
+              content: converted.content,
               hideSender: input.mm4.senderVisibility === 'Hide',
             }),
           ),

@@ -1,10 +1,7 @@
-import type { MmsToCpmInput, RetryPolicy } from '../../model/delivery.js';
+import type { MmsToCpmInput, RetryPolicy, StoredRef } from '../../model/delivery.js';
 import type { Mm4Status } from '../../model/mm4-status.js';
 import { entityText, type MimeEntity } from '../mime/entity.js';
 import type { Mm4ForwardReq } from '../mm4/pdu.js';
-
-/** Largest text we carry in a workflow input; bigger texts are refused until media storage exists. */
-export const MAX_TEXT_BYTES = 64 * 1024;
 
 export interface IntakeContext {
   peer: string;
@@ -17,9 +14,8 @@ export interface IntakeContext {
 }
 
 /**
- * Collects the text of an MM (text/plain alone, or the text/plain parts of a multipart, in order).
- * Returns the media types that cannot be carried yet (media is a later feature; the SMIL
- * presentation carries no content of its own, protocols.md 7.4 "SMIL: drop").
+ * Collects the text of an MM (text/plain alone, or the text/plain parts of a multipart, in order)
+ * and the media types beside it (the SMIL presentation carries no content of its own).
  */
 export function extractText(content: MimeEntity): { text: string; unsupported: string[] } {
   const texts: string[] = [];
@@ -44,15 +40,11 @@ function expiryOf(pdu: Mm4ForwardReq, ctx: IntakeContext): string {
   return new Date(at).toISOString();
 }
 
-/** Maps an accepted MM4_forward.REQ to the delivery workflow's input (pure). */
-export function forwardReqToInput(pdu: Mm4ForwardReq, ctx: IntakeContext): MmsToCpmInput {
-  const { text, unsupported } = extractText(pdu.content);
-  let intakeError: { status: Mm4Status; reason: string } | undefined;
-  if (unsupported.length) {
-    intakeError = { status: 'Error-content-not-accepted', reason: `media not supported yet: ${unsupported.join(', ')}` };
-  } else if (Buffer.byteLength(text, 'utf8') > MAX_TEXT_BYTES) {
-    intakeError = { status: 'Error-content-not-accepted', reason: `text larger than ${MAX_TEXT_BYTES} bytes` };
-  }
+/**
+ * Maps an accepted MM4_forward.REQ to the delivery workflow's input (pure). The content travels
+ * as the reference `raw` to the stored PDU (claim check).
+ */
+export function forwardReqToInput(pdu: Mm4ForwardReq, raw: StoredRef, ctx: IntakeContext): MmsToCpmInput {
   const envelope = [...new Set(ctx.envelopeRecipients.map((r) => r.trim()).filter(Boolean))];
   return {
     peer: ctx.peer,
@@ -73,8 +65,7 @@ export function forwardReqToInput(pdu: Mm4ForwardReq, ctx: IntakeContext): MmsTo
       originatorSystem: pdu.originatorSystem ?? pdu.sender,
       senderVisibility: pdu.senderVisibility,
     },
-    text: intakeError ? '' : text,
-    intakeError,
+    raw,
     retry: ctx.retry,
   };
 }
@@ -104,7 +95,6 @@ export function refusedToInput(
       ackRequest: true,
       originatorSystem: partial.originatorSystem,
     },
-    text: '',
     intakeError: { status, reason },
     retry: ctx.retry,
   };

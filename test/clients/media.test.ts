@@ -3,8 +3,8 @@ import { mkdtempSync, readdirSync, writeFileSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
-import { filesystemMediaStore, MEDIA_ID } from '../../clients/media-store.js';
-import { createMediaServer, mediaUrl, parseRange } from '../../ingress/media-server.js';
+import { filesystemMediaStore, MEDIA_ID, mediaUrl } from '../../clients/media-store.js';
+import { createMediaServer, parseRange } from '../../ingress/media-server.js';
 
 const store = () => filesystemMediaStore(mkdtempSync(join(tmpdir(), 'media-')));
 

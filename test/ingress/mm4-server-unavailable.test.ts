@@ -2,6 +2,12 @@ import test from 'ava';
 import { Client, Connection } from '@temporalio/client';
 import { temporalDispatcher } from '../../ingress/dispatch.js';
 import { createMm4Server } from '../../ingress/mm4-server.js';
+import { filesystemMediaStore } from '../../clients/media-store.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const media = () => filesystemMediaStore(mkdtempSync(join(tmpdir(), 'media-')));
 import { forwardReq, sendMm4 } from '../helpers/mmsc.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -17,6 +23,8 @@ test('when Temporal cannot be reached the MMSC gets a 4xx so it retries later', 
     peers: [{ name: 'a', domains: [], smtp: { host: '127.0.0.1', port: 1 }, allow: ['127.0.0.1'], numbers: [] }],
     retry: { maxAttempts: 1, initialIntervalMs: 1, backoffCoefficient: 1, maxIntervalMs: 1 },
     defaultExpiryMs: 60_000,
+    media: media(),
+    mediaTtlMs: 60_000,
     dispatcher: temporalDispatcher(client, 'iwf', 1500),
     log: quiet,
   });
@@ -41,6 +49,8 @@ test('an oversized MM4 PDU is refused with 552', async (t) => {
     peers: [{ name: 'a', domains: [], smtp: { host: '127.0.0.1', port: 1 }, allow: ['127.0.0.1'], numbers: [] }],
     retry: { maxAttempts: 1, initialIntervalMs: 1, backoffCoefficient: 1, maxIntervalMs: 1 },
     defaultExpiryMs: 60_000,
+    media: media(),
+    mediaTtlMs: 60_000,
     dispatcher: {
       startMmsToCpm: async () => t.fail('must not start a delivery') as never,
       startCpmToMms: async () => t.fail('must not start a delivery') as never,

@@ -25,7 +25,6 @@ function input(over: Partial<MmsToCpmInput['mm4']> = {}, extra: Partial<MmsToCpm
       originatorSystem: 'system@mms.a.example',
       ...over,
     },
-    text: 'hello',
     retry: { maxAttempts: 3, initialIntervalMs: 1000, backoffCoefficient: 2, maxIntervalMs: 10_000 },
     ...extra,
   };
@@ -42,6 +41,7 @@ function convertAll(req: MmsToCpmInput): ConvertedMessage {
         : { mms, refused: { status: 'Error-sending-address-unresolved', reason: 'not a CPM user' } },
     ),
     disposition: ['positive-delivery', 'negative-delivery'],
+    content: { text: 'hello', files: [] },
   };
 }
 
