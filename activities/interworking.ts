@@ -56,7 +56,7 @@ export function createInterworkingActivities(deps: InterworkingDeps) {
     async selectForMms(req: CpmToMmsInput): Promise<IsfDecision> {
       const number = parseCpmUri(req.cpm.recipientUri)?.number;
       const isCpm = number ? await deps.directory.isCpmUser(number) : false;
-      return selectInterworking({ recipientNumber: number, recipientIsCpmUser: isCpm, contentType: req.cpm.contentType, sizeBytes: req.cpm.sizeBytes }, deps.isf);
+      return selectInterworking({ recipientNumber: number, recipientIsCpmUser: isCpm, contentType: req.cpm.contentType, sizeBytes: req.cpm.sizeBytes, fileBytes: req.cpm.file?.size }, deps.isf);
     },
 
     /**

@@ -1,26 +1,29 @@
-import sharp from 'sharp';
-import type { MediaStore } from '../clients/media-store.js';
-import type { ContentRef } from '../clients/media-store.js';
+import { mediaUrl, type ContentRef, type MediaStore } from '../clients/media-store.js';
 import { ErrorType } from '../model/errors.js';
-import type { MmsContent } from '../model/delivery.js';
+import type { AdaptedContent, MmsContent, MmsPart, StoredRef } from '../model/delivery.js';
+import type { Mm4Peer, MmsLimits } from '../model/peer.js';
 import { amrDurationMs } from '../protocols/media/amr.js';
 import { entityText, type MimeEntity } from '../protocols/mime/entity.js';
 import { getHeader } from '../protocols/mime/headers.js';
 import { partsInPresentationOrder } from '../protocols/mime/smil.js';
 import { parseMm4 } from '../protocols/mm4/pdu.js';
 import { permanent } from './failures.js';
-
-// sharp's global settings, made once here, the only sharp import (conventions.md 1.10).
-sharp.cache(false);
-sharp.concurrency(1);
-
-/** RCS thumbnails are small previews (protocols.md 6: "commonly a few KB"). */
-const THUMB = { width: 160, height: 120, quality: 70 };
+import { fitImage, thumbnail } from './image.js';
 
 export interface MediaDeps {
   media: MediaStore;
   mediaTtlMs: number;
+  mediaPublicUrl: () => string;
+  /** Largest file fetched from a content server (config isf.maxFileBytes). */
+  maxFileBytes: number;
+  mm4: { peers: Mm4Peer[] };
 }
+
+/** Room the MM needs besides its media: headers, SMIL, text (an estimate on the safe side). */
+const MM_OVERHEAD_BYTES = 2048;
+
+const accepts = (limits: MmsLimits) => (type: string) =>
+  limits.mediaTypes.some((m) => m === type || (m.endsWith('/*') && type.startsWith(m.slice(0, -1))));
 
 function fileName(part: MimeEntity, index: number): string {
   const loc = getHeader(part.headers, 'Content-Location');
@@ -29,18 +32,6 @@ function fileName(part: MimeEntity, index: number): string {
   return (name ?? `part-${index + 1}.${ext}`).replace(/[\\/\r\n"]/g, '_').slice(0, 100);
 }
 
-/** A JPEG preview of an image (first frame of an animation); undefined when sharp cannot decode it. */
-async function thumbnail(bytes: Buffer): Promise<Buffer | undefined> {
-  try {
-    return await sharp(bytes, { failOn: 'error' })
-      .rotate()
-      .resize(THUMB.width, THUMB.height, { fit: 'inside', withoutEnlargement: true })
-      .jpeg({ quality: THUMB.quality, mozjpeg: true })
-      .toBuffer();
-  } catch {
-    return undefined;
-  }
-}
 
 export function createMediaActivities(deps: MediaDeps) {
   const store = (bytes: Buffer, contentType: string, name?: string): Promise<ContentRef> =>
@@ -74,6 +65,76 @@ export function createMediaActivities(deps: MediaDeps) {
         });
       }
       return { text: texts.filter(Boolean).join('\n'), files };
+    },
+
+    /**
+     * Fetches the file of an FT-over-HTTP message (RCC.07) into our store: size-capped, with a
+     * timeout; HTTP 4xx is permanent (the link is gone), other failures are retried by Temporal.
+     */
+    async fetchFile(f: { url: string; contentType: string; name?: string }): Promise<StoredRef> {
+      let res: Response;
+      try {
+        res = await fetch(f.url, { signal: AbortSignal.timeout(60_000), redirect: 'follow' });
+      } catch (e) {
+        throw new Error(`fetching ${f.url}: ${(e as Error).message}`);
+      }
+      if (res.status >= 400 && res.status < 500) throw permanent(ErrorType.ContentNotAccepted, `file ${f.url} answered HTTP ${res.status}`);
+      if (!res.ok || !res.body) throw new Error(`fetching ${f.url}: HTTP ${res.status}`);
+      const declared = Number(res.headers.get('content-length') ?? NaN);
+      if (declared > deps.maxFileBytes) throw permanent(ErrorType.MessageTooLarge, `file of ${declared} bytes exceeds ${deps.maxFileBytes}`);
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        size += chunk.length;
+        if (size > deps.maxFileBytes) throw permanent(ErrorType.MessageTooLarge, `file exceeds ${deps.maxFileBytes} bytes`);
+        chunks.push(Buffer.from(chunk));
+      }
+      const type = f.contentType.split(';')[0].trim().toLowerCase() || res.headers.get('content-type') || 'application/octet-stream';
+      return store(Buffer.concat(chunks), type, f.name);
+    },
+
+    /**
+     * Content adaptation for one MMSC peer (protocols.md 2.3, 7.4): keep what fits, fit images with
+     * sharp, and when nothing fits (or the type is not accepted, or no transcoder exists for it)
+     * degrade to a text line with the file's link, as operators do. Every decision is a note.
+     */
+    async adaptForMms(a: { text: string; file?: StoredRef; peer: string }): Promise<AdaptedContent> {
+      const peer = deps.mm4.peers.find((p) => p.name === a.peer);
+      if (!peer) throw permanent(ErrorType.Misconfigured, `no mm4.peers entry named '${a.peer}'`);
+      const limits: MmsLimits = peer.accepts;
+      const notes: string[] = [];
+      const parts: MmsPart[] = [];
+      let text = a.text;
+      if (a.file) {
+        const f = a.file;
+        const budget = limits.maxMessageBytes - MM_OVERHEAD_BYTES - Buffer.byteLength(text, 'utf8');
+        const ok = accepts(limits);
+        const name = f.name ?? `file.${f.contentType.split('/')[1] ?? 'bin'}`;
+        let fitted: MmsPart | undefined;
+        if (f.contentType.startsWith('image/')) {
+          const bytes = await deps.media.get(f.id);
+          if (!bytes) throw permanent(ErrorType.ContentNotAccepted, `stored file ${f.id} is gone`);
+          const img = await fitImage(bytes, { maxWidth: limits.maxImage.width, maxHeight: limits.maxImage.height, maxBytes: budget, allowed: ok });
+          notes.push(img.note);
+          if (img.ok) {
+            const ext = img.contentType.split('/')[1];
+            fitted = { ref: await store(img.bytes, img.contentType, name.replace(/\.[^.]*$/, '') + `.${ext}`), contentType: img.contentType, name: name.replace(/\.[^.]*$/, '') + `.${ext}` };
+          }
+        } else if (ok(f.contentType) && f.size <= budget) {
+          fitted = { ref: f, contentType: f.contentType, name };
+          notes.push(`${f.contentType} ${f.size} B passed through`);
+        } else {
+          // Audio/video transcoding needs ffmpeg, which this deployment does not run (yet).
+          notes.push(ok(f.contentType) ? `${f.contentType} of ${f.size} B exceeds the ${budget}-byte budget; no transcoder configured` : `${f.contentType} is not accepted by the peer; no transcoder configured`);
+        }
+        if (fitted) parts.push(fitted);
+        else {
+          const link = `${name}: ${mediaUrl(deps.mediaPublicUrl(), f)} (until ${f.expiresAt})`;
+          text = text ? `${text}\n${link}` : link;
+          notes.push('file replaced by a download link');
+        }
+      }
+      return { text, parts, notes };
     },
   };
 }

@@ -1,5 +1,7 @@
 import type { SmtpClient } from '../clients/smtp.js';
-import type { CpmToMmsInput, Mm4Route } from '../model/delivery.js';
+import type { MediaStore } from '../clients/media-store.js';
+import type { AdaptedContent, CpmToMmsInput, Mm4Route } from '../model/delivery.js';
+import { buildMmContent } from '../protocols/mime/smil-build.js';
 import type { Mm4Status } from '../model/mm4-status.js';
 import { ErrorType } from '../model/errors.js';
 import { mintMm4Id, rfc822MessageId } from '../protocols/interworking/ids.js';
@@ -9,6 +11,7 @@ import { permanent, smtpFailure } from './failures.js';
 
 export interface MmscDeps {
   smtp: SmtpClient;
+  media: MediaStore;
   mm4: { domain: string; systemAddress: string; peers: Mm4Peer[] };
 }
 
@@ -34,6 +37,7 @@ export interface ForwardReqInput {
   attempt: number;
   route: Mm4Route;
   request: CpmToMmsInput;
+  content: AdaptedContent;
 }
 
 export function createMmscActivities(deps: MmscDeps) {
@@ -43,10 +47,17 @@ export function createMmscActivities(deps: MmscDeps) {
      * X-Mms-Originator-System with an ack requested; report flags from the CPIM disposition
      * request; a fresh X-Mms-Transaction-ID per attempt, the same X-Mms-Message-ID on every resend.
      */
-    async sendMm4Forward({ workflowId, attempt, route, request }: ForwardReqInput): Promise<{ transactionId: string }> {
+    async sendMm4Forward({ workflowId, attempt, route, request, content }: ForwardReqInput): Promise<{ transactionId: string }> {
       const peer = deps.mm4.peers.find((p) => p.name === route.peer);
       if (!peer) throw permanent(ErrorType.Misconfigured, `no mm4.peers entry named '${route.peer}'`);
       const transactionId = mintMm4Id(workflowId, `t${attempt}`);
+      const media = await Promise.all(
+        content.parts.map(async (p) => {
+          const body = await deps.media.get(p.ref.id);
+          if (!body) throw permanent(ErrorType.ContentNotAccepted, `stored part ${p.ref.id} is gone (expired?)`);
+          return { contentType: p.contentType, name: p.name, body };
+        }),
+      );
       const dispo = request.cpm.disposition;
       const date = request.cpm.dateTime && !Number.isNaN(Date.parse(request.cpm.dateTime)) ? new Date(request.cpm.dateTime) : new Date(request.receivedAt);
       const raw = serializeMm4({
@@ -69,7 +80,7 @@ export function createMmscActivities(deps: MmscDeps) {
         readReply: dispo.includes('display'),
         messageClass: 'Personal',
         extraHeaders: [],
-        content: { headers: [], mediaType: 'text/plain', params: { charset: 'utf-8' }, body: Buffer.from(request.text, 'utf8') },
+        content: buildMmContent(content.text, media),
       });
       try {
         await deps.smtp.send({ ...peer.smtp, from: route.from, to: [route.to], raw });

@@ -59,7 +59,7 @@ export function attachSipIngress(endpoint: SipEndpoint, o: SipIngressOptions) {
     }
     const { input, recipientNumber } = intake;
     const isCpm = recipientNumber ? await o.directory.isCpmUser(recipientNumber) : false;
-    const decision = selectInterworking({ recipientNumber, recipientIsCpmUser: isCpm, contentType: input.cpm.contentType, sizeBytes: input.cpm.sizeBytes }, o.isf);
+    const decision = selectInterworking({ recipientNumber, recipientIsCpmUser: isCpm, contentType: input.cpm.contentType, sizeBytes: input.cpm.sizeBytes, fileBytes: input.cpm.file?.size }, o.isf);
     if (!decision.interwork) {
       o.log.info({ status: decision.sipStatus, reason: decision.reason, imdnMessageId: input.cpm.imdnMessageId }, 'ISF: not interworked');
       const accept = decision.sipStatus === 415 ? [{ name: 'Accept', value: 'message/cpim' }] : undefined;

@@ -1,12 +1,12 @@
 import { assign, fromPromise, setup } from 'xstate';
-import type { CpmToMmsInput, IsfDecision, Mm4Route } from '../model/delivery.js';
+import type { AdaptedContent, CpmToMmsInput, IsfDecision, Mm4Route, StoredRef } from '../model/delivery.js';
 import type { Mm4Status } from '../model/mm4-status.js';
 import type { CpmToMmsOutcome } from '../model/outcome.js';
 import type { ActorError } from './common.js';
 
 /**
  * The CPM -> MMS delivery (one pager-mode MESSAGE):
- * received -> selecting (ISF) -> converting -> sending -> awaitingRes -> accepted
+ * received -> selecting (ISF) -> converting -> [fetching] -> adapting -> sending -> awaitingRes -> accepted
  *   -> awaitingReport (when delivery notifications were asked for) -> done;
  * every refusal or timeout -> failed -> notifying (negative-delivery IMDN when asked for) -> done.
  * Pure: actors come from the workflow, time from `after` (durable timers in Temporal).
@@ -15,6 +15,13 @@ import type { ActorError } from './common.js';
 export interface SendInput {
   route: Mm4Route;
   attempt: number;
+  content: AdaptedContent;
+}
+
+export interface AdaptInput {
+  text: string;
+  file?: StoredRef;
+  peer: string;
 }
 
 export interface ImdnInput {
@@ -30,6 +37,9 @@ export interface CpmToMmsContext {
   request: CpmToMmsInput;
   decision?: IsfDecision;
   route?: Mm4Route;
+  /** The FT-over-HTTP file, fetched into our store. */
+  fetched?: StoredRef;
+  content?: AdaptedContent;
   attempt: number;
   /** The MMSC's answer once it arrived (it may overtake the send activity's completion). */
   res?: { status: string; statusText?: string };
@@ -60,10 +70,13 @@ export const cpmToMmsMachine = setup({
   actors: {
     select: placeholder<IsfDecision, CpmToMmsInput>('select'),
     convert: placeholder<Mm4Route, CpmToMmsInput>('convert'),
+    fetch: placeholder<StoredRef, NonNullable<CpmToMmsInput['cpm']['file']>>('fetch'),
+    adapt: placeholder<AdaptedContent, AdaptInput>('adapt'),
     sendForward: placeholder<void, SendInput>('sendForward'),
     sendImdn: placeholder<void, ImdnInput>('sendImdn'),
   },
   guards: {
+    hasFile: ({ context }) => context.request.cpm.file !== undefined,
     resOk: ({ context }) => context.res?.status === 'Ok',
     resRefused: ({ context }) => context.res !== undefined && context.res.status !== 'Ok',
     canResend: ({ context }) => context.attempt < context.request.mm4Ack.maxAttempts,
@@ -124,13 +137,42 @@ export const cpmToMmsMachine = setup({
         id: 'convert',
         src: 'convert',
         input: ({ context }) => context.request,
-        onDone: {
-          target: 'sending',
-          actions: assign(({ event }) => ({ route: event.output, note: `routed to MMSC peer ${event.output.peer}` })),
-        },
+        onDone: [
+          { guard: 'hasFile', target: 'fetching', actions: assign(({ event }) => ({ route: event.output, note: `routed to MMSC peer ${event.output.peer}` })) },
+          { target: 'adapting', actions: assign(({ event }) => ({ route: event.output, note: `routed to MMSC peer ${event.output.peer}` })) },
+        ],
         onError: {
           target: 'failed',
           actions: assign(({ event }) => failWith('failed', 'Error-sending-address-unresolved', `not routable: ${(event.error as ActorError).message}`)),
+        },
+      },
+    },
+    fetching: {
+      description: 'Download the FT-over-HTTP file (size cap, timeout, retries) into the Media Storage Server.',
+      invoke: {
+        id: 'fetch',
+        src: 'fetch',
+        input: ({ context }) => context.request.cpm.file!,
+        onDone: { target: 'adapting', actions: assign(({ event }) => ({ fetched: event.output, note: `file stored as ${event.output.id} (${event.output.size} B)` })) },
+        onError: {
+          target: 'failed',
+          actions: assign(({ event }) => failWith('rejected', 'Error-content-not-accepted', `file could not be fetched: ${(event.error as ActorError).message}`)),
+        },
+      },
+    },
+    adapting: {
+      description: 'Fit the content to what the peer MMSC accepts (size, types, resolution), or degrade to a link.',
+      invoke: {
+        id: 'adapt',
+        src: 'adapt',
+        input: ({ context }) => ({ text: context.request.text, file: context.fetched, peer: context.route!.peer }),
+        onDone: {
+          target: 'sending',
+          actions: assign(({ event }) => ({ content: event.output, note: event.output.notes.length ? event.output.notes.join('; ') : 'no adaptation needed' })),
+        },
+        onError: {
+          target: 'failed',
+          actions: assign(({ event }) => failWith('rejected', 'Error-content-not-accepted', `adaptation failed: ${(event.error as ActorError).message}`)),
         },
       },
     },
@@ -140,7 +182,7 @@ export const cpmToMmsMachine = setup({
       invoke: {
         id: 'sendForward',
         src: 'sendForward',
-        input: ({ context }) => ({ route: context.route!, attempt: context.attempt }),
+        input: ({ context }) => ({ route: context.route!, attempt: context.attempt, content: context.content! }),
         onDone: { target: 'awaitingRes', actions: assign(({ context }) => ({ note: `MM4_forward.REQ sent (attempt ${context.attempt})` })) },
         onError: {
           target: 'failed',

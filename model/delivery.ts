@@ -125,6 +125,8 @@ export interface CpmToMmsInput {
     subject?: string;
     contentType: string;
     sizeBytes: number;
+    /** The file of an FT-over-HTTP message (RCC.07), to be fetched and sent as MMS media. */
+    file?: { url: string; until: string; size: number; contentType: string; name?: string };
     conversationId?: string;
     contributionId?: string;
   };
@@ -151,4 +153,19 @@ export interface Mm4Route {
   to: string;
   /** Minted; encodes the workflow id so answers and reports route back (ingress/routes.ts). */
   messageId: string;
+}
+
+/** A media part of an MM being built, after fetching and adaptation. */
+export interface MmsPart {
+  ref: StoredRef;
+  contentType: string;
+  name: string;
+}
+
+/** The content of a CPM -> MMS message after adaptation to the peer: text, media, and notes. */
+export interface AdaptedContent {
+  text: string;
+  parts: MmsPart[];
+  /** What adaptation did (resized, re-encoded, replaced by a link), for the audit trail. */
+  notes: string[];
 }

@@ -10,6 +10,8 @@ export const ErrorType = {
   MalformedMessage: 'MalformedMessage',
   /** The content cannot be carried (media type or size). */
   ContentNotAccepted: 'ContentNotAccepted',
+  /** The content is larger than policy or the peer allows. */
+  MessageTooLarge: 'MessageTooLarge',
   /** The SIP side answered with a final refusal. */
   SipRejected: 'SipRejected',
   /** The MMSC refused our SMTP transaction or answered with an MM4 error status. */
@@ -25,6 +27,7 @@ export const NON_RETRYABLE_ERRORS: readonly ErrorType[] = [
   ErrorType.AddressNotRoutable,
   ErrorType.MalformedMessage,
   ErrorType.ContentNotAccepted,
+  ErrorType.MessageTooLarge,
   ErrorType.Misconfigured,
   ErrorType.MmscRejected,
 ];

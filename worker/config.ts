@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { RetryPolicy } from '../model/delivery.js';
-import type { Mm4Peer } from '../model/peer.js';
+import { CONTENT_CLASSES, DEFAULT_MMS_MEDIA_TYPES, type Mm4Peer } from '../model/peer.js';
 import { ConfigError, Reader, type Obj } from './config-schema.js';
 
 export { ConfigError } from './config-schema.js';
@@ -73,6 +73,8 @@ export interface Config {
   isf: {
     /** Largest CPIM content interworked; larger gets 413. */
     maxMessageBytes: number;
+    /** Largest file (FT-over-HTTP) fetched for MMS; larger gets 413. */
+    maxFileBytes: number;
     /** Content types interworked; others get 415. */
     contentTypes: string[];
     /** Whether a recipient listed as a CPM user may still be interworked (e.g. CPM fallback). */
@@ -146,7 +148,7 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
   r.unknownKeys('cpm', ['users', 'usersFile', 'defaultCountry', 'uriForm']);
   r.unknownKeys('delivery', ['retry', 'defaultExpiry', 'mm4Ack']);
   r.unknownKeys('delivery.mm4Ack', ['timeout', 'maxAttempts']);
-  r.unknownKeys('isf', ['maxMessageBytes', 'contentTypes', 'interworkCpmUsers']);
+  r.unknownKeys('isf', ['maxMessageBytes', 'maxFileBytes', 'contentTypes', 'interworkCpmUsers']);
   r.unknownKeys('media', ['listen', 'publicUrl', 'dir', 'ttl', 'purgeInterval']);
   r.unknownKeys('delivery.retry', ['maxAttempts', 'initialInterval', 'backoffCoefficient', 'maxInterval']);
 
@@ -157,13 +159,23 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
   const peers = r.list('mm4.peers').map((_, i): Mm4Peer => {
     const p = `mm4.peers[${i}]`;
     const sub = new Reader({ x: _ as Obj });
-    r.unknownKeys(`mm4.peers.${i}`, ['name', 'domains', 'smtp', 'allow', 'numbers']);
+    r.unknownKeys(`mm4.peers.${i}`, ['name', 'domains', 'smtp', 'allow', 'numbers', 'contentClass', 'maxMessageBytes', 'maxImage', 'mediaTypes']);
+    const cls = sub.oneOf('x.contentClass', Object.keys(CONTENT_CLASSES), 'megapixel');
+    const base = CONTENT_CLASSES[cls];
+    const maxImage = sub.str('x.maxImage');
+    const dims = maxImage ? /^(\d{2,5})x(\d{2,5})$/.exec(maxImage) : null;
+    if (maxImage && !dims) sub.fail('x.maxImage', 'must be WIDTHxHEIGHT like 640x480');
     const peer: Mm4Peer = {
       name: sub.reqStr('x.name'),
       domains: sub.strList('x.domains').map((d) => d.toLowerCase()),
       smtp: sub.hostPort('x.smtp') ?? { host: '', port: 0 },
       allow: sub.strList('x.allow'),
       numbers: sub.strList('x.numbers').map((n) => n.replace(/\*$/, '')),
+      accepts: {
+        maxMessageBytes: sub.int('x.maxMessageBytes', base.maxMessageBytes, 1024, 100 * 1024 * 1024),
+        maxImage: dims ? { width: Number(dims[1]), height: Number(dims[2]) } : base.maxImage,
+        mediaTypes: sub.strList('x.mediaTypes').length ? sub.strList('x.mediaTypes').map((m) => m.toLowerCase()) : DEFAULT_MMS_MEDIA_TYPES,
+      },
     };
     for (const n of peer.numbers) if (!/^\+\d{1,15}$/.test(n)) sub.fail('x.numbers', `'${n}' is not an E.164 prefix like +4915`);
     if (!(_ as Obj)?.smtp) sub.fail('x.smtp', 'is required');
@@ -255,7 +267,8 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
     })(),
     isf: {
       maxMessageBytes: r.int('isf.maxMessageBytes', 64 * 1024, 1, 100 * 1024 * 1024),
-      contentTypes: (r.strList('isf.contentTypes').length ? r.strList('isf.contentTypes') : ['text/plain']).map((c) => c.toLowerCase()),
+      maxFileBytes: r.int('isf.maxFileBytes', 10 * 1024 * 1024, 1, 1024 * 1024 * 1024),
+      contentTypes: (r.strList('isf.contentTypes').length ? r.strList('isf.contentTypes') : ['text/plain', 'application/vnd.gsma.rcs-ft-http+xml']).map((c) => c.toLowerCase()),
       interworkCpmUsers: r.bool('isf.interworkCpmUsers', false),
     },
   };

@@ -92,6 +92,11 @@ export async function startIwf(config: Config, log: Logger, opts: { workflowBund
   const smtp = createSmtpClient({ heloName: config.mm4.domain });
   const directory = staticCpmDirectory(config.cpm.users);
   const media = filesystemMediaStore(config.media.dir);
+  // Before the worker: activities put this server's URL into file-transfer descriptors.
+  const mediaServer = createMediaServer({ store: media, listen: config.media.listen, log: log.child({ src: 'media' }) });
+  const mediaAddr = await mediaServer.listen();
+  // Without media.publicUrl the bound address is the URL (the port may have been 0).
+  const mediaPublicUrl = config.media.publicUrl ?? `http://${mediaAddr.host}:${mediaAddr.port}`;
   const dispatcher = temporalDispatcher(client, config.temporal.taskQueue);
 
   const activities = createActivities({
@@ -109,6 +114,7 @@ export async function startIwf(config: Config, log: Logger, opts: { workflowBund
     media,
     mediaTtlMs: config.media.ttlMs,
     mediaPublicUrl: () => mediaPublicUrl,
+    maxFileBytes: config.isf.maxFileBytes,
   });
   const worker = await Worker.create({
     connection: nativeConnection,
@@ -143,10 +149,6 @@ export async function startIwf(config: Config, log: Logger, opts: { workflowBund
     log: log.child({ src: 'sip-ingress' }),
   });
   const mm4Addr = await mm4.listen();
-  const mediaServer = createMediaServer({ store: media, listen: config.media.listen, log: log.child({ src: 'media' }) });
-  const mediaAddr = await mediaServer.listen();
-  // Without media.publicUrl the bound address is the URL (the port may have been 0).
-  const mediaPublicUrl = config.media.publicUrl ?? `http://${mediaAddr.host}:${mediaAddr.port}`;
   const janitor = await ensureMediaJanitorSchedule(client, config.temporal.taskQueue, config.media.purgeIntervalMs);
   log.info(
     { mm4: mm4Addr, sip: { host: endpoint.host, port: endpoint.port }, media: mediaAddr, janitor, temporal: temporal.address, ui: server?.uiUrl },

@@ -1,6 +1,6 @@
 import { proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { cpmToMmsMachine, type ImdnInput, type SendInput } from '../machines/cpm-to-mms.machine.js';
+import { cpmToMmsMachine, type AdaptInput, type ImdnInput, type SendInput } from '../machines/cpm-to-mms.machine.js';
 import type { CpmToMmsInput } from '../model/delivery.js';
 import { NON_RETRYABLE_ERRORS } from '../model/errors.js';
 import type { CpmToMmsOutcome } from '../model/outcome.js';
@@ -10,6 +10,12 @@ import { fromActivity, runMachine } from './run-machine.js';
 const local = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: [...NON_RETRYABLE_ERRORS] },
+});
+
+/** Fetching and adapting media: network and CPU, a few retries (4xx links fail at once). */
+const media = proxyActivities<Activities>({
+  startToCloseTimeout: '3m',
+  retry: { initialInterval: '2s', maximumAttempts: 4, nonRetryableErrorTypes: [...NON_RETRYABLE_ERRORS] },
 });
 
 /** SMTP toward the MMSC: transient failures (4xx, connection) are retried for a while, then the delivery fails. */
@@ -37,8 +43,10 @@ export async function cpmToMms(input: CpmToMmsInput): Promise<CpmToMmsOutcome> {
         upsertSearchAttributes([{ key: IwfPeer, value: route.peer }]); // known once the number is routed
         return route;
       }),
-      sendForward: fromActivity(async ({ route, attempt }: SendInput) => {
-        await mmsc.sendMm4Forward({ workflowId, attempt, route, request: input });
+      fetch: fromActivity((file: NonNullable<CpmToMmsInput['cpm']['file']>) => media.fetchFile(file)),
+      adapt: fromActivity((a: AdaptInput) => media.adaptForMms(a)),
+      sendForward: fromActivity(async ({ route, attempt, content }: SendInput) => {
+        await mmsc.sendMm4Forward({ workflowId, attempt, route, request: input, content });
       }),
       sendImdn: fromActivity(async ({ status }: ImdnInput) => {
         await sip.sendImdn({

@@ -1,6 +1,7 @@
 import type { CpmToMmsInput } from '../../model/delivery.js';
 import { parseCpmUri } from '../address/uri.js';
 import { cpimHeader, parseCpim, readImdnFields } from '../cpim/cpim.js';
+import { FTHTTP_CONTENT_TYPE, parseFtHttp } from '../cpim/fthttp.js';
 import { decodeCharset, parseContentType } from '../mime/headers.js';
 import { splitList } from '../sip/headers.js';
 import { getHeader, getHeaders, type SipHeader, type SipRequest } from '../sip/message.js';
@@ -37,6 +38,13 @@ export function readCpmMessage(req: SipRequest, receivedAt: Date): CpmIntake {
   const imdn = readImdnFields(cpim);
   const recipient = parseCpmUri(req.uri);
   const text = innerType.mediaType.startsWith('text/') ? decodeCharset(cpim.content.body, innerType.params.charset ?? 'utf-8') : '';
+  let file: CpmToMmsInput['cpm']['file'];
+  if (innerType.mediaType === FTHTTP_CONTENT_TYPE) {
+    const d = parseFtHttp(cpim.content.body.toString('utf8'));
+    if (!d.ok) return refuse(400, `Bad Request (file transfer descriptor: ${d.error})`);
+    if (!/^https?:\/\//i.test(d.descriptor.file.url)) return refuse(400, 'Bad Request (file URL must be http or https)');
+    file = d.descriptor.file;
+  }
   return {
     ok: true,
     recipientNumber: recipient?.number,
@@ -53,6 +61,7 @@ export function readCpmMessage(req: SipRequest, receivedAt: Date): CpmIntake {
         subject: cpimHeader(cpim, 'Subject'),
         contentType: innerType.mediaType,
         sizeBytes: cpim.content.body.length,
+        ...(file ? { file } : {}),
         conversationId: getHeader(req.headers, 'Conversation-ID'),
         contributionId: getHeader(req.headers, 'Contribution-ID'),
       },

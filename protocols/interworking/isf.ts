@@ -3,6 +3,7 @@ import type { IsfDecision } from '../../model/delivery.js';
 /** ISF policy (config `isf`). */
 export interface IsfPolicy {
   maxMessageBytes: number;
+  maxFileBytes: number;
   contentTypes: string[];
   interworkCpmUsers: boolean;
 }
@@ -15,6 +16,8 @@ export interface IsfRequest {
   /** Media type of the CPIM content, e.g. `text/plain`. */
   contentType: string;
   sizeBytes: number;
+  /** Size of the file an FT-over-HTTP message points to. */
+  fileBytes?: number;
 }
 
 /**
@@ -39,6 +42,9 @@ export function selectInterworking(req: IsfRequest, policy: IsfPolicy): IsfDecis
   }
   if (req.sizeBytes > policy.maxMessageBytes) {
     return { interwork: false, sipStatus: 413, reason: `content of ${req.sizeBytes} bytes exceeds the ${policy.maxMessageBytes}-byte policy limit` };
+  }
+  if (req.fileBytes !== undefined && req.fileBytes > policy.maxFileBytes) {
+    return { interwork: false, sipStatus: 413, reason: `file of ${req.fileBytes} bytes exceeds the ${policy.maxFileBytes}-byte policy limit` };
   }
   const why = req.recipientIsCpmUser ? 'CPM user, interworked by policy' : 'recipient is not a CPM user';
   return { interwork: true, reason: `${why}; ${type}, ${req.sizeBytes} bytes` };

@@ -12,7 +12,7 @@ test('when Temporal cannot be reached a MESSAGE gets 503 with Retry-After, not a
   attachSipIngress(iwf, {
     trusted: ['127.0.0.1'],
     directory: staticCpmDirectory([]),
-    isf: { maxMessageBytes: 10_000, contentTypes: ['text/plain'], interworkCpmUsers: false },
+    isf: { maxMessageBytes: 10_000, maxFileBytes: 1e6, contentTypes: ['text/plain'], interworkCpmUsers: false },
     dispatcher: temporalDispatcher(client, 'iwf', 1500),
     mm4Ack: { timeoutMs: 1000, maxAttempts: 1 },
     reportWaitMs: 1000,

@@ -1,8 +1,8 @@
 import test from 'ava';
 import { createActor, fromPromise, SimulatedClock, toPromise, type Actor } from 'xstate';
-import { cpmToMmsMachine, type ImdnInput, type SendInput } from '../../machines/cpm-to-mms.machine.js';
+import { cpmToMmsMachine, type AdaptInput, type ImdnInput, type SendInput } from '../../machines/cpm-to-mms.machine.js';
 import { transitionsOf } from '../../machines/trail.js';
-import type { CpmToMmsInput, IsfDecision, Mm4Route } from '../../model/delivery.js';
+import type { AdaptedContent, CpmToMmsInput, IsfDecision, Mm4Route } from '../../model/delivery.js';
 
 const declared = Object.keys(cpmToMmsMachine.root.states);
 const visited = new Set<string>();
@@ -47,6 +47,8 @@ async function run(req: CpmToMmsInput, stubs: Stubs = {}) {
         if (stubs.convertFails) throw { type: 'AddressNotRoutable', message: stubs.convertFails };
         return ROUTE;
       }),
+      fetch: fromPromise(async () => ({ id: 'f', contentType: 'image/jpeg', size: 10, sha256: 'x', expiresAt: '2099-01-01T00:00:00Z' })),
+      adapt: fromPromise(async ({ input }: { input: AdaptInput }): Promise<AdaptedContent> => ({ text: input.text, parts: [], notes: [] })),
       sendForward: fromPromise(async ({ input }: { input: SendInput }) => {
         calls.send.push(input);
         if (stubs.sendFails) throw stubs.sendFails;
@@ -79,7 +81,7 @@ async function run(req: CpmToMmsInput, stubs: Stubs = {}) {
 
 test('an MMSC Ok completes the delivery; without notifications requested it ends at once', async (t) => {
   const { output, calls, states } = await run(input([]), { res: () => 'Ok' });
-  t.deepEqual(states, ['received', 'selecting', 'converting', 'sending', 'awaitingRes', 'accepted', 'done']);
+  t.deepEqual(states, ['received', 'selecting', 'converting', 'adapting', 'sending', 'awaitingRes', 'accepted', 'done']);
   t.is(calls.send.length, 1);
   t.like(output, { result: 'delivered', mm4Status: 'Ok', peer: 'operator-b', attempts: 1, imdnSent: false });
 });
@@ -123,6 +125,13 @@ test('a .RES after a resend still completes the delivery', async (t) => {
   const { output, calls } = await run(input([]), { res: (n) => (n === 2 ? 'Ok' : undefined) });
   t.is(calls.send.length, 2);
   t.is(output.result, 'delivered');
+});
+
+test('a file transfer is fetched before adaptation', async (t) => {
+  const req = input([]);
+  req.cpm.file = { url: 'http://x/f.jpg', until: '2099-01-01T00:00:00Z', size: 10, contentType: 'image/jpeg' };
+  const { states } = await run(req, { res: () => 'Ok' });
+  t.deepEqual(states.slice(2, 6), ['converting', 'fetching', 'adapting', 'sending']);
 });
 
 test('the ISF refusing ends the delivery without MM4 traffic', async (t) => {

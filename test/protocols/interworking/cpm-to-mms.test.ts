@@ -7,7 +7,7 @@ import { parseSipMessage, type SipRequest } from '../../../protocols/sip/message
 import type { Mm4Peer } from '../../../model/peer.js';
 import { crlf, vector } from '../vectors.js';
 
-const policy: IsfPolicy = { maxMessageBytes: 1000, contentTypes: ['text/plain'], interworkCpmUsers: false };
+const policy: IsfPolicy = { maxMessageBytes: 1000, maxFileBytes: 5000, contentTypes: ['text/plain'], interworkCpmUsers: false };
 const base = { recipientNumber: '+4915112345678', recipientIsCpmUser: false, contentType: 'text/plain', sizeBytes: 10 };
 
 test('the ISF interworks text for a non-CPM recipient and says why', (t) => {
@@ -27,7 +27,7 @@ test('policy can interwork CPM users (fallback) and other content types', (t) =>
   t.like(selectInterworking({ ...base, contentType: 'Text/Vcard; charset=utf-8' }, { ...policy, contentTypes: ['text/vcard'] }), { interwork: true });
 });
 
-const peer = (name: string, numbers: string[]): Mm4Peer => ({ name, numbers, domains: [`mms.${name}`], smtp: { host: 'h', port: 25 }, allow: [] });
+const peer = (name: string, numbers: string[]): Mm4Peer => ({ name, numbers, domains: [`mms.${name}`], smtp: { host: 'h', port: 25 }, allow: [], accepts: { maxMessageBytes: 1e6, maxImage: { width: 640, height: 480 }, mediaTypes: [] } });
 
 test('the MMSC peer is the longest matching prefix, else the default, else none', (t) => {
   const peers = [peer('de', ['+49']), peer('de-mobile', ['+4915', '+4916']), peer('fallback', [])];

@@ -1,0 +1,89 @@
+import sharp, { type Metadata, type Sharp } from 'sharp';
+
+// The one wrapper around sharp (conventions.md 1.10): global settings are made once, here.
+sharp.cache(false);
+sharp.concurrency(1);
+
+/** RCS thumbnails are small previews (protocols.md 6: "commonly a few KB"). */
+const THUMB = { width: 160, height: 120, quality: 70 };
+
+/** A JPEG preview of an image (first frame of an animation); undefined when it cannot be decoded. */
+export async function thumbnail(bytes: Buffer): Promise<Buffer | undefined> {
+  try {
+    return await sharp(bytes, { failOn: 'error' })
+      .rotate()
+      .resize(THUMB.width, THUMB.height, { fit: 'inside', withoutEnlargement: true })
+      .jpeg({ quality: THUMB.quality, mozjpeg: true })
+      .toBuffer();
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ImageTarget {
+  maxWidth: number;
+  maxHeight: number;
+  maxBytes: number;
+  /** Output types the recipient accepts, e.g. image/jpeg, image/gif, image/png. */
+  allowed: (type: string) => boolean;
+}
+
+export type FittedImage = { ok: true; bytes: Buffer; contentType: string; width: number; height: number; note: string } | { ok: false; note: string };
+
+const MAX_DOWNSCALES = 8;
+
+/**
+ * Fits an image to an MMS recipient (content classes, protocols.md 2.3): within the resolution,
+ * in an accepted format (WebP/AVIF/HEIF-like inputs become JPEG; animated GIF stays animated when
+ * GIF is accepted), metadata stripped, and never above the byte budget: JPEG quality is searched
+ * by bisection and the picture shrinks further only when the lowest quality does not fit.
+ */
+export async function fitImage(bytes: Buffer, t: ImageTarget): Promise<FittedImage> {
+  let meta: Metadata;
+  try {
+    meta = await sharp(bytes, { animated: true, failOn: 'error' }).metadata();
+  } catch (e) {
+    return { ok: false, note: `image cannot be decoded (${(e as Error).message})` };
+  }
+  const width = meta.width ?? 0;
+  const height = meta.pageHeight ?? meta.height ?? 0;
+  const animated = (meta.pages ?? 1) > 1;
+  const format = animated && t.allowed('image/gif') ? 'gif' : meta.format === 'png' && meta.hasAlpha && t.allowed('image/png') ? 'png' : t.allowed('image/jpeg') ? 'jpeg' : t.allowed('image/png') ? 'png' : t.allowed('image/gif') ? 'gif' : undefined;
+  if (!format) return { ok: false, note: 'the recipient accepts no image format we can write' };
+
+  let scale = Math.min(1, t.maxWidth / width, t.maxHeight / height);
+  for (let round = 0; round < MAX_DOWNSCALES; round++) {
+    const w = Math.max(1, Math.floor(width * scale));
+    const h = Math.max(1, Math.floor(height * scale));
+    const base = () => sharp(bytes, { animated: format === 'gif' }).rotate().resize(w, h, { fit: 'inside' });
+    let out: Buffer | undefined;
+    if (format === 'jpeg') {
+      out = await bestJpeg(base, t.maxBytes);
+    } else {
+      const b = await (format === 'png' ? base().png({ compressionLevel: 9, palette: true }) : base().gif()).toBuffer();
+      if (b.length <= t.maxBytes) out = b;
+    }
+    if (out) {
+      const what = `${meta.format} ${width}x${height} ${bytes.length} B -> ${format} ${w}x${h} ${out.length} B`;
+      return { ok: true, bytes: out, contentType: `image/${format}`, width: w, height: h, note: `image adapted: ${what}` };
+    }
+    scale *= 0.75;
+  }
+  return { ok: false, note: `image does not fit ${t.maxBytes} bytes even at ${Math.floor(width * scale)}x${Math.floor(height * scale)}` };
+}
+
+/** The highest JPEG quality (20..90) whose output fits, by bisection; undefined when q20 is too big. */
+async function bestJpeg(base: () => Sharp, maxBytes: number): Promise<Buffer | undefined> {
+  let lo = 20;
+  let hi = 90;
+  let best: Buffer | undefined;
+  while (lo <= hi) {
+    const q = Math.floor((lo + hi) / 2);
+    const b = await base().jpeg({ quality: q, mozjpeg: true }).toBuffer();
+    if (b.length <= maxBytes) {
+      best = b;
+      lo = q + 1;
+    } else hi = q - 1;
+  }
+  return best;
+}
