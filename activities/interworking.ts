@@ -39,7 +39,7 @@ export function createInterworkingActivities(deps: InterworkingDeps) {
   }
 
   return {
-    async convertMmsToCpm(req: MmsToCpmInput): Promise<Omit<ConvertedMessage, 'content'>> {
+    async convertMmsToCpm(req: MmsToCpmInput): Promise<ConvertedMessage> {
       const sender = toUri(req.mm4.from);
       if (!sender.ok) {
         throw permanent(ErrorType.MalformedMessage, `From '${req.mm4.from}' is not a usable originator: ${sender.error}`);

@@ -1,9 +1,11 @@
 import { assign, fromPromise, setup } from 'xstate';
 import type {
   ConvertedMessage,
+  MmsContent,
   MmsToCpmInput,
   RecipientPlan,
   SipAttemptResult,
+  StoredRef,
 } from '../model/delivery.js';
 import type { Mm4Status } from '../model/mm4-status.js';
 import type { DeliveryOutcome, RecipientOutcome } from '../model/outcome.js';
@@ -11,7 +13,8 @@ import { retryDelayMs, type ActorError } from './common.js';
 
 /**
  * The MMS -> CPM delivery (one MM4_forward.REQ):
- * received -> converting -> routing <-> retryWait -> concluding -> acking -> done.
+ * received -> converting -> storing (media to the Media Storage Server) -> routing <-> retryWait
+ * -> concluding -> acking -> done.
  *
  * Pure: actors are placeholders supplied by the workflow with `.provide({ actors })`, time comes
  * from `after` (a durable Temporal timer inside a workflow, a SimulatedClock in tests).
@@ -19,6 +22,7 @@ import { retryDelayMs, type ActorError } from './common.js';
 
 export interface RouteInput {
   converted: ConvertedMessage;
+  content: MmsContent;
   /** Recipients still to be tried in this round (accepted and permanently refused ones are not). */
   pending: RecipientPlan[];
   attempt: number;
@@ -36,6 +40,8 @@ interface RecipientState extends RecipientOutcome {
 export interface MmsToCpmContext {
   request: MmsToCpmInput;
   converted?: ConvertedMessage;
+  /** The MM's text and stored media (references only). */
+  content?: MmsContent;
   recipients: RecipientState[];
   /** Routing rounds done so far. */
   attempt: number;
@@ -97,6 +103,7 @@ export const mmsToCpmMachine = setup({
     convert: notImplemented('convert') as unknown as ReturnType<
       typeof fromPromise<ConvertedMessage, MmsToCpmInput>
     >,
+    store: notImplemented('store') as unknown as ReturnType<typeof fromPromise<MmsContent, StoredRef | undefined>>,
     route: notImplemented('route') as unknown as ReturnType<typeof fromPromise<SipAttemptResult[], RouteInput>>,
     sendRes: notImplemented('sendRes') as unknown as ReturnType<typeof fromPromise<void, ResInput>>,
   },
@@ -179,7 +186,26 @@ export const mmsToCpmMachine = setup({
       },
     },
     checkingRoutes: {
-      always: [{ guard: 'nothingRoutable', target: 'concluding' }, { target: 'routing' }],
+      always: [{ guard: 'nothingRoutable', target: 'concluding' }, { target: 'storing' }],
+    },
+    storing: {
+      description: 'Split the stored MM into text and media; store each media part (with thumbnails) for FT-over-HTTP.',
+      invoke: {
+        id: 'store',
+        src: 'store',
+        input: ({ context }) => context.request.raw,
+        onDone: {
+          target: 'routing',
+          actions: assign(({ event }) => ({ content: event.output, note: `text ${event.output.text.length} chars, ${event.output.files.length} media part(s) stored` })),
+        },
+        onError: {
+          target: 'concluding',
+          actions: assign(({ context, event }) => {
+            const err = event.error as ActorError;
+            return { recipients: closeOpen(context, 'Error-content-not-accepted', err.message), note: `media could not be stored: ${err.message}` };
+          }),
+        },
+      },
     },
     routing: {
       description:
@@ -189,7 +215,7 @@ export const mmsToCpmMachine = setup({
       invoke: {
         id: 'route',
         src: 'route',
-        input: ({ context }) => ({ converted: context.converted!, pending: pendingOf(context), attempt: context.attempt }),
+        input: ({ context }) => ({ converted: context.converted!, content: context.content!, pending: pendingOf(context), attempt: context.attempt }),
         onDone: {
           target: 'routed',
           actions: assign(({ context, event }) => {

@@ -81,8 +81,6 @@ export interface ConvertedMessage {
   recipients: RecipientPlan[];
   /** Notifications to request in `imdn.Disposition-Notification` (RFC 5438 6.3). */
   disposition: ('positive-delivery' | 'negative-delivery' | 'display')[];
-  /** Text and stored media of the MM, in presentation order. */
-  content: MmsContent;
 }
 
 /** What one SIP attempt toward one recipient produced, classified for the machine. */

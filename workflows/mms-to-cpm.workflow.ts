@@ -1,7 +1,7 @@
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { mmsToCpmMachine, type ResInput, type RouteInput } from '../machines/mms-to-cpm.machine.js';
-import type { MmsToCpmInput, SipAttemptResult } from '../model/delivery.js';
+import type { MmsContent, MmsToCpmInput, SipAttemptResult, StoredRef } from '../model/delivery.js';
 import { NON_RETRYABLE_ERRORS } from '../model/errors.js';
 import type { DeliveryOutcome } from '../model/outcome.js';
 import { fromActivity, runMachine, toActorError } from './run-machine.js';
@@ -41,14 +41,9 @@ export async function mmsToCpm(input: MmsToCpmInput): Promise<DeliveryOutcome> {
   const { workflowId } = workflowInfo();
   const machine = mmsToCpmMachine.provide({
     actors: {
-      convert: fromActivity(async (req: MmsToCpmInput) => {
-        const plan = await local.convertMmsToCpm(req);
-        // Media is stored only when someone can receive it.
-        const anyone = plan.recipients.some((r) => !r.refused);
-        const content = anyone && req.raw ? await media.extractMmsContent(req.raw) : { text: '', files: [] };
-        return { ...plan, content };
-      }),
-      route: fromActivity(async ({ converted, pending, attempt }: RouteInput) => {
+      convert: fromActivity((req: MmsToCpmInput) => local.convertMmsToCpm(req)),
+      store: fromActivity(async (raw: StoredRef | undefined): Promise<MmsContent> => (raw ? media.extractMmsContent(raw) : { text: '', files: [] })),
+      route: fromActivity(async ({ converted, content, pending, attempt }: RouteInput) => {
         // allSettled: one recipient's failing activity must not discard another's acceptance.
         const settled = await Promise.allSettled(
           pending.map((p) =>
@@ -60,7 +55,7 @@ export async function mmsToCpm(input: MmsToCpmInput): Promise<DeliveryOutcome> {
               disposition: converted.disposition,
               subject: input.mm4.subject,
               dateTime: input.mm4.date ?? input.receivedAt,
-              content: converted.content,
+              content,
               hideSender: input.mm4.senderVisibility === 'Hide',
             }),
           ),

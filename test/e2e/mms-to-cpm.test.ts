@@ -89,7 +89,7 @@ test('a text MMS reaches the CPM user as a CPIM MESSAGE and the MMSC gets an Ok 
   t.is(audit.status, 'done');
   t.deepEqual(
     audit.trail.map((e) => e.to),
-    ['converting', 'checkingRoutes', 'routing', 'routed', 'concluding', 'acking', 'done'],
+    ['converting', 'checkingRoutes', 'storing', 'routing', 'routed', 'concluding', 'acking', 'done'],
   );
   t.true(audit.trail.every((e) => !Number.isNaN(Date.parse(e.at))));
   const desc = await handle.describe();

@@ -2,7 +2,7 @@ import test from 'ava';
 import { createActor, fromPromise, SimulatedClock, toPromise } from 'xstate';
 import { transitionsOf } from '../../machines/trail.js';
 import { mmsToCpmMachine, summarise, type ResInput, type RouteInput } from '../../machines/mms-to-cpm.machine.js';
-import type { ConvertedMessage, MmsToCpmInput, SipAttemptResult } from '../../model/delivery.js';
+import type { ConvertedMessage, MmsContent, MmsToCpmInput, SipAttemptResult } from '../../model/delivery.js';
 
 /** Every state the chart declares; the last test checks the scenarios below visit all of them. */
 const declared = Object.keys(mmsToCpmMachine.root.states);
@@ -41,7 +41,6 @@ function convertAll(req: MmsToCpmInput): ConvertedMessage {
         : { mms, refused: { status: 'Error-sending-address-unresolved', reason: 'not a CPM user' } },
     ),
     disposition: ['positive-delivery', 'negative-delivery'],
-    content: { text: 'hello', files: [] },
   };
 }
 
@@ -55,6 +54,7 @@ interface Stubs {
   /** Answer per attempt number (1-based) and recipient uri. */
   answer?: (attempt: number, uri: string) => Answer;
   routeFails?: boolean;
+  storeFails?: boolean;
   resFails?: boolean;
 }
 
@@ -66,6 +66,10 @@ async function run(req: MmsToCpmInput, stubs: Stubs = {}) {
       convert: fromPromise(async ({ input }: { input: MmsToCpmInput }) => {
         calls.convert++;
         return (stubs.convert ?? (async (r) => convertAll(r)))(input);
+      }),
+      store: fromPromise(async (): Promise<MmsContent> => {
+        if (stubs.storeFails) throw { type: 'MalformedMessage', message: 'stored MM is gone' };
+        return { text: 'hello', files: [] };
       }),
       route: fromPromise(async ({ input }: { input: RouteInput }) => {
         calls.route.push(input);
@@ -106,7 +110,7 @@ async function run(req: MmsToCpmInput, stubs: Stubs = {}) {
 
 test('a CPM user who accepts gets one MESSAGE and the MMSC gets an Ok .RES', async (t) => {
   const { output, calls, states } = await run(input());
-  t.deepEqual(states, ['received', 'converting', 'checkingRoutes', 'routing', 'routed', 'concluding', 'acking', 'done']);
+  t.deepEqual(states, ['received', 'converting', 'checkingRoutes', 'storing', 'routing', 'routed', 'concluding', 'acking', 'done']);
   t.is(calls.route.length, 1);
   t.deepEqual(calls.res, [{ status: 'Ok', statusText: 'Accepted by CPM for 1 recipient(s)' }]);
   t.is(output.result, 'delivered');
@@ -136,7 +140,7 @@ test('a permanent SIP refusal ends at once with the mapped MM4 status', async (t
 
 test('a transient refusal is retried after a durable wait and then accepted', async (t) => {
   const { output, calls, states, events } = await run(input(), { answer: (n) => (n === 1 ? OFFLINE : OK) });
-  t.deepEqual([...new Set(events)], ['start', 'convert.done', 'route.done', 'after.retryDelay', 'sendRes.done']);
+  t.deepEqual([...new Set(events)], ['start', 'convert.done', 'store.done', 'route.done', 'after.retryDelay', 'sendRes.done']);
   t.is(calls.route.length, 2);
   t.true(states.includes('retryWait'));
   t.is(output.mm4Status, 'Ok');
@@ -203,6 +207,12 @@ test('a routing activity that gives up counts as a transient failure', async (t)
   const { output, calls } = await run(input(), { routeFails: true });
   t.is(calls.route.length, 3);
   t.is(output.mm4Status, 'Error-network-problem');
+});
+
+test('media that cannot be stored answers the MMSC Error-content-not-accepted without SIP traffic', async (t) => {
+  const { calls } = await run(input(), { storeFails: true });
+  t.is(calls.route.length, 0);
+  t.is(calls.res[0].status, 'Error-content-not-accepted');
 });
 
 test('a .RES that cannot be sent still ends the delivery, recorded as not sent', async (t) => {
