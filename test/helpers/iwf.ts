@@ -30,6 +30,8 @@ export interface TestIwfOptions {
   retry?: { maxAttempts?: number; initialInterval?: string };
   allow?: string[];
   mm4Ack?: { timeout: string; maxAttempts: number };
+  /** OMA content class of the test MMSC peer (default megapixel). */
+  contentClass?: string;
 }
 
 /** The test configuration: everything on loopback, ephemeral ports, fast SIP timers. */
@@ -47,6 +49,7 @@ export function testConfigTree(o: TestIwfOptions): Record<string, unknown> {
           smtp: `127.0.0.1:${o.mmscPort}`,
           allow: o.allow ?? ['127.0.0.1'],
           numbers: ['+49'],
+          ...(o.contentClass ? { contentClass: o.contentClass } : {}),
         },
       ],
     },
