@@ -1,0 +1,67 @@
+import test from 'ava';
+import sharp from 'sharp';
+import { fitImage, thumbnail } from '../../activities/image.js';
+
+const all = () => true;
+const only = (...types: string[]) => (t: string) => types.includes(t);
+
+async function noise(width: number, height: number) {
+  const raw = Buffer.alloc(width * height * 3);
+  for (let i = 0; i < raw.length; i++) raw[i] = (i * 2654435761) >>> 24;
+  return sharp(raw, { raw: { width, height, channels: 3 } });
+}
+
+test('WebP and AVIF inputs are re-encoded to JPEG within the resolution', async (t) => {
+  for (const input of [await (await noise(1200, 900)).webp().toBuffer(), await (await noise(800, 600)).avif().toBuffer()]) {
+    const out = await fitImage(input, { maxWidth: 640, maxHeight: 480, maxBytes: 200_000, allowed: only('image/jpeg', 'image/gif') });
+    if (!out.ok) return t.fail(out.note);
+    t.is(out.contentType, 'image/jpeg');
+    const m = await sharp(out.bytes).metadata();
+    t.is(m.format, 'jpeg');
+    t.true(m.width! <= 640 && m.height! <= 480);
+  }
+});
+
+test('the byte budget is never exceeded, whatever it is', async (t) => {
+  const src = await (await noise(1600, 1200)).jpeg({ quality: 95 }).toBuffer();
+  for (const maxBytes of [8_000, 30_000, 100_000, 600_000]) {
+    const out = await fitImage(src, { maxWidth: 1600, maxHeight: 1200, maxBytes, allowed: all });
+    if (!out.ok) return t.fail(out.note);
+    t.true(out.bytes.length <= maxBytes, `${out.bytes.length} > ${maxBytes}`);
+  }
+  const tiny = await fitImage(src, { maxWidth: 160, maxHeight: 120, maxBytes: 50, allowed: all });
+  t.false(tiny.ok, 'an impossible budget is a clear failure, not an oversized image');
+});
+
+test('an animated GIF stays animated when the recipient takes GIF', async (t) => {
+  const frame = (r: number) => sharp({ create: { width: 320, height: 240, channels: 3, background: { r, g: 0, b: 0 } } }).png().toBuffer();
+  const gif = await sharp([await frame(255), await frame(0), await frame(128)], { join: { animated: true } }).gif().toBuffer();
+  const out = await fitImage(gif, { maxWidth: 160, maxHeight: 120, maxBytes: 100_000, allowed: all });
+  if (!out.ok) return t.fail(out.note);
+  t.is(out.contentType, 'image/gif');
+  const m = await sharp(out.bytes, { animated: true }).metadata();
+  t.is(m.pages, 3);
+  t.true(m.width! <= 160);
+  const still = await fitImage(gif, { maxWidth: 160, maxHeight: 120, maxBytes: 100_000, allowed: only('image/jpeg') });
+  t.like(still, { ok: true, contentType: 'image/jpeg' });
+});
+
+test('EXIF metadata is stripped', async (t) => {
+  const src = await sharp({ create: { width: 100, height: 100, channels: 3, background: 'white' } })
+    .withExif({ IFD0: { Copyright: 'secret place' } })
+    .jpeg()
+    .toBuffer();
+  t.truthy((await sharp(src).metadata()).exif);
+  const out = await fitImage(src, { maxWidth: 640, maxHeight: 480, maxBytes: 100_000, allowed: all });
+  if (!out.ok) return t.fail(out.note);
+  t.falsy((await sharp(out.bytes).metadata()).exif);
+});
+
+test('undecodable bytes fail clearly; thumbnails are small JPEGs or nothing', async (t) => {
+  t.like(await fitImage(Buffer.from('not an image'), { maxWidth: 1, maxHeight: 1, maxBytes: 1, allowed: all }), { ok: false });
+  t.is(await thumbnail(Buffer.from('nope')), undefined);
+  const thumb = await thumbnail(await (await noise(3000, 2000)).jpeg().toBuffer());
+  const m = await sharp(thumb!).metadata();
+  t.is(m.format, 'jpeg');
+  t.true(m.width! <= 160 && m.height! <= 120);
+});
