@@ -9,6 +9,7 @@ import { partsInPresentationOrder } from '../protocols/mime/smil.js';
 import { parseMm4 } from '../protocols/mm4/pdu.js';
 import { permanent } from './failures.js';
 import { fitImage, thumbnail } from './image.js';
+import { audioForMms, videoForMms, videoThumbnail } from './transcode.js';
 
 export interface MediaDeps {
   media: MediaStore;
@@ -56,7 +57,11 @@ export function createMediaActivities(deps: MediaDeps) {
           continue;
         }
         const file = await store(part.body, part.mediaType, fileName(part, i));
-        const thumb = part.mediaType.startsWith('image/') ? await thumbnail(part.body) : undefined;
+        const thumb = part.mediaType.startsWith('image/')
+          ? await thumbnail(part.body)
+          : part.mediaType.startsWith('video/')
+            ? await videoThumbnail(part.body)
+            : undefined;
         const audioMs = part.mediaType === 'audio/amr' ? amrDurationMs(part.body) : undefined;
         files.push({
           file,
@@ -123,9 +128,23 @@ export function createMediaActivities(deps: MediaDeps) {
         } else if (ok(f.contentType) && f.size <= budget) {
           fitted = { ref: f, contentType: f.contentType, name };
           notes.push(`${f.contentType} ${f.size} B passed through`);
+        } else if (f.contentType.startsWith('video/') || f.contentType.startsWith('audio/')) {
+          const video = f.contentType.startsWith('video/');
+          const target = video ? 'video/3gpp' : 'audio/3gpp';
+          const bytes = await deps.media.get(f.id);
+          if (!bytes) throw permanent(ErrorType.ContentNotAccepted, `stored file ${f.id} is gone`);
+          const out = !ok(target)
+            ? { ok: false as const, note: `${f.contentType} needs transcoding but the peer does not accept ${target}` }
+            : video
+              ? await videoForMms(bytes, budget, false)
+              : await audioForMms(bytes, budget);
+          notes.push(out.note);
+          if (out.ok) {
+            const n = name.replace(/\.[^.]*$/, '') + '.3gp';
+            fitted = { ref: await store(out.bytes, out.contentType, n), contentType: out.contentType, name: n };
+          }
         } else {
-          // Audio/video transcoding needs ffmpeg, which this deployment does not run (yet).
-          notes.push(ok(f.contentType) ? `${f.contentType} of ${f.size} B exceeds the ${budget}-byte budget; no transcoder configured` : `${f.contentType} is not accepted by the peer; no transcoder configured`);
+          notes.push(ok(f.contentType) ? `${f.contentType} of ${f.size} B exceeds the ${budget}-byte budget` : `${f.contentType} is not accepted by the peer`);
         }
         if (fitted) parts.push(fitted);
         else {

@@ -41,6 +41,7 @@ export const DEFAULT_MMS_MEDIA_TYPES = [
   'audio/amr',
   'audio/mpeg',
   'audio/mp4',
+  'audio/3gpp',
   'video/3gpp',
   'video/mp4',
   'text/x-vcard',
