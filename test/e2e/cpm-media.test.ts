@@ -4,8 +4,13 @@
  * multipart/related MM with SMIL; what cannot fit becomes a link.
  */
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import sharp from 'sharp';
+import { ffmpegAvailable } from '../../activities/transcode.js';
 import { createSipEndpoint, type SipEndpoint } from '../../clients/sip/endpoint.js';
 import { cpmDeliveryId } from '../../ingress/sip-server.js';
 import { serializeFtHttp } from '../../protocols/cpim/fthttp.js';
@@ -109,4 +114,18 @@ test('a file link that is gone fails the delivery with a failure IMDN', async (t
   const outcome = await env.iwf.client.workflow.getHandle(cpmDeliveryId('tel:+12025550101', 'media-gone')).result();
   t.like(outcome, { result: 'rejected', mm4Status: 'Error-content-not-accepted', imdnSent: true });
   t.regex(outcome.statusText, /HTTP 404/);
+});
+
+(ffmpegAvailable() ? test : test.skip)('a video clip is transcoded to 3GPP within the peer budget', async (t) => {
+  const out = join(mkdtempSync(join(tmpdir(), 'clip-')), 'clip.mp4');
+  const r = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=640x480:rate=25:duration=3', '-vf', 'noise=alls=40:allf=t', '-c:v', 'libx264', '-b:v', '1500k', out]);
+  t.is(r.status, 0, String(r.stderr));
+  const clip = readFileSync(out);
+  files.set('/clip2.mp4', { type: 'video/mp4', body: clip });
+  t.is((await sendFile('media-clip', '+4915170000004', '/clip2.mp4', 'video/mp4', clip.length, 'clip2.mp4')).status, 202);
+  const req = await reqTo('+4915170000004');
+  const video = req.content.parts?.find((p) => p.mediaType === 'video/3gpp');
+  t.truthy(video, 'a video/3gpp part');
+  t.true(video!.body.length <= 100 * 1024 - 2048, `${video!.body.length} B`);
+  t.regex(req.content.parts![0].body.toString(), /<video src="cid:part0@iwf" region="Image"\/>/);
 });
