@@ -8,6 +8,8 @@ export interface MimeEntity {
   params: Record<string, string>;
   body: Buffer;
   parts?: MimeEntity[];
+  /** Set when the body's transfer encoding is broken (e.g. invalid base64); `body` is then best effort. */
+  decodeError?: string;
 }
 
 const MAX_DEPTH = 8;
@@ -37,14 +39,25 @@ export function decodeQuotedPrintable(input: Buffer): Buffer {
   return Buffer.from(out);
 }
 
-function transferDecode(body: Buffer, encoding: string | undefined): Buffer {
+/** RFC 2045 6.8: only the base64 alphabet, padding at the end, whole quanta (missing padding tolerated). */
+function checkBase64(text: string): string | undefined {
+  const compact = text.replace(/[\r\n\t ]/g, '');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact)) return 'invalid characters in base64 content';
+  if (compact.replace(/=+$/, '').length % 4 === 1) return 'truncated base64 content';
+  return undefined;
+}
+
+function transferDecode(body: Buffer, encoding: string | undefined): { body: Buffer; decodeError?: string } {
   switch ((encoding ?? '7bit').trim().toLowerCase()) {
-    case 'base64':
-      return Buffer.from(body.toString('latin1').replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
+    case 'base64': {
+      const text = body.toString('latin1');
+      const decodeError = checkBase64(text);
+      return { body: Buffer.from(text.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64'), ...(decodeError ? { decodeError } : {}) };
+    }
     case 'quoted-printable':
-      return decodeQuotedPrintable(body);
+      return { body: decodeQuotedPrintable(body) };
     default:
-      return Buffer.from(body);
+      return { body: Buffer.from(body) };
   }
 }
 
@@ -77,7 +90,7 @@ function parseAt(raw: Buffer, depth: number): MimeEntity {
     const parts = splitMultipart(body, params.boundary).map((p) => parseAt(p, depth + 1));
     return { headers, mediaType, params, body: Buffer.alloc(0), parts };
   }
-  return { headers, mediaType, params, body: transferDecode(body, getHeader(headers, 'Content-Transfer-Encoding')) };
+  return { headers, mediaType, params, ...transferDecode(body, getHeader(headers, 'Content-Transfer-Encoding')) };
 }
 
 /** Parses a message or body part. Never throws; nesting deeper than 8 levels is kept as opaque bytes. */

@@ -189,6 +189,9 @@ function parseUnchecked(raw: Buffer): Mm4ParseResult {
     switch (type) {
       case 'MM4_forward.REQ': {
         const cc = addrs('Cc');
+        const content = contentOf(raw);
+        const broken = brokenPart(content);
+        if (broken) throw new Corrupt(`content part ${broken.mediaType}: ${broken.decodeError}`);
         if (!common.from) throw new Corrupt('missing From');
         if (common.to.length + cc.length === 0) warnings.push('no To/Cc: recipients only in the SMTP envelope');
         const subject = get('Subject');
@@ -212,7 +215,7 @@ function parseUnchecked(raw: Buffer): Mm4ParseResult {
             forwardCounter: /^\d+$/.test(get(H.forwardCounter) ?? '') ? Number(get(H.forwardCounter)) : undefined,
             contentClass: get(H.contentClass),
             adaptationAllowed: yesNo(H.adaptationAllowed),
-            content: contentOf(raw),
+            content,
           },
         };
       }
@@ -260,6 +263,16 @@ function parseExpiry(v: string | undefined, warnings: string[]): Mm4ForwardReq['
 }
 
 /** The MM content: the PDU's own MIME entity, with only its Content-* headers kept. */
+/** The first part whose transfer encoding is broken: such an MM cannot be relayed faithfully. */
+function brokenPart(e: MimeEntity): MimeEntity | undefined {
+  if (e.decodeError) return e;
+  for (const p of e.parts ?? []) {
+    const b = brokenPart(p);
+    if (b) return b;
+  }
+  return undefined;
+}
+
 function contentOf(raw: Buffer): MimeEntity {
   const e = parseMimeEntity(raw);
   return { ...e, headers: e.headers.filter((h) => /^content-/i.test(h.name)) };

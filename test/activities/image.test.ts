@@ -65,3 +65,31 @@ test('undecodable bytes fail clearly; thumbnails are small JPEGs or nothing', as
   t.is(m.format, 'jpeg');
   t.true(m.width! <= 160 && m.height! <= 120);
 });
+
+test('over generated images of several sizes and formats the output always decodes within the limits', async (t) => {
+  const classes = [
+    { maxWidth: 160, maxHeight: 120, maxBytes: 30 * 1024 - 2048 },
+    { maxWidth: 640, maxHeight: 480, maxBytes: 100 * 1024 - 2048 },
+    { maxWidth: 1600, maxHeight: 1200, maxBytes: 600 * 1024 - 2048 },
+  ];
+  const sources: [string, Buffer][] = [];
+  for (const [w, h] of [[1024, 768], [300, 2000], [90, 60]]) {
+    const img = await noise(w, h);
+    sources.push([`jpeg ${w}x${h}`, await img.clone().jpeg({ quality: 92 }).toBuffer()]);
+    sources.push([`png ${w}x${h}`, await img.clone().png().toBuffer()]);
+    sources.push([`webp ${w}x${h}`, await img.clone().webp().toBuffer()]);
+  }
+  for (const [name, src] of sources) {
+    for (const c of classes) {
+      const out = await fitImage(src, { ...c, allowed: only('image/jpeg', 'image/gif', 'image/png') });
+      if (!out.ok) {
+        t.fail(`${name} into ${c.maxWidth}x${c.maxHeight}/${c.maxBytes}: ${out.note}`);
+        continue;
+      }
+      const m = await sharp(out.bytes).metadata(); // decodes: the output is a real image
+      t.true(out.bytes.length <= c.maxBytes, `${name}: ${out.bytes.length} > ${c.maxBytes}`);
+      t.true(m.width! <= c.maxWidth && m.height! <= c.maxHeight, `${name}: ${m.width}x${m.height}`);
+      t.is(`image/${m.format}`, out.contentType);
+    }
+  }
+});

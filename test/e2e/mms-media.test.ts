@@ -61,13 +61,17 @@ function mms(jpeg: Buffer): string {
   ].join('\r\n');
 }
 
-test('an MMS with text, picture and voice note becomes a text message and two file transfers', async (t) => {
+test('an MMS with SMIL, text, a 3 MB photo and a voice note becomes a text message and two file transfers', async (t) => {
   const temporal = await startTestTemporal();
   const mmsc = await startFakeMmsc();
   const peer = await startSipPeer(() => 202);
   const iwf = await startTestIwf({ temporalAddress: temporal.address, mmscPort: mmsc.port, outboundProxyPort: peer.port });
   try {
-    const jpeg = await sharp({ create: { width: 640, height: 480, channels: 3, background: { r: 200, g: 120, b: 40 } } }).jpeg().toBuffer();
+    // A 3 MB camera-sized photo (noise does not compress).
+    const pixels = Buffer.alloc(3000 * 2000 * 3);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 2654435761) >>> 24;
+    const jpeg = await sharp(pixels, { raw: { width: 3000, height: 2000, channels: 3 } }).jpeg({ quality: 97 }).toBuffer();
+    t.true(jpeg.length > 3_000_000, `${jpeg.length} B`);
     const sent = await sendMm4(iwf.mm4.port, mms(jpeg), { from: '+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs', to: ['+12025550199/TYPE=PLMN@mms.iwf.example.net'] });
     t.true(sent.ok, JSON.stringify(sent));
     await waitFor('.RES', () => mmsc.received.find((r) => r.pdu.transactionId === 'T-media'));

@@ -144,3 +144,10 @@ test('hostile input never throws', (t) => {
   t.false(parseMm4(Buffer.alloc(17 * 1024 * 1024, 65)).ok);
   t.false(parseMm4(Buffer.from('X-Mms-Message-Type: ' + 'A'.repeat(100_000))).ok);
 });
+
+test('a part with broken base64 makes the forward.REQ a clear Error-message-format-corrupt', (t) => {
+  const raw = vector('mm4-forward-req-image.eml').toString().replace(/(Content-Type: image\/jpeg[\s\S]*?\r?\n\r?\n)([A-Za-z0-9+/]{8})/, '$1$2!!##');
+  const r = parseMm4(Buffer.from(raw));
+  t.like(r, { ok: false, status: 'Error-message-format-corrupt', partial: { transactionId: 'T-20250304-0002' } });
+  if (!r.ok) t.regex(r.error, /image\/jpeg: invalid characters in base64/);
+});
