@@ -58,7 +58,10 @@ export async function fitImage(bytes: Buffer, t: ImageTarget): Promise<FittedIma
     const base = () => sharp(bytes, { animated: format === 'gif' }).rotate().resize(w, h, { fit: 'inside' });
     let out: Buffer | undefined;
     if (format === 'jpeg') {
-      out = await bestJpeg(base, t.maxBytes);
+      // Decode and resize once; the quality search then only re-encodes the small raw picture.
+      const { data, info } = await base().removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      const fromRaw = () => sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
+      out = await bestJpeg(fromRaw, t.maxBytes);
     } else {
       const b = await (format === 'png' ? base().png({ compressionLevel: 9, palette: true }) : base().gif()).toBuffer();
       if (b.length <= t.maxBytes) out = b;
