@@ -1,3 +1,4 @@
+import { BlockList, isIP } from 'node:net';
 import { mediaUrl, type ContentRef, type MediaStore } from '../clients/media-store.js';
 import { ErrorType } from '../model/errors.js';
 import type { AdaptedContent, MmsContent, MmsPart, StoredRef } from '../model/delivery.js';
@@ -18,6 +19,29 @@ export interface MediaDeps {
   /** Largest file fetched from a content server (config isf.maxFileBytes). */
   maxFileBytes: number;
   mm4: { peers: Mm4Peer[] };
+  /** Allowed content-server hosts for fetchFile (config media.fetchHosts); empty = any. */
+  fetchHosts: string[];
+}
+
+/** Whether a URL's host is on the allowlist: exact name, `*.suffix`, IP or CIDR (SSRF guard). */
+export function hostAllowed(url: string, allow: string[]): boolean {
+  if (!allow.length) return true;
+  let host: string;
+  try {
+    host = new URL(url).hostname.toLowerCase().replace(/^\[|\]$/g, '');
+  } catch {
+    return false;
+  }
+  return allow.some((a) => {
+    if (a.startsWith('*.')) return host.endsWith(a.slice(1));
+    if (a.includes('/') && isIP(host)) {
+      const [net, bits] = a.split('/');
+      const list = new BlockList();
+      list.addSubnet(net, Number(bits), isIP(net) === 6 ? 'ipv6' : 'ipv4');
+      return list.check(host, isIP(host) === 6 ? 'ipv6' : 'ipv4');
+    }
+    return host === a;
+  });
 }
 
 /** Room the MM needs besides its media: headers, SMIL, text (an estimate on the safe side). */
@@ -77,9 +101,11 @@ export function createMediaActivities(deps: MediaDeps) {
      * timeout; HTTP 4xx is permanent (the link is gone), other failures are retried by Temporal.
      */
     async fetchFile(f: { url: string; contentType: string; name?: string }): Promise<StoredRef> {
+      if (!hostAllowed(f.url, deps.fetchHosts)) throw permanent(ErrorType.ContentNotAccepted, `file host of ${f.url} is not in media.fetchHosts`);
       let res: Response;
       try {
-        res = await fetch(f.url, { signal: AbortSignal.timeout(60_000), redirect: 'follow' });
+        // With an allowlist, redirects would lead around it: they are refused then.
+        res = await fetch(f.url, { signal: AbortSignal.timeout(60_000), redirect: deps.fetchHosts.length ? 'error' : 'follow' });
       } catch (e) {
         throw new Error(`fetching ${f.url}: ${(e as Error).message}`);
       }

@@ -68,6 +68,8 @@ export interface Config {
     dir: string;
     ttlMs: number;
     purgeIntervalMs: number;
+    /** Content servers files may be fetched from (hostnames, `*.suffix`, IPs or CIDRs); empty = any. */
+    fetchHosts: string[];
   };
   /** Interworking Selection Function policy for CPM -> MMS. */
   isf: {
@@ -149,7 +151,7 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
   r.unknownKeys('delivery', ['retry', 'defaultExpiry', 'mm4Ack']);
   r.unknownKeys('delivery.mm4Ack', ['timeout', 'maxAttempts']);
   r.unknownKeys('isf', ['maxMessageBytes', 'maxFileBytes', 'contentTypes', 'interworkCpmUsers']);
-  r.unknownKeys('media', ['listen', 'publicUrl', 'dir', 'ttl', 'purgeInterval']);
+  r.unknownKeys('media', ['listen', 'publicUrl', 'dir', 'ttl', 'purgeInterval', 'fetchHosts']);
   r.unknownKeys('delivery.retry', ['maxAttempts', 'initialInterval', 'backoffCoefficient', 'maxInterval']);
 
   // dataDir is relative to the working directory (where `npm start` runs); files named inside the
@@ -263,6 +265,7 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
         dir: resolve(dataDir, r.str('media.dir', 'media')!),
         ttlMs: r.duration('media.ttl', 7 * 86_400_000),
         purgeIntervalMs: r.duration('media.purgeInterval', 10 * 60_000),
+        fetchHosts: r.strList('media.fetchHosts').map((h) => h.toLowerCase()),
       };
     })(),
     isf: {

@@ -115,6 +115,7 @@ export async function startIwf(config: Config, log: Logger, opts: { workflowBund
     mediaTtlMs: config.media.ttlMs,
     mediaPublicUrl: () => mediaPublicUrl,
     maxFileBytes: config.isf.maxFileBytes,
+    fetchHosts: config.media.fetchHosts,
   });
   const worker = await Worker.create({
     connection: nativeConnection,
