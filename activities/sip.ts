@@ -118,7 +118,8 @@ export interface ImdnActivityInput {
   from: string;
   originalMessageId: string;
   originalDateTime?: string;
-  status: 'delivered' | 'failed' | 'forbidden' | 'error';
+  kind?: 'delivery' | 'display';
+  status: 'delivered' | 'failed' | 'forbidden' | 'error' | 'displayed';
 }
 
 /**
@@ -127,15 +128,17 @@ export interface ImdnActivityInput {
  * Content-Disposition: notification.
  */
 export function buildImdnMessage(a: ImdnActivityInput, deps: Pick<SipDeps, 'domain' | 'outboundProxy' | 'transport'>) {
-  const key = `imdn:${a.status}`;
+  const kind = a.kind ?? 'delivery';
+  const key = `imdn:${kind}:${a.status}`;
   const ids = cpmMessageIds(a.workflowId, `${a.to}|${key}`, deps.domain);
   const xml = serializeImdn({
     messageId: a.originalMessageId,
     datetime: a.originalDateTime ?? new Date().toISOString(),
     recipientUri: a.from,
     originalRecipientUri: a.from,
-    kind: 'delivery',
-    status: a.status,
+    ...(kind === 'display'
+      ? { kind: 'display' as const, status: a.status === 'displayed' ? ('displayed' as const) : ('error' as const) }
+      : { kind: 'delivery' as const, status: a.status === 'displayed' ? ('error' as const) : a.status }),
   });
   const cpim = serializeCpim(
     buildCpimMessage({

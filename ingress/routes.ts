@@ -22,6 +22,7 @@ export function routeMm4Pdu(pdu: Mm4Pdu): { workflowId: string; signal: Mm4Inbou
       messageId: pdu.messageId,
       status,
       statusText: 'statusText' in pdu ? pdu.statusText : undefined,
+      statusExtension: 'mmStatusExtension' in pdu ? pdu.mmStatusExtension : undefined,
       receivedAt: new Date().toISOString(),
     },
   };

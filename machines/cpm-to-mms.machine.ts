@@ -1,8 +1,9 @@
-import { assign, fromPromise, setup } from 'xstate';
+import { and, assign, fromPromise, setup } from 'xstate';
 import type { AdaptedContent, CpmToMmsInput, IsfDecision, Mm4Route, StoredRef } from '../model/delivery.js';
 import type { Mm4Status } from '../model/mm4-status.js';
 import type { CpmToMmsOutcome } from '../model/outcome.js';
 import type { ActorError } from './common.js';
+import { deliveryReportToImdn, requestedFor, type ImdnDeliveryStatus } from '../protocols/interworking/reports.js';
 
 /**
  * The CPM -> MMS delivery (one pager-mode MESSAGE):
@@ -25,13 +26,14 @@ export interface AdaptInput {
 }
 
 export interface ImdnInput {
-  status: 'failed';
+  kind: 'delivery' | 'display';
+  status: 'delivered' | 'failed' | 'forbidden' | 'error' | 'displayed';
   reason: string;
 }
 
 export type CpmToMmsEvent =
   | { type: 'mm4.res'; status?: string; statusText?: string; transactionId: string }
-  | { type: 'mm4.report'; status?: string; statusText?: string };
+  | { type: 'mm4.report'; report: 'delivery' | 'read'; status?: string; statusText?: string; statusExtension?: string };
 
 export interface CpmToMmsContext {
   request: CpmToMmsInput;
@@ -44,7 +46,12 @@ export interface CpmToMmsContext {
   /** The MMSC's answer once it arrived (it may overtake the send activity's completion). */
   res?: { status: string; statusText?: string };
   failure?: { result: 'rejected' | 'failed'; mm4Status: Mm4Status; reason: string };
+  /** Last X-Mms-MM-Status-Code received; `reported` is the IMDN status already sent for it. */
   report?: string;
+  reportExtension?: string;
+  reported?: ImdnDeliveryStatus;
+  /** X-Mms-Read-Status received. */
+  read?: string;
   imdnSent: boolean;
   note?: string;
 }
@@ -80,7 +87,12 @@ export const cpmToMmsMachine = setup({
     resOk: ({ context }) => context.res?.status === 'Ok',
     resRefused: ({ context }) => context.res !== undefined && context.res.status !== 'Ok',
     canResend: ({ context }) => context.attempt < context.request.mm4Ack.maxAttempts,
-    wantsDeliveryReport: ({ context }) => wants(context, 'positive-delivery'),
+    wantsAnyReport: ({ context }) => ['positive-delivery', 'negative-delivery', 'display'].some((d) => wants(context, d)),
+    /** A final delivery report arrived and has not been answered yet (reports may overtake the .RES). */
+    finalReportPending: ({ context }) => context.reported === undefined && context.report !== undefined && deliveryReportToImdn(context.report, context.reportExtension) !== undefined,
+    reportRequested: ({ context }) => wants(context, requestedFor(deliveryReportToImdn(context.report!, context.reportExtension)!)),
+    wantsRead: ({ context }) => wants(context, 'display'),
+    readPending: ({ context }) => context.read === 'Read',
     wantsFailureImdn: ({ context }) => wants(context, 'negative-delivery'),
   },
   delays: {
@@ -93,6 +105,15 @@ export const cpmToMmsMachine = setup({
   initial: 'received',
   on: {
     // An MM4_forward.RES may arrive while the send activity is still reporting completion.
+    // Reports are recorded wherever they arrive; a final status is never overwritten (issue 5.4).
+    'mm4.report': {
+      actions: assign(({ context, event }) => {
+        if (event.report === 'read') return context.read ? {} : { read: event.status, note: `read report ${event.status ?? ''}` };
+        const final = context.report !== undefined && deliveryReportToImdn(context.report, context.reportExtension) !== undefined;
+        if (final) return { note: `delivery report ${event.status ?? ''} ignored: final status ${context.report} already received` };
+        return { report: event.status, reportExtension: event.statusExtension, note: `delivery report ${event.status ?? ''}` };
+      }),
+    },
     'mm4.res': {
       actions: assign(({ event }) => ({
         res: { status: event.status ?? 'Error-unspecified', statusText: event.statusText },
@@ -218,17 +239,53 @@ export const cpmToMmsMachine = setup({
     },
     accepted: {
       description: 'The MMS side accepted the message.',
-      always: [{ guard: 'wantsDeliveryReport', target: 'awaitingReport' }, { target: 'done' }],
+      always: [{ guard: 'wantsAnyReport', target: 'awaitingReport' }, { target: 'done' }],
     },
     awaitingReport: {
-      description: 'The sender asked for delivery notifications: wait for the MMS delivery report until the deadline.',
-      on: {
-        'mm4.report': {
-          target: 'done',
-          actions: assign(({ event }) => ({ report: event.status, note: `delivery report ${event.status ?? ''}` })),
+      description: 'The sender asked for notifications: wait for the MMS delivery report until the deadline.',
+      always: [
+        { guard: and(['finalReportPending', 'reportRequested']), target: 'reporting' },
+        {
+          guard: 'finalReportPending',
+          target: 'reported',
+          actions: assign(({ context }) => ({ reported: deliveryReportToImdn(context.report!, context.reportExtension), note: 'no IMDN requested for this outcome' })),
+        },
+      ],
+      after: { reportWait: { target: 'done', actions: assign({ note: 'no delivery report before the wait ended' }) } },
+    },
+    reporting: {
+      description: 'The MMS delivery report as an IMDN delivery notification to the CPM sender.',
+      invoke: {
+        id: 'sendReport',
+        src: 'sendImdn',
+        input: ({ context }) => ({ kind: 'delivery' as const, status: deliveryReportToImdn(context.report!, context.reportExtension)!, reason: `delivery report ${context.report}` }),
+        onDone: {
+          target: 'reported',
+          actions: assign(({ context }) => ({ reported: deliveryReportToImdn(context.report!, context.reportExtension), imdnSent: true, note: `IMDN ${deliveryReportToImdn(context.report!, context.reportExtension)} sent` })),
+        },
+        onError: {
+          target: 'reported',
+          actions: assign(({ context, event }) => ({ reported: deliveryReportToImdn(context.report!, context.reportExtension), note: `IMDN not sent: ${(event.error as ActorError).message}` })),
         },
       },
-      after: { reportWait: { target: 'done', actions: assign({ note: 'no delivery report before the wait ended' }) } },
+    },
+    reported: {
+      always: [{ guard: and(['wantsRead', ({ context }) => context.reported === 'delivered']), target: 'awaitingRead' }, { target: 'done' }],
+    },
+    awaitingRead: {
+      description: 'The sender asked for display notifications: wait for the MMS read-reply report.',
+      always: { guard: 'readPending', target: 'reportingRead' },
+      after: { reportWait: { target: 'done', actions: assign({ note: 'no read report before the wait ended' }) } },
+    },
+    reportingRead: {
+      description: 'The MMS read report as an IMDN display notification (<displayed/>).',
+      invoke: {
+        id: 'sendRead',
+        src: 'sendImdn',
+        input: () => ({ kind: 'display' as const, status: 'displayed' as const, reason: 'read report Read' }),
+        onDone: { target: 'done', actions: assign({ imdnSent: true, note: 'IMDN displayed sent' }) },
+        onError: { target: 'done', actions: assign(({ event }) => ({ note: `IMDN not sent: ${(event.error as ActorError).message}` })) },
+      },
     },
     failed: {
       description: 'The delivery could not be completed; tell the sender if it asked for failure notifications.',
@@ -239,7 +296,7 @@ export const cpmToMmsMachine = setup({
       invoke: {
         id: 'sendImdn',
         src: 'sendImdn',
-        input: ({ context }) => ({ status: 'failed' as const, reason: context.failure!.reason }),
+        input: ({ context }) => ({ kind: 'delivery' as const, status: 'failed' as const, reason: context.failure!.reason }),
         onDone: { target: 'done', actions: assign({ imdnSent: true, note: 'negative-delivery IMDN sent' }) },
         onError: { target: 'done', actions: assign(({ event }) => ({ note: `IMDN not sent: ${(event.error as ActorError).message}` })) },
       },

@@ -48,13 +48,14 @@ export async function cpmToMms(input: CpmToMmsInput): Promise<CpmToMmsOutcome> {
       sendForward: fromActivity(async ({ route, attempt, content }: SendInput) => {
         await mmsc.sendMm4Forward({ workflowId, attempt, route, request: input, content });
       }),
-      sendImdn: fromActivity(async ({ status }: ImdnInput) => {
+      sendImdn: fromActivity(async ({ kind, status }: ImdnInput) => {
         await sip.sendImdn({
           workflowId,
           to: input.cpm.senderUri,
           from: input.cpm.recipientUri,
           originalMessageId: input.cpm.imdnMessageId,
           originalDateTime: input.cpm.dateTime,
+          kind,
           status,
         });
       }),
@@ -64,7 +65,8 @@ export async function cpmToMms(input: CpmToMmsInput): Promise<CpmToMmsOutcome> {
     // .RES and reports arrive on the MM4 front-end and are routed here by the ids we minted.
     setHandler(mm4InboundSignal, (s) => {
       if (s.type === 'MM4_forward.RES') send({ type: 'mm4.res', status: s.status, statusText: s.statusText, transactionId: s.transactionId });
-      else if (s.type === 'MM4_delivery_report.REQ') send({ type: 'mm4.report', status: s.status, statusText: s.statusText });
+      else if (s.type === 'MM4_delivery_report.REQ') send({ type: 'mm4.report', report: 'delivery', status: s.status, statusText: s.statusText, statusExtension: s.statusExtension });
+      else if (s.type === 'MM4_read_reply_report.REQ') send({ type: 'mm4.report', report: 'read', status: s.status, statusText: s.statusText });
     });
   });
 }

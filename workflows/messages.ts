@@ -42,6 +42,8 @@ export interface Mm4InboundSignal {
   messageId: string;
   status?: string;
   statusText?: string;
+  /** X-Mms-MM-Status-Extension of a delivery report (Rel-6). */
+  statusExtension?: string;
   receivedAt: string;
 }
 export const mm4InboundSignal = defineSignal<[Mm4InboundSignal]>('mm4.inbound');

@@ -32,7 +32,9 @@ interface Stubs {
   sendFails?: { type: string; message: string };
   /** What the MMSC answers after attempt n (undefined: never). */
   res?: (attempt: number) => string | undefined;
-  report?: string;
+  /** MMS reports sent once the delivery waits for them. */
+  reports?: { status?: string; read?: string }[];
+  waitAfterReports?: boolean;
 }
 
 async function run(req: CpmToMmsInput, stubs: Stubs = {}) {
@@ -69,8 +71,12 @@ async function run(req: CpmToMmsInput, stubs: Stubs = {}) {
         states.push(tr.to);
         visited.add(tr.from).add(tr.to);
         if (tr.to === 'awaitingRes' && !stubs.res?.(calls.send.length)) setTimeout(() => clock.increment(60_000), 0);
+        if (tr.to === 'awaitingRead' && stubs.waitAfterReports) setTimeout(() => clock.increment(3_600_000), 0);
         if (tr.to === 'awaitingReport') {
-          setTimeout(() => (stubs.report ? actor.send({ type: 'mm4.report', status: stubs.report }) : clock.increment(3_600_000)), 0);
+          setTimeout(() => {
+            if (!stubs.reports) return clock.increment(3_600_000);
+            for (const r of stubs.reports) actor.send({ type: 'mm4.report', report: r.read ? 'read' : 'delivery', status: r.read ?? r.status });
+          }, 0);
         }
       }
     },
@@ -86,10 +92,33 @@ test('an MMSC Ok completes the delivery; without notifications requested it ends
   t.like(output, { result: 'delivered', mm4Status: 'Ok', peer: 'operator-b', attempts: 1, imdnSent: false });
 });
 
-test('when delivery notifications were asked for, the delivery waits for the report', async (t) => {
-  const { output, states } = await run(input(), { res: () => 'Ok', report: 'Retrieved' });
+test('a Retrieved report becomes an IMDN delivered when positive-delivery was asked', async (t) => {
+  const { output, states, calls } = await run(input(), { res: () => 'Ok', reports: [{ status: 'Retrieved' }] });
   t.true(states.includes('awaitingReport'));
   t.is(output.report, 'Retrieved');
+  t.deepEqual(calls.imdn.map((i) => [i.kind, i.status]), [['delivery', 'delivered']]);
+});
+
+test('failure reports map to failed, forbidden or error; interim ones wait; duplicates are not forwarded', async (t) => {
+  const failed = await run(input(['negative-delivery']), { res: () => 'Ok', reports: [{ status: 'Deferred' }, { status: 'Expired' }, { status: 'Expired' }, { status: 'Retrieved' }] });
+  t.deepEqual(failed.calls.imdn.map((i) => i.status), ['failed'], 'Deferred waits, one Expired is forwarded, later reports ignored');
+  t.is(failed.output.report, 'Expired', 'a final status is never overwritten');
+  const err = await run(input(['negative-delivery']), { res: () => 'Ok', reports: [{ status: 'Indeterminate' }] });
+  t.deepEqual(err.calls.imdn.map((i) => i.status), ['error']);
+  const notAsked = await run(input(['negative-delivery']), { res: () => 'Ok', reports: [{ status: 'Retrieved' }] });
+  t.is(notAsked.calls.imdn.length, 0, 'success was not asked for');
+});
+
+test('a read report after delivery becomes an IMDN displayed when display was asked', async (t) => {
+  const { calls, states } = await run(input(['positive-delivery', 'display']), { res: () => 'Ok', reports: [{ status: 'Retrieved' }, { read: 'Read' }] });
+  t.deepEqual(calls.imdn.map((i) => [i.kind, i.status]), [['delivery', 'delivered'], ['display', 'displayed']]);
+  t.true(states.includes('awaitingRead'));
+});
+
+test('a read report that never comes ends on the durable wait', async (t) => {
+  const { calls, states } = await run(input(['positive-delivery', 'display']), { res: () => 'Ok', reports: [{ status: 'Retrieved' }], waitAfterReports: true });
+  t.is(calls.imdn.length, 1);
+  t.deepEqual(states.slice(-2), ['awaitingRead', 'done']);
 });
 
 test('the report wait ends on its durable timer', async (t) => {
