@@ -1,9 +1,12 @@
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { MediaStore } from '../clients/media-store.js';
+import type { SmtpClient } from '../clients/smtp.js';
+import type { Mm4Status } from '../model/mm4-status.js';
+import { rfc822MessageId } from '../protocols/interworking/ids.js';
 import type { RetryPolicy } from '../model/delivery.js';
 import type { Mm4Peer } from '../model/peer.js';
 import { forwardReqToInput, refusedToInput, type IntakeContext } from '../protocols/interworking/mm4-intake.js';
-import { parseMm4 } from '../protocols/mm4/pdu.js';
+import { parseMm4, serializeMm4, type Mm4DeliveryReportReq, type Mm4ReadReplyReportReq } from '../protocols/mm4/pdu.js';
 import { mmsToCpmWorkflowId } from '../workflows/messages.js';
 import { DispatchUnavailable, type Dispatcher } from './dispatch.js';
 import { peerForSource } from './peers.js';
@@ -20,6 +23,8 @@ export interface Mm4ServerOptions {
   /** Where the raw PDU is stored before the delivery starts (claim check). */
   media: MediaStore;
   mediaTtlMs: number;
+  /** For the `.RES` answers to reports (23.140 8.4.3/8.4.4): our system address and SMTP client. */
+  replies: { smtp: SmtpClient; systemAddress: string; domain: string };
   log: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
 }
 
@@ -82,11 +87,41 @@ export function createMm4Server(o: Mm4ServerOptions) {
       return `2.0.0 queued as ${id}`;
     }
     const route = routeMm4Pdu(pdu);
-    if (!route) throw reply(550, `5.1.1 ${pdu.type} for ${pdu.messageId} matches no delivery of this IWF`);
-    const delivered = await o.dispatcher.signalMm4(route.workflowId, route.signal);
-    if (delivered === 'unknown') throw reply(550, `5.1.1 no delivery ${route.workflowId} for ${pdu.type}`);
-    o.log.info({ ...log, workflowId: route.workflowId, type: pdu.type, mm4MessageId: pdu.messageId }, 'MM4 PDU routed');
+    const delivered = route ? await o.dispatcher.signalMm4(route.workflowId, route.signal) : 'unknown';
+    const isReport = pdu.type === 'MM4_delivery_report.REQ' || pdu.type === 'MM4_read_reply_report.REQ';
+    if (isReport && pdu.ackRequest) {
+      // The report is durably with its delivery (signal) or unknown: either way the MMSC gets its .RES.
+      const status: Mm4Status = delivered === 'delivered' ? 'Ok' : 'Error-message-not-found';
+      answerReport(pdu, peer, status).catch((e: Error) => o.log.warn({ ...log, error: e.message, type: pdu.type }, 'report .RES not sent; the MMSC will retry the report'));
+    }
+    if (delivered === 'unknown') {
+      o.log.warn({ ...log, type: pdu.type, mm4MessageId: pdu.messageId }, 'MM4 PDU for no known delivery');
+      if (isReport && pdu.ackRequest) return `2.0.0 ${pdu.type} answered Error-message-not-found`;
+      throw reply(550, `5.1.1 ${pdu.type} for ${pdu.messageId} matches no delivery of this IWF`);
+    }
+    o.log.info({ ...log, workflowId: route!.workflowId, type: pdu.type, mm4MessageId: pdu.messageId }, 'MM4 PDU routed');
     return `2.0.0 ${pdu.type} routed`;
+  }
+
+  /** MM4_delivery_report.RES / MM4_read_reply_report.RES to the reporter's originator system. */
+  async function answerReport(pdu: Mm4DeliveryReportReq | Mm4ReadReplyReportReq, peer: Mm4Peer, status: Mm4Status) {
+    const to = pdu.originatorSystem ?? pdu.sender ?? pdu.from;
+    const type = pdu.type === 'MM4_delivery_report.REQ' ? ('MM4_delivery_report.RES' as const) : ('MM4_read_reply_report.RES' as const);
+    const raw = serializeMm4({
+      type,
+      version: pdu.version || '6.16.0',
+      transactionId: pdu.transactionId,
+      messageId: pdu.messageId,
+      idsQuoted: pdu.idsQuoted,
+      from: o.replies.systemAddress,
+      to: [to],
+      sender: o.replies.systemAddress,
+      date: new Date(),
+      rfc822MessageId: rfc822MessageId(o.replies.domain, type, pdu.transactionId),
+      requestStatus: status,
+      extraHeaders: [],
+    });
+    await o.replies.smtp.send({ ...peer.smtp, from: o.replies.systemAddress, to: [to], raw });
   }
 
   const server = new SMTPServer({

@@ -137,6 +137,7 @@ export async function startIwf(config: Config, log: Logger, opts: { workflowBund
     dispatcher,
     media,
     mediaTtlMs: config.media.ttlMs,
+    replies: { smtp, systemAddress: config.mm4.systemAddress, domain: config.mm4.domain },
     log: log.child({ src: 'mm4-ingress' }),
   });
   // Inbound SIP only once the worker runs, so an accepted MESSAGE is processed at once.

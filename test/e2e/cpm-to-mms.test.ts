@@ -257,3 +257,52 @@ test('a MESSAGE from an untrusted source is refused with 403', async (t) => {
   const [req] = await waitFor('REQ from SIPp', () => (reqsTo('+4915155555555').length ? reqsTo('+4915155555555') : undefined));
   t.is(extractText(req.pdu.content).text, 'Hello from SIPp');
 });
+
+function report(req: Mm4ForwardReq, o: { type: 'MM4_delivery_report.REQ'; mmStatus: 'Retrieved' | 'Expired' } | { type: 'MM4_read_reply_report.REQ'; readStatus: 'Read' }, tid: string) {
+  const common = {
+    version: '6.16.0',
+    transactionId: tid,
+    messageId: req.messageId,
+    idsQuoted: true,
+    from: req.to[0],
+    to: [req.from],
+    date: new Date(),
+    ackRequest: true,
+    originatorSystem: 'system-user@mms.mnc001.mcc001.gprs',
+    extraHeaders: [],
+  };
+  return serializeMm4(o.type === 'MM4_delivery_report.REQ' ? { ...common, type: o.type, mmStatus: o.mmStatus } : { ...common, type: o.type, readStatus: o.readStatus });
+}
+const toIwf = (raw: Buffer) => sendMm4(env.iwf.mm4.port, raw, { from: 'system-user@mms.mnc001.mcc001.gprs', to: ['mm4-system@mms.iwf.example.net'] });
+const resOf = (tid: string) => waitFor(`.RES for ${tid}`, () => env.mmsc.received.find((r) => r.pdu.type.endsWith('.RES') && r.pdu.transactionId === tid));
+const imdnsFor = (id: string) =>
+  env.imdns
+    .map((r) => parseCpim(r.body))
+    .flatMap((c) => (c.ok ? [parseImdn(c.message.content.body.toString())] : []))
+    .flatMap((n) => (n.ok && n.notification.messageId === id ? [n.notification] : []));
+
+test('MMS delivery and read reports reach the CPM sender as IMDNs, and the MMSC gets its .RES', async (t) => {
+  t.is((await send({ id: 'cpm-reports', number: '+4915112345690', dispo: 'positive-delivery, display' })).status, 202);
+  const [req] = await waitFor('REQ', () => (reqsTo('+4915112345690').length ? reqsTo('+4915112345690') : undefined));
+  const handle = await handleFor('cpm-reports');
+  await waitFor('awaitingReport', async () => ((await handle.query(auditQuery)).state === 'awaitingReport' ? true : undefined));
+
+  t.true((await toIwf(report(req.pdu, { type: 'MM4_delivery_report.REQ', mmStatus: 'Retrieved' }, 'DR-1'))).ok);
+  t.like((await resOf('DR-1')).pdu, { type: 'MM4_delivery_report.RES', requestStatus: 'Ok', messageId: req.pdu.messageId });
+  await waitFor('IMDN delivered', () => (imdnsFor('cpm-reports').length ? true : undefined));
+  // The same report again (the MMSC did not see our .RES): answered, not forwarded twice.
+  t.true((await toIwf(report(req.pdu, { type: 'MM4_delivery_report.REQ', mmStatus: 'Retrieved' }, 'DR-1b'))).ok);
+  await resOf('DR-1b');
+
+  t.true((await toIwf(report(req.pdu, { type: 'MM4_read_reply_report.REQ', readStatus: 'Read' }, 'RR-1'))).ok);
+  t.like((await resOf('RR-1')).pdu, { type: 'MM4_read_reply_report.RES', requestStatus: 'Ok' });
+  const outcome = await handle.result();
+  t.like(outcome, { result: 'delivered', report: 'Retrieved', imdnSent: true });
+  t.deepEqual(imdnsFor('cpm-reports').map((n) => `${n.kind}:${n.status}`), ['delivery:delivered', 'display:displayed']);
+});
+
+test('a report for an unknown message is answered Error-message-not-found', async (t) => {
+  const fake = { messageId: 'iwf1.bm9wZS9ub3BlL25vcGU.m', to: ['+4915100000001/TYPE=PLMN@mms.mnc001.mcc001.gprs'], from: '+12025550101/TYPE=PLMN@mms.iwf.example.net' } as Mm4ForwardReq;
+  t.true((await toIwf(report(fake, { type: 'MM4_delivery_report.REQ', mmStatus: 'Expired' }, 'DR-unknown'))).ok);
+  t.like((await resOf('DR-unknown')).pdu, { type: 'MM4_delivery_report.RES', requestStatus: 'Error-message-not-found' });
+});

@@ -2,6 +2,7 @@ import test from 'ava';
 import { Client, Connection } from '@temporalio/client';
 import { temporalDispatcher } from '../../ingress/dispatch.js';
 import { createMm4Server } from '../../ingress/mm4-server.js';
+import { createSmtpClient } from '../../clients/smtp.js';
 import { filesystemMediaStore } from '../../clients/media-store.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +26,7 @@ test('when Temporal cannot be reached the MMSC gets a 4xx so it retries later', 
     defaultExpiryMs: 60_000,
     media: media(),
     mediaTtlMs: 60_000,
+    replies: { smtp: createSmtpClient({ heloName: 'x' }), systemAddress: 'mm4-system@x', domain: 'x' },
     dispatcher: temporalDispatcher(client, 'iwf', 1500),
     log: quiet,
   });
@@ -51,6 +53,7 @@ test('an oversized MM4 PDU is refused with 552', async (t) => {
     defaultExpiryMs: 60_000,
     media: media(),
     mediaTtlMs: 60_000,
+    replies: { smtp: createSmtpClient({ heloName: 'x' }), systemAddress: 'mm4-system@x', domain: 'x' },
     dispatcher: {
       startMmsToCpm: async () => t.fail('must not start a delivery') as never,
       startCpmToMms: async () => t.fail('must not start a delivery') as never,
