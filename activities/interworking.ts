@@ -63,13 +63,15 @@ export function createInterworkingActivities(deps: InterworkingDeps) {
      * CPM -> MMS addresses (protocols.md 7.4): sender from P-Asserted-Identity under our MMSE
      * domain, recipient under the MMSC peer that serves its number; mints the X-Mms-Message-ID.
      */
-    async convertCpmToMms({ workflowId, request }: { workflowId: string; request: CpmToMmsInput }): Promise<Mm4Route> {
+    async convertCpmToMms({ workflowId, request, peer }: { workflowId: string; request: CpmToMmsInput; peer?: string }): Promise<Mm4Route> {
       const opts = { defaultCountry: deps.defaultCountry, mmsDomain: deps.mm4.domain };
       const from = cpmUriToMms(request.cpm.senderUri, opts);
       if (!from.ok) throw permanent(ErrorType.AddressNotRoutable, `sender ${request.cpm.senderUri}: ${from.error}`);
       const to = cpmUriToMms(request.cpm.recipientUri, opts);
       if (!to.ok || !to.e164) throw permanent(ErrorType.AddressNotRoutable, `recipient ${request.cpm.recipientUri} has no E.164 number`);
-      const chosen = choosePeer(deps.mm4.peers, to.e164, deps.mm4.defaultPeer);
+      const forced = peer ? deps.mm4.peers.find((p) => p.name === peer) : undefined;
+      if (peer && !forced) throw permanent(ErrorType.Misconfigured, `no mm4.peers entry named '${peer}'`);
+      const chosen = forced ? { peer: forced, why: 'operator reroute' } : choosePeer(deps.mm4.peers, to.e164, deps.mm4.defaultPeer);
       if (!chosen) throw permanent(ErrorType.AddressNotRoutable, `no MMSC peer serves ${to.e164} and no mm4.defaultPeer is set`);
       const domain = chosen.peer.domains[0];
       if (!domain) throw permanent(ErrorType.Misconfigured, `mm4 peer '${chosen.peer.name}' has no domains`);

@@ -1,5 +1,5 @@
 import { and, assign, fromPromise, setup } from 'xstate';
-import type { AdaptedContent, CpmToMmsInput, IsfDecision, Mm4Route, StoredRef } from '../model/delivery.js';
+import type { AdaptedContent, CpmToMmsInput, IsfDecision, Mm4Route, OperatorEvent, StoredRef } from '../model/delivery.js';
 import type { Mm4Status } from '../model/mm4-status.js';
 import type { CpmToMmsOutcome } from '../model/outcome.js';
 import type { ActorError } from './common.js';
@@ -32,6 +32,7 @@ export interface ImdnInput {
 }
 
 export type CpmToMmsEvent =
+  | OperatorEvent
   | { type: 'mm4.res'; status?: string; statusText?: string; transactionId: string }
   | { type: 'mm4.report'; report: 'delivery' | 'read'; status?: string; statusText?: string; statusExtension?: string };
 
@@ -39,6 +40,8 @@ export interface CpmToMmsContext {
   request: CpmToMmsInput;
   decision?: IsfDecision;
   route?: Mm4Route;
+  /** An MMSC peer an operator chose instead of the routing table's. */
+  peerOverride?: string;
   /** The FT-over-HTTP file, fetched into our store. */
   fetched?: StoredRef;
   content?: AdaptedContent;
@@ -76,7 +79,7 @@ export const cpmToMmsMachine = setup({
   },
   actors: {
     select: placeholder<IsfDecision, CpmToMmsInput>('select'),
-    convert: placeholder<Mm4Route, CpmToMmsInput>('convert'),
+    convert: placeholder<Mm4Route, { request: CpmToMmsInput; peer?: string }>('convert'),
     fetch: placeholder<StoredRef, NonNullable<CpmToMmsInput['cpm']['file']>>('fetch'),
     adapt: placeholder<AdaptedContent, AdaptInput>('adapt'),
     sendForward: placeholder<void, SendInput>('sendForward'),
@@ -157,7 +160,7 @@ export const cpmToMmsMachine = setup({
       invoke: {
         id: 'convert',
         src: 'convert',
-        input: ({ context }) => context.request,
+        input: ({ context }) => ({ request: context.request, peer: context.peerOverride }),
         onDone: [
           { guard: 'hasFile', target: 'fetching', actions: assign(({ event }) => ({ route: event.output, note: `routed to MMSC peer ${event.output.peer}` })) },
           { target: 'adapting', actions: assign(({ event }) => ({ route: event.output, note: `routed to MMSC peer ${event.output.peer}` })) },
@@ -230,6 +233,17 @@ export const cpmToMmsMachine = setup({
           }),
         },
       ],
+      on: {
+        'operator.retry': { target: 'sending', actions: assign({ note: 'operator: resend now' }) },
+        'operator.reroute': {
+          target: 'converting',
+          actions: assign(({ event }) => ({ peerOverride: event.peer, res: undefined, note: `operator: reroute to MMSC peer ${event.peer}` })),
+        },
+        'operator.abandon': {
+          target: 'failed',
+          actions: assign(({ event }) => failWith('failed', 'Error-network-problem', `abandoned by operator: ${event.reason}`)),
+        },
+      },
       after: {
         resTimeout: [
           { guard: 'canResend', target: 'sending', actions: assign(({ context }) => ({ note: `no MM4_forward.RES after attempt ${context.attempt}; resending` })) },
@@ -252,6 +266,7 @@ export const cpmToMmsMachine = setup({
         },
       ],
       after: { reportWait: { target: 'done', actions: assign({ note: 'no delivery report before the wait ended' }) } },
+      on: { 'operator.abandon': { target: 'done', actions: assign(({ event }) => ({ note: `operator: stop waiting for the report (${event.reason})` })) } },
     },
     reporting: {
       description: 'The MMS delivery report as an IMDN delivery notification to the CPM sender.',
@@ -276,6 +291,7 @@ export const cpmToMmsMachine = setup({
       description: 'The sender asked for display notifications: wait for the MMS read-reply report.',
       always: { guard: 'readPending', target: 'reportingRead' },
       after: { reportWait: { target: 'done', actions: assign({ note: 'no read report before the wait ended' }) } },
+      on: { 'operator.abandon': { target: 'done', actions: assign(({ event }) => ({ note: `operator: stop waiting for the read report (${event.reason})` })) } },
     },
     reportingRead: {
       description: 'The MMS read report as an IMDN display notification (<displayed/>).',

@@ -2,6 +2,7 @@ import { assign, fromPromise, setup } from 'xstate';
 import type {
   ConvertedMessage,
   MmsContent,
+  OperatorEvent,
   MmsToCpmInput,
   RecipientPlan,
   SipAttemptResult,
@@ -97,6 +98,7 @@ export const mmsToCpmMachine = setup({
   types: {
     context: {} as MmsToCpmContext,
     input: {} as MmsToCpmInput,
+    events: {} as OperatorEvent,
     output: {} as DeliveryOutcome,
   },
   actors: {
@@ -270,6 +272,16 @@ export const mmsToCpmMachine = setup({
     retryWait: {
       description: 'Durable backoff before the next attempt for recipients that answered transiently.',
       after: { retryDelay: { target: 'routing' } },
+      on: {
+        'operator.retry': { target: 'routing', actions: assign({ note: 'operator: retry now' }) },
+        'operator.abandon': {
+          target: 'concluding',
+          actions: assign(({ context, event }) => ({
+            recipients: closeOpen(context, 'Error-network-problem', `abandoned by operator: ${event.reason}`),
+            note: `operator: abandon (${event.reason})`,
+          })),
+        },
+      },
     },
     concluding: {
       description: 'Every recipient has a final answer (or the attempts/expiry ran out): summarise.',

@@ -167,3 +167,9 @@ export interface AdaptedContent {
   /** What adaptation did (resized, re-encoded, replaced by a link), for the audit trail. */
   notes: string[];
 }
+
+/** Operator commands, sent to a delivery's machine through Temporal updates (issue 5). */
+export type OperatorEvent =
+  | { type: 'operator.retry' }
+  | { type: 'operator.abandon'; reason: string }
+  | { type: 'operator.reroute'; peer: string };

@@ -38,8 +38,8 @@ export async function cpmToMms(input: CpmToMmsInput): Promise<CpmToMmsOutcome> {
   const machine = cpmToMmsMachine.provide({
     actors: {
       select: fromActivity((req: CpmToMmsInput) => local.selectForMms(req)),
-      convert: fromActivity(async (req: CpmToMmsInput) => {
-        const route = await local.convertCpmToMms({ workflowId, request: req });
+      convert: fromActivity(async ({ request, peer }: { request: CpmToMmsInput; peer?: string }) => {
+        const route = await local.convertCpmToMms({ workflowId, request, peer });
         upsertSearchAttributes([{ key: IwfPeer, value: route.peer }]); // known once the number is routed
         return route;
       }),

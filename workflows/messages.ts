@@ -4,8 +4,8 @@
  * Imported by workflow code, so: no Node modules here.
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { AuditEntry, Direction } from '../model/delivery.js';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { AuditEntry, Direction, OperatorEvent } from '../model/delivery.js';
 import type { OutcomeBase } from '../model/outcome.js';
 
 /** Search attributes: no phone numbers or addresses in them (they are not encrypted by codecs). */
@@ -63,3 +63,9 @@ export function mmsToCpmWorkflowId(originatorSystem: string, messageId: string):
 export function cpmToMmsWorkflowId(senderHash: string, imdnMessageId: string): string {
   return `cpm-to-mms/${senderHash}/${imdnMessageId}`;
 }
+
+/**
+ * Operator commands (retry now, abandon, reroute) as one Temporal update. Its validator refuses,
+ * without touching history, an event the machine's current state does not accept.
+ */
+export const operatorUpdate = defineUpdate<{ state: string }, [OperatorEvent]>('operator');

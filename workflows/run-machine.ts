@@ -13,7 +13,7 @@ import type { ActorError } from '../machines/common.js';
 import { transitionsOf } from '../machines/trail.js';
 import type { AuditEntry, Direction } from '../model/delivery.js';
 import type { OutcomeBase } from '../model/outcome.js';
-import { auditQuery, IwfMm4Status, IwfOutcome, IwfState, type AuditView } from './messages.js';
+import { auditQuery, IwfMm4Status, IwfOutcome, IwfState, operatorUpdate, type AuditView } from './messages.js';
 
 /** Unwraps Temporal's ActivityFailure into the plain error shape machine guards read. */
 export function toActorError(err: unknown): ActorError {
@@ -118,6 +118,24 @@ export async function runMachine<M extends AnyStateMachine>(
       status = 'error';
     },
   });
+
+  setHandler(
+    operatorUpdate,
+    (event) => {
+      actor.send(event as EventFromLogic<M>);
+      return { state };
+    },
+    {
+      validator: (event) => {
+        if (event?.type === 'operator.abandon' && !event.reason?.trim()) throw new Error('abandon needs a reason');
+        if (event?.type === 'operator.reroute' && !event.peer?.trim()) throw new Error('reroute needs a peer');
+        if (status !== 'active' || !(actor.getSnapshot() as { can(e: unknown): boolean }).can(event)) {
+          throw new Error(`'${event?.type}' is not possible in state '${state}'${status !== 'active' ? ` (delivery ${status})` : ''}`);
+        }
+      },
+      description: 'Operator command: operator.retry | operator.abandon {reason} | operator.reroute {peer}',
+    },
+  );
 
   // Events sent before start() wait in the actor's mailbox, so early signals are not lost.
   wire?.((event) => actor.send(event));
