@@ -32,6 +32,24 @@ export function findPeer(peers: Mm4Peer[], name: string, address?: string): Mm4P
   return peers.find((p) => p.name === name) ?? peers.find((p) => domain && p.domains.includes(domain));
 }
 
+export interface ReportInput {
+  workflowId: string;
+  peer: string;
+  /** Which report of this delivery (part of the minted transaction id). */
+  n: number;
+  version: string;
+  /** The original MM's X-Mms-Message-ID and sender (the report goes back to the sender, 23.140 8.4.3). */
+  messageId: string;
+  idsQuoted: boolean;
+  originalSender: string;
+  /** The recipient whose status is reported (report From). */
+  recipient: string;
+  kind: 'delivery' | 'read';
+  /** X-Mms-MM-Status-Code (delivery) or X-Mms-Read-Status (read). */
+  status: string;
+  statusText?: string;
+}
+
 export interface ForwardReqInput {
   workflowId: string;
   attempt: number;
@@ -42,6 +60,43 @@ export interface ForwardReqInput {
 
 export function createMmscActivities(deps: MmscDeps) {
   return {
+    /**
+     * MM4_delivery_report.REQ / MM4_read_reply_report.REQ to the originator MMSE (23.140 8.4.3,
+     * 8.4.4; protocols.md 1.6-1.7): From the reported recipient, To the original sender, our
+     * system as originator with an ack requested; the transaction id routes the .RES back.
+     */
+    async sendMm4Report(a: ReportInput): Promise<{ transactionId: string }> {
+      const peer = findPeer(deps.mm4.peers, a.peer, a.originalSender);
+      if (!peer) throw permanent(ErrorType.Misconfigured, `no mm4.peers entry named '${a.peer}'`);
+      const transactionId = mintMm4Id(a.workflowId, `r${a.n}`);
+      const common = {
+        version: a.version || '6.16.0',
+        transactionId,
+        messageId: a.messageId,
+        idsQuoted: a.idsQuoted,
+        from: a.recipient,
+        to: [a.originalSender],
+        sender: deps.mm4.systemAddress,
+        date: new Date(),
+        rfc822MessageId: rfc822MessageId(deps.mm4.domain, 'report', a.workflowId, String(a.n)),
+        ackRequest: true,
+        originatorSystem: deps.mm4.systemAddress,
+        statusText: a.statusText,
+        extraHeaders: [],
+      };
+      const raw = serializeMm4(
+        a.kind === 'delivery'
+          ? { ...common, type: 'MM4_delivery_report.REQ', mmStatus: a.status as 'Retrieved', forwardToOriginatorUa: true }
+          : { ...common, type: 'MM4_read_reply_report.REQ', readStatus: a.status as 'Read' },
+      );
+      try {
+        await deps.smtp.send({ ...peer.smtp, from: deps.mm4.systemAddress, to: [a.originalSender], raw });
+      } catch (e) {
+        throw smtpFailure(e, `${a.kind} report to ${peer.name}`);
+      }
+      return { transactionId };
+    },
+
     /**
      * MM4_forward.REQ toward the recipient's MMSC (23.140 8.4.1, protocols.md 7.4): our system as
      * X-Mms-Originator-System with an ack requested; report flags from the CPIM disposition

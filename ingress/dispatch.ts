@@ -1,6 +1,6 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { CpmToMmsInput, Direction, MmsToCpmInput } from '../model/delivery.js';
-import { IwfDirection, IwfPeer, IwfState, mm4InboundSignal, type Mm4InboundSignal } from '../workflows/messages.js';
+import { imdnSignal, IwfDirection, IwfPeer, IwfState, mm4InboundSignal, type ImdnSignal, type Mm4InboundSignal } from '../workflows/messages.js';
 
 /** Temporal could not be reached or refused: the caller answers "try again later" (SMTP 4xx). */
 export class DispatchUnavailable extends Error {
@@ -16,6 +16,8 @@ export interface Dispatcher {
   startCpmToMms(workflowId: string, input: CpmToMmsInput, summary: string): Promise<'started' | 'existing'>;
   /** Signals a PDU to the delivery it belongs to. */
   signalMm4(workflowId: string, payload: Mm4InboundSignal): Promise<'delivered' | 'unknown'>;
+  /** Signals an IMDN to the MMS -> CPM delivery it reports on. */
+  signalImdn(workflowId: string, payload: ImdnSignal): Promise<'delivered' | 'unknown'>;
 }
 
 /**
@@ -51,17 +53,20 @@ export function temporalDispatcher(client: Client, taskQueue: string, deadlineMs
     }
   }
 
+  async function signal(workflowId: string, send: () => Promise<void>): Promise<'delivered' | 'unknown'> {
+    try {
+      await withDeadline(send);
+      return 'delivered';
+    } catch (e) {
+      if (e instanceof WorkflowNotFoundError) return 'unknown';
+      throw new DispatchUnavailable(e);
+    }
+  }
+
   return {
     startMmsToCpm: (workflowId, input, summary) => start('mmsToCpm', 'mms-to-cpm', workflowId, input, summary, input.peer),
     startCpmToMms: (workflowId, input, summary) => start('cpmToMms', 'cpm-to-mms', workflowId, input, summary),
-    async signalMm4(workflowId, payload) {
-      try {
-        await withDeadline(() => client.workflow.getHandle(workflowId).signal(mm4InboundSignal, payload));
-        return 'delivered';
-      } catch (e) {
-        if (e instanceof WorkflowNotFoundError) return 'unknown';
-        throw new DispatchUnavailable(e);
-      }
-    },
+    signalMm4: (workflowId, payload) => signal(workflowId, () => client.workflow.getHandle(workflowId).signal(mm4InboundSignal, payload)),
+    signalImdn: (workflowId, payload) => signal(workflowId, () => client.workflow.getHandle(workflowId).signal(imdnSignal, payload)),
   };
 }

@@ -2,9 +2,13 @@ import { createHash } from 'node:crypto';
 import { BlockList, isIPv6 } from 'node:net';
 import type { CpmDirectory } from '../clients/cpm-directory.js';
 import type { SipEndpoint } from '../clients/sip/endpoint.js';
+import { parseCpim } from '../protocols/cpim/cpim.js';
+import { parseImdn } from '../protocols/cpim/imdn.js';
 import { readCpmMessage } from '../protocols/interworking/cpm-intake.js';
+import { workflowIdFromImdnId } from '../protocols/interworking/ids.js';
+import { parseContentType } from '../protocols/mime/headers.js';
 import { selectInterworking, type IsfPolicy } from '../protocols/interworking/isf.js';
-import type { SipRequest } from '../protocols/sip/message.js';
+import { getHeader, type SipRequest } from '../protocols/sip/message.js';
 import { cpmToMmsWorkflowId } from '../workflows/messages.js';
 import { DispatchUnavailable, type Dispatcher } from './dispatch.js';
 
@@ -51,7 +55,38 @@ export function cpmDeliveryId(senderUri: string, imdnMessageId: string): string 
 export function attachSipIngress(endpoint: SipEndpoint, o: SipIngressOptions) {
   const isTrusted = trustedSources(o.trusted);
 
+  /**
+   * An IMDN from a CPM recipient (CPIM with message/imdn+xml, RFC 5438 7) about a message the IWF
+   * sent for an MMS: routed by its <message-id>, which encodes the delivery (protocols/interworking/ids.ts).
+   */
+  async function onImdn(body: Buffer, req: SipRequest) {
+    const xml = parseCpim(body);
+    const n = xml.ok ? parseImdn(xml.message.content.body.toString('utf8')) : { ok: false as const, error: xml.ok ? '' : xml.error };
+    if (!n.ok) return { status: 400, reason: `Bad Request (IMDN: ${n.error})` };
+    const workflowId = workflowIdFromImdnId(n.notification.messageId);
+    const from = getHeader(req.headers, 'P-Asserted-Identity') ?? getHeader(req.headers, 'From') ?? '';
+    const recipientUri = n.notification.recipientUri ?? /<([^>]+)>/.exec(from)?.[1] ?? '';
+    const signalled = workflowId
+      ? await o.dispatcher.signalImdn(workflowId, { recipientUri, kind: n.notification.kind, status: n.notification.status, imdnMessageId: n.notification.messageId, receivedAt: new Date().toISOString() })
+      : 'unknown';
+    o.log.info({ workflowId, imdnMessageId: n.notification.messageId, status: n.notification.status, signalled }, 'IMDN received');
+    return signalled === 'delivered' ? { status: 202 } : { status: 404, reason: 'Not Found (no delivery for this IMDN)' };
+  }
+
   async function onMessage(req: SipRequest) {
+    // Disposition notifications about messages we sent are routed, not interworked.
+    if (parseContentType(getHeader(req.headers, 'Content-Type')).mediaType === 'message/cpim') {
+      const cpim = parseCpim(req.body);
+      const inner = cpim.ok ? cpim.message.content.headers.find((h) => h.name.toLowerCase() === 'content-type')?.value : undefined;
+      if (inner && parseContentType(inner).mediaType === 'message/imdn+xml') {
+        try {
+          return await onImdn(req.body, req);
+        } catch (e) {
+          if (!(e instanceof DispatchUnavailable)) throw e;
+          return { status: 503, reason: 'Service Unavailable (delivery store unreachable)', headers: [{ name: 'Retry-After', value: '30' }] };
+        }
+      }
+    }
     const intake = readCpmMessage(req, new Date());
     if (!intake.ok) {
       o.log.warn({ status: intake.status, reason: intake.reason }, 'CPM MESSAGE refused');

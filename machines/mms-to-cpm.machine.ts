@@ -34,8 +34,35 @@ export interface ResInput {
   statusText: string;
 }
 
+/** An MM4 report to send to the originator MMSE about one recipient. */
+export interface PendingReport {
+  mms: string;
+  kind: 'delivery' | 'read';
+  /** X-Mms-MM-Status-Code or X-Mms-Read-Status. */
+  status: string;
+  statusText?: string;
+}
+
+/** An IMDN from a CPM recipient (routed by the SIP front-end). */
+export type ImdnEvent = { type: 'sip.imdn'; recipientUri: string; kind: 'delivery' | 'display' | 'processing'; status: string };
+
+/** IMDN -> MM4 status (protocols.md 7.4): delivered -> Retrieved, failed/forbidden -> Rejected, error -> Indeterminate. */
+export function imdnToMmStatus(status: string): string | undefined {
+  return ({ delivered: 'Retrieved', failed: 'Rejected', forbidden: 'Rejected', error: 'Indeterminate' } as Record<string, string>)[status];
+}
+
+/** The delivery report a final SIP outcome stands for (issue 5.2). */
+function reportForSipFailure(status: Mm4Status): string {
+  if (status === 'Error-network-problem') return 'Expired'; // offline until the attempts or the expiry ran out
+  if (status === 'Error-sending-address-unresolved') return 'Unrecognised';
+  return 'Rejected';
+}
+
 interface RecipientState extends RecipientOutcome {
   final: boolean;
+  /** MM status already reported (or queued) to the originator, and whether a read report went. */
+  reported?: string;
+  readReported?: boolean;
 }
 
 export interface MmsToCpmContext {
@@ -49,6 +76,13 @@ export interface MmsToCpmContext {
   /** Absolute end of the message's life in ms (X-Mms-Expiry), when the MMSC gave one. */
   deadline?: number;
   outcome?: DeliveryOutcome;
+  /** Reports waiting to be sent, and how many were sent so far (numbers their transaction ids). */
+  queue: PendingReport[];
+  reportsSent: number;
+  /** How many queued reports the running send covers (IMDNs may queue more meanwhile). */
+  inFlight: number;
+  /** The message's expiry passed while waiting for IMDNs. */
+  expired: boolean;
   /** One-line explanation of the last transition, recorded in the audit trail. */
   note?: string;
 }
@@ -98,7 +132,7 @@ export const mmsToCpmMachine = setup({
   types: {
     context: {} as MmsToCpmContext,
     input: {} as MmsToCpmInput,
-    events: {} as OperatorEvent,
+    events: {} as OperatorEvent | ImdnEvent,
     output: {} as DeliveryOutcome,
   },
   actors: {
@@ -108,11 +142,19 @@ export const mmsToCpmMachine = setup({
     store: notImplemented('store') as unknown as ReturnType<typeof fromPromise<MmsContent, StoredRef | undefined>>,
     route: notImplemented('route') as unknown as ReturnType<typeof fromPromise<SipAttemptResult[], RouteInput>>,
     sendRes: notImplemented('sendRes') as unknown as ReturnType<typeof fromPromise<void, ResInput>>,
+    sendReports: notImplemented('sendReports') as unknown as ReturnType<typeof fromPromise<void, { reports: PendingReport[]; first: number }>>,
   },
   guards: {
     intakeRefused: ({ context }) => context.request.intakeError !== undefined,
     nothingRoutable: ({ context }) => pendingOf(context).length === 0,
     ackRequested: ({ context }) => context.request.mm4.ackRequest,
+    /** Reports only for an MM the MMSC was told was accepted (an error .RES already refused it). */
+    wantsReports: ({ context }) =>
+      (context.request.mm4.deliveryReport || context.request.mm4.readReply) && context.outcome?.mm4Status === 'Ok' && !context.request.intakeError,
+    hasQueue: ({ context }) => context.queue.length > 0,
+    allReported: ({ context }) =>
+      context.expired ||
+      context.recipients.every((r) => r.reported !== undefined && (!context.request.mm4.readReply || r.reported !== 'Retrieved' || r.readReported)),
     /** Retry only transient failures, within the attempt budget and before the message expires. */
     canRetry: ({ context }) => {
       if (pendingOf(context).length === 0) return false;
@@ -121,8 +163,34 @@ export const mmsToCpmMachine = setup({
       return context.deadline === undefined || next < context.deadline;
     },
   },
+  actions: {
+    /** An IMDN queues the MM4 report(s) it stands for (issue 5.2); sent from awaitingImdn. */
+    recordImdn: assign(({ context, event: e }) => {
+      const event = e as ImdnEvent;
+      const i = context.recipients.findIndex((r) => r.uri === event.recipientUri);
+      const r = context.recipients[i];
+      if (!r) return { note: `IMDN from an unknown recipient ${event.recipientUri} ignored` };
+      const m = context.request.mm4;
+      if (event.kind === 'delivery') {
+        const mmStatus = imdnToMmStatus(event.status);
+        // A final status is never overwritten, a duplicate never forwarded twice (issue 5.4).
+        if (!mmStatus || r.reported !== undefined) return { note: `IMDN ${event.status} for ${r.mms} not forwarded (already reported or not final)` };
+        const recipients = context.recipients.map((x, j) => (j === i ? { ...x, reported: m.deliveryReport ? mmStatus : 'none' } : x));
+        return { recipients, queue: m.deliveryReport ? [...context.queue, { mms: r.mms, kind: 'delivery' as const, status: mmStatus }] : context.queue, note: `IMDN ${event.status} from ${r.mms}` };
+      }
+      if (event.kind === 'display' && event.status === 'displayed' && !r.readReported) {
+        const recipients = context.recipients.map((x, j) => (j === i ? { ...x, readReported: true, reported: x.reported ?? (m.deliveryReport ? 'Retrieved' : 'none') } : x));
+        // Displayed implies delivered: report that first when it was not reported yet.
+        const implied = r.reported === undefined && m.deliveryReport ? [{ mms: r.mms, kind: 'delivery' as const, status: 'Retrieved' }] : [];
+        const read = m.readReply ? [{ mms: r.mms, kind: 'read' as const, status: 'Read' }] : [];
+        return { recipients, queue: [...context.queue, ...implied, ...read], note: `IMDN displayed from ${r.mms}` };
+      }
+      return { note: `IMDN ${event.kind}/${event.status} from ${r.mms} ignored` };
+    }),
+  },
   delays: {
     retryDelay: ({ context }) => retryDelayMs(context.request.retry, context.attempt),
+    untilExpiry: ({ context }) => Math.max(1, (context.deadline ?? Date.now()) - Date.now()),
   },
 }).createMachine({
   id: 'mmsToCpm',
@@ -137,8 +205,14 @@ export const mmsToCpmMachine = setup({
     })),
     attempt: 0,
     deadline: expiryOf(input),
+    queue: [],
+    reportsSent: 0,
+    inFlight: 0,
+    expired: false,
   }),
   initial: 'received',
+  // IMDNs are recorded whenever they come: a fast client may confirm before our .RES went out.
+  on: { 'sip.imdn': { actions: 'recordImdn' } },
   states: {
     received: {
       description: 'The MM4_forward.REQ is durably recorded; the MMSC got its SMTP 250.',
@@ -286,7 +360,7 @@ export const mmsToCpmMachine = setup({
     concluding: {
       description: 'Every recipient has a final answer (or the attempts/expiry ran out): summarise.',
       entry: assign(({ context }) => ({ outcome: summarise(context.recipients) })),
-      always: [{ guard: 'ackRequested', target: 'acking' }, { target: 'done' }],
+      always: [{ guard: 'ackRequested', target: 'acking' }, { target: 'afterAck' }],
     },
     acking: {
       description: 'Answer the originating MMSC with MM4_forward.RES (X-Mms-Ack-Request: Yes), a new SMTP transaction.',
@@ -295,15 +369,73 @@ export const mmsToCpmMachine = setup({
         src: 'sendRes',
         input: ({ context }) => ({ status: context.outcome!.mm4Status, statusText: context.outcome!.statusText }),
         onDone: {
-          target: 'done',
+          target: 'afterAck',
           actions: assign(({ context }) => ({
             outcome: { ...context.outcome!, resSent: true },
             note: `MM4_forward.RES ${context.outcome!.mm4Status} sent`,
           })),
         },
         onError: {
-          target: 'done',
+          target: 'afterAck',
           actions: assign(({ event }) => ({ note: `MM4_forward.RES not sent: ${(event.error as ActorError).message}` })),
+        },
+      },
+    },
+    afterAck: {
+      description: 'Wait for IMDNs when the MMS asked for delivery or read reports; report final SIP failures at once.',
+      always: [
+        {
+          guard: 'wantsReports',
+          target: 'awaitingImdn',
+          actions: assign(({ context }) => {
+            const failed = context.recipients.filter((r) => r.status !== 'Ok');
+            if (!context.request.mm4.deliveryReport) return { recipients: context.recipients.map((r) => (r.status !== 'Ok' ? { ...r, reported: 'none' } : r)) };
+            return {
+              // Keep what IMDNs that overtook the .RES already queued.
+              queue: [...context.queue, ...failed.map((r): PendingReport => ({ mms: r.mms, kind: 'delivery', status: reportForSipFailure(r.status), statusText: r.reason }))],
+              recipients: context.recipients.map((r) => (r.status !== 'Ok' ? { ...r, reported: reportForSipFailure(r.status) } : r)),
+            };
+          }),
+        },
+        { target: 'done' },
+      ],
+    },
+    awaitingImdn: {
+      description: 'Waiting for the CPM recipients\' IMDNs until the message expires (X-Mms-Expiry or the default).',
+      always: [{ guard: 'hasQueue', target: 'sendingReports' }, { guard: 'allReported', target: 'done' }],
+      after: {
+        untilExpiry: {
+          target: 'sendingReports',
+          actions: assign(({ context }) => {
+            const open = context.recipients.filter((r) => r.reported === undefined);
+            return {
+              expired: true,
+              queue: context.request.mm4.deliveryReport ? [...context.queue, ...open.map((r): PendingReport => ({ mms: r.mms, kind: 'delivery', status: 'Expired' }))] : context.queue,
+              recipients: context.recipients.map((r) => (r.reported === undefined ? { ...r, reported: 'Expired' } : r)),
+              note: `message expired with ${open.length} recipient(s) unreported`,
+            };
+          }),
+        },
+      },
+    },
+    sendingReports: {
+      description: 'MM4_delivery_report.REQ / MM4_read_reply_report.REQ to the originator MMSC.',
+      entry: assign(({ context }) => ({ inFlight: context.queue.length })),
+      invoke: {
+        id: 'sendReports',
+        src: 'sendReports',
+        input: ({ context }) => ({ reports: context.queue.slice(0, context.inFlight), first: context.reportsSent + 1 }),
+        onDone: {
+          target: 'awaitingImdn',
+          actions: assign(({ context }) => ({
+            reportsSent: context.reportsSent + context.inFlight,
+            note: context.queue.slice(0, context.inFlight).map((r) => `${r.kind} report ${r.status} for ${r.mms}`).join('; ') + ' sent',
+            queue: context.queue.slice(context.inFlight),
+          })),
+        },
+        onError: {
+          target: 'awaitingImdn',
+          actions: assign(({ context, event }) => ({ queue: context.queue.slice(context.inFlight), note: `reports not sent: ${(event.error as ActorError).message}` })),
         },
       },
     },

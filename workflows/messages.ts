@@ -69,3 +69,13 @@ export function cpmToMmsWorkflowId(senderHash: string, imdnMessageId: string): s
  * without touching history, an event the machine's current state does not accept.
  */
 export const operatorUpdate = defineUpdate<{ state: string }, [OperatorEvent]>('operator');
+
+/** An IMDN from a CPM recipient about a message of an MMS -> CPM delivery (RFC 5438). */
+export interface ImdnSignal {
+  recipientUri: string;
+  kind: 'delivery' | 'display' | 'processing';
+  status: string;
+  imdnMessageId: string;
+  receivedAt: string;
+}
+export const imdnSignal = defineSignal<[ImdnSignal]>('sip.imdn');

@@ -1,9 +1,10 @@
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { mmsToCpmMachine, type ResInput, type RouteInput } from '../machines/mms-to-cpm.machine.js';
+import { mmsToCpmMachine, type PendingReport, type ResInput, type RouteInput } from '../machines/mms-to-cpm.machine.js';
 import type { MmsContent, MmsToCpmInput, SipAttemptResult, StoredRef } from '../model/delivery.js';
 import { NON_RETRYABLE_ERRORS } from '../model/errors.js';
 import type { DeliveryOutcome } from '../model/outcome.js';
+import { imdnSignal } from './messages.js';
 import { fromActivity, runMachine, toActorError } from './run-machine.js';
 
 /** Conversion is local CPU work plus config lookups: short timeout, few retries. */
@@ -86,11 +87,30 @@ export async function mmsToCpm(input: MmsToCpmInput): Promise<DeliveryOutcome> {
           statusText,
         }),
       ),
+      sendReports: fromActivity(async ({ reports, first }: { reports: PendingReport[]; first: number }) => {
+        for (const [i, r] of reports.entries()) {
+          await mmsc.sendMm4Report({
+            workflowId,
+            peer: input.peer,
+            n: first + i,
+            version: input.mm4.version,
+            messageId: input.mm4.messageId,
+            idsQuoted: input.mm4.idsQuoted,
+            originalSender: input.mm4.from,
+            recipient: r.mms,
+            kind: r.kind,
+            status: r.status,
+            statusText: r.statusText,
+          });
+        }
+      }),
     },
   });
-  return runMachine(machine, input, 'mms-to-cpm', {
-    peer: input.peer,
-    mm4MessageId: input.mm4.messageId,
-    mm4TransactionId: input.mm4.transactionId,
-  });
+  return runMachine(
+    machine,
+    input,
+    'mms-to-cpm',
+    { peer: input.peer, mm4MessageId: input.mm4.messageId, mm4TransactionId: input.mm4.transactionId },
+    (send) => setHandler(imdnSignal, (s) => send({ type: 'sip.imdn', recipientUri: s.recipientUri, kind: s.kind, status: s.status })),
+  );
 }

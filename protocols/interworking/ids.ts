@@ -21,7 +21,11 @@ function uuidFrom(buf: Buffer): string {
 }
 
 export interface CpmMessageIds {
-  /** imdn.Message-ID: 22 base64url chars = 132 bits (RFC 5438 6.3 wants at least 32 bits of randomness). */
+  /**
+   * imdn.Message-ID: `<base64url(workflow id)>.<12 chars of a digest>` so that IMDNs route back to
+   * their delivery without a lookup table; the digest part keeps 72 unpredictable bits
+   * (RFC 5438 6.3 asks for at least 32).
+   */
   imdnMessageId: string;
   callId: string;
   fromTag: string;
@@ -32,7 +36,7 @@ export interface CpmMessageIds {
 export function cpmMessageIds(workflowId: string, recipientUri: string, host: string): CpmMessageIds {
   const seed = (what: string) => digest('cpm', workflowId, recipientUri, what);
   return {
-    imdnMessageId: token(seed('imdn'), 22),
+    imdnMessageId: `${Buffer.from(workflowId, 'utf8').toString('base64url')}.${token(seed('imdn'), 12)}`,
     callId: `${token(seed('call'), 24)}@${host}`,
     fromTag: token(seed('tag'), 12),
     conversationId: uuidFrom(seed('conversation')),
@@ -64,4 +68,12 @@ export function workflowIdFromMintedMm4Id(id: string): string | undefined {
   if (!m) return undefined;
   const wf = Buffer.from(m[1], 'base64url').toString('utf8');
   return /^(mms-to-cpm|cpm-to-mms)\//.test(wf) ? wf : undefined;
+}
+
+/** The delivery an IMDN's <message-id> belongs to, when the IWF minted that id (cpmMessageIds). */
+export function workflowIdFromImdnId(id: string): string | undefined {
+  const m = /^([A-Za-z0-9_-]+)\.[A-Za-z0-9_-]{12}$/.exec(id.trim());
+  if (!m) return undefined;
+  const wf = Buffer.from(m[1], 'base64url').toString('utf8');
+  return /^mms-to-cpm\//.test(wf) ? wf : undefined;
 }

@@ -6,7 +6,9 @@
 import test from 'ava';
 import { Worker } from '@temporalio/worker';
 import type { Mm4ForwardRes } from '../../protocols/mm4/pdu.js';
-import { parseCpim, cpimHeader, IMDN_NS } from '../../protocols/cpim/cpim.js';
+import { buildCpimMessage, cpimHeader, IMDN_NS, parseCpim, serializeCpim } from '../../protocols/cpim/cpim.js';
+import { serializeImdn } from '../../protocols/cpim/imdn.js';
+import { createSipEndpoint } from '../../clients/sip/endpoint.js';
 import { getHeader } from '../../protocols/sip/message.js';
 import { auditQuery, mmsToCpmWorkflowId } from '../../workflows/messages.js';
 import { startTestIwf, startTestTemporal, workflowBundle } from '../helpers/iwf.js';
@@ -80,16 +82,34 @@ test('a text MMS reaches the CPM user as a CPIM MESSAGE and the MMSC gets an Ok 
   t.is(cpimHeader(cpim.message, 'To'), '<tel:+12025550199>');
   t.is(cpimHeader(cpim.message, 'Subject'), 'Lunch?');
   t.is(cpimHeader(cpim.message, 'DateTime'), '2025-03-04T10:15:02.000Z');
-  t.regex(cpimHeader(cpim.message, 'Message-ID', IMDN_NS) ?? '', /^[A-Za-z0-9_-]{22}$/);
+  t.regex(cpimHeader(cpim.message, 'Message-ID', IMDN_NS) ?? '', /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{12}$/);
   t.is(cpimHeader(cpim.message, 'Disposition-Notification', IMDN_NS), 'positive-delivery, negative-delivery');
   t.is(cpim.message.content.body.toString('utf8'), 'Lunch at 12:30? — Älice');
 
+  // The CPM recipient's IMDN comes back through the core to the IWF and becomes the MMS delivery report.
+  const imdnId = cpimHeader(cpim.message, 'Message-ID', IMDN_NS)!;
+  const ua = await createSipEndpoint({ host: '127.0.0.1', port: 0 });
+  const imdn = serializeCpim(buildCpimMessage({
+    from: 'tel:+12025550199', to: 'tel:+12025550101', dateTime: new Date(), imdnMessageId: 'imdn-back-1', contentType: 'message/imdn+xml',
+    body: Buffer.from(serializeImdn({ messageId: imdnId, datetime: '2025-03-04T10:15:02.000Z', recipientUri: 'tel:+12025550199', kind: 'delivery', status: 'delivered' })),
+    extraContentHeaders: [{ name: 'Content-Disposition', value: 'notification' }],
+  }));
+  const answer = await ua.sendRequest(
+    { method: 'MESSAGE', uri: 'tel:+12025550101', headers: [{ name: 'From', value: '<tel:+12025550199>;tag=i' }, { name: 'To', value: '<tel:+12025550101>' }, { name: 'Call-ID', value: 'imdn-back-1' }, { name: 'CSeq', value: '1 MESSAGE' }, { name: 'P-Asserted-Identity', value: '<tel:+12025550199>' }, { name: 'Content-Type', value: 'message/cpim' }], body: imdn },
+    { host: '127.0.0.1', port: env.iwf.sip.port, transport: 'udp' },
+  );
+  await ua.close();
+  t.is(answer.status, 202);
+  const dr = await waitFor('delivery report', () => env.mmsc.received.find((r) => r.pdu.type === 'MM4_delivery_report.REQ' && r.pdu.messageId === 'M-happy'));
+  t.like(dr.pdu, { mmStatus: 'Retrieved', from: '+12025550199/TYPE=PLMN@mms.iwf.example.net', to: ['+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs'], ackRequest: true });
+
   const handle = env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-happy'));
+  await handle.result();
   const audit = await handle.query(auditQuery);
   t.is(audit.status, 'done');
   t.deepEqual(
     audit.trail.map((e) => e.to),
-    ['converting', 'checkingRoutes', 'storing', 'routing', 'routed', 'concluding', 'acking', 'done'],
+    ['converting', 'checkingRoutes', 'storing', 'routing', 'routed', 'concluding', 'acking', 'afterAck', 'awaitingImdn', 'sendingReports', 'awaitingImdn', 'done'],
   );
   t.true(audit.trail.every((e) => !Number.isNaN(Date.parse(e.at))));
   const desc = await handle.describe();
@@ -187,4 +207,11 @@ test('a malformed MM4_forward.REQ that asks for an ack gets an error .RES', asyn
   const res = await resFor('T-malformed');
   t.is((res.pdu as Mm4ForwardRes).requestStatus, 'Error-message-format-corrupt');
   t.regex((res.pdu as Mm4ForwardRes).statusText ?? '', /X-Mms-Message-ID/i);
+});
+
+test('a CPM user who never confirms yields an Expired delivery report at the expiry', async (t) => {
+  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-expiry', to: to('12025550177'), extra: ['X-Mms-Expiry: 2'] }), envelopeTo('12025550177'));
+  t.is(((await resFor('T-M-expiry')).pdu as Mm4ForwardRes).requestStatus, 'Ok');
+  const dr = await waitFor('Expired report', () => env.mmsc.received.find((r) => r.pdu.type === 'MM4_delivery_report.REQ' && r.pdu.messageId === 'M-expiry'), 30_000);
+  t.like(dr.pdu, { mmStatus: 'Expired' });
 });

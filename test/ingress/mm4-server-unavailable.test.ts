@@ -58,6 +58,7 @@ test('an oversized MM4 PDU is refused with 552', async (t) => {
       startMmsToCpm: async () => t.fail('must not start a delivery') as never,
       startCpmToMms: async () => t.fail('must not start a delivery') as never,
       signalMm4: async () => t.fail('must not signal') as never,
+      signalImdn: async () => t.fail('must not signal') as never,
     },
     log: quiet,
   });

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { createActor, fromPromise, SimulatedClock, toPromise } from 'xstate';
 import { transitionsOf } from '../../machines/trail.js';
-import { mmsToCpmMachine, summarise, type ResInput, type RouteInput } from '../../machines/mms-to-cpm.machine.js';
+import { imdnToMmStatus, mmsToCpmMachine, summarise, type PendingReport, type ResInput, type RouteInput } from '../../machines/mms-to-cpm.machine.js';
 import type { ConvertedMessage, MmsContent, MmsToCpmInput, SipAttemptResult } from '../../model/delivery.js';
 
 /** Every state the chart declares; the last test checks the scenarios below visit all of them. */
@@ -19,7 +19,7 @@ function input(over: Partial<MmsToCpmInput['mm4']> = {}, extra: Partial<MmsToCpm
       idsQuoted: true,
       from: '+12025550101/TYPE=PLMN@mms.a.example',
       recipients: ['+12025550199/TYPE=PLMN@mms.iwf.example'],
-      deliveryReport: true,
+      deliveryReport: false,
       readReply: false,
       ackRequest: true,
       originatorSystem: 'system@mms.a.example',
@@ -55,11 +55,12 @@ interface Stubs {
   answer?: (attempt: number, uri: string) => Answer;
   routeFails?: boolean;
   storeFails?: boolean;
+  imdns?: { recipientUri: string; kind: 'delivery' | 'display'; status: string }[];
   resFails?: boolean;
 }
 
 async function run(req: MmsToCpmInput, stubs: Stubs = {}) {
-  const calls = { convert: 0, route: [] as RouteInput[], res: [] as ResInput[], waits: 0 };
+  const calls = { convert: 0, route: [] as RouteInput[], res: [] as ResInput[], reports: [] as PendingReport[], waits: 0 };
   const clock = new SimulatedClock();
   const machine = mmsToCpmMachine.provide({
     actors: {
@@ -83,6 +84,9 @@ async function run(req: MmsToCpmInput, stubs: Stubs = {}) {
         calls.res.push(input);
         if (stubs.resFails) throw { type: 'Error', message: 'MMSC unreachable' };
       }),
+      sendReports: fromPromise(async ({ input }: { input: { reports: PendingReport[]; first: number } }) => {
+        calls.reports.push(...input.reports);
+      }),
     },
   });
   const states: string[] = ['received'];
@@ -95,6 +99,13 @@ async function run(req: MmsToCpmInput, stubs: Stubs = {}) {
         states.push(tr.to);
         events.push(tr.event);
         visited.add(tr.from).add(tr.to);
+        if (tr.to === 'awaitingImdn' && tr.from !== 'sendingReports') {
+          // Deliver the scripted IMDNs, then let the message expire.
+          setTimeout(() => {
+            for (const e of stubs.imdns ?? []) actor.send({ type: 'sip.imdn', ...e });
+            setTimeout(() => clock.increment(10 * 86_400_000), 0);
+          }, 0);
+        }
         if (tr.to === 'retryWait') {
           calls.waits++;
           // Fire the durable backoff timer once the machine has scheduled it.
@@ -110,7 +121,7 @@ async function run(req: MmsToCpmInput, stubs: Stubs = {}) {
 
 test('a CPM user who accepts gets one MESSAGE and the MMSC gets an Ok .RES', async (t) => {
   const { output, calls, states } = await run(input());
-  t.deepEqual(states, ['received', 'converting', 'checkingRoutes', 'storing', 'routing', 'routed', 'concluding', 'acking', 'done']);
+  t.deepEqual(states, ['received', 'converting', 'checkingRoutes', 'storing', 'routing', 'routed', 'concluding', 'acking', 'afterAck', 'done']);
   t.is(calls.route.length, 1);
   t.deepEqual(calls.res, [{ status: 'Ok', statusText: 'Accepted by CPM for 1 recipient(s)' }]);
   t.is(output.result, 'delivered');
@@ -228,6 +239,70 @@ test('summarise prefers a permanent status over a transient one when nobody acce
   ]);
   t.is(o.result, 'rejected');
   t.is(o.mm4Status, 'Error-service-denied');
+});
+
+test('IMDNs become MM4 delivery and read reports for the originator, each once', async (t) => {
+  const recipients = ['+12025550199/TYPE=PLMN@x', '+12025550198/TYPE=PLMN@x'];
+  const { calls, output, states } = await run(input({ recipients, deliveryReport: true, readReply: true }), {
+    imdns: [
+      { recipientUri: 'tel:+12025550199', kind: 'delivery', status: 'delivered' },
+      { recipientUri: 'tel:+12025550199', kind: 'delivery', status: 'delivered' },
+      { recipientUri: 'tel:+12025550199', kind: 'display', status: 'displayed' },
+      { recipientUri: 'tel:+12025550198', kind: 'delivery', status: 'forbidden' },
+    ],
+  });
+  t.deepEqual(
+    calls.reports.map((r) => `${r.mms.slice(0, 12)} ${r.kind} ${r.status}`),
+    ['+12025550199 delivery Retrieved', '+12025550199 read Read', '+12025550198 delivery Rejected'],
+  );
+  t.true(states.includes('sendingReports'));
+  t.is(output.mm4Status, 'Ok');
+});
+
+test('recipients without an IMDN get an Expired report when the message expires', async (t) => {
+  const { calls, states } = await run(input({ deliveryReport: true }), { imdns: [] });
+  t.deepEqual(calls.reports.map((r) => r.status), ['Expired']);
+  t.deepEqual(states.slice(-4), ['awaitingImdn', 'sendingReports', 'awaitingImdn', 'done']);
+});
+
+test('a final SIP refusal is reported at once; no reports after an error .RES', async (t) => {
+  const recipients = ['+12025550199/TYPE=PLMN@x', '+12025550198/TYPE=PLMN@x'];
+  const partial = await run(input({ recipients, deliveryReport: true }), {
+    answer: (_n, uri) => (uri.endsWith('198') ? NOT_FOUND : OK),
+    imdns: [{ recipientUri: 'tel:+12025550199', kind: 'delivery', status: 'delivered' }],
+  });
+  t.deepEqual(partial.calls.reports.map((r) => r.status), ['Unrecognised', 'Retrieved']);
+  const refused = await run(input({ deliveryReport: true }), { answer: () => NOT_FOUND });
+  t.is(refused.calls.reports.length, 0, 'the error .RES already told the MMSC');
+});
+
+test('an IMDN that overtakes the .RES is still reported', async (t) => {
+  const calls = { reports: [] as PendingReport[] };
+  let actor!: ReturnType<typeof createActor<typeof mmsToCpmMachine>>;
+  const machine = mmsToCpmMachine.provide({
+    actors: {
+      convert: fromPromise(async ({ input }: { input: MmsToCpmInput }) => convertAll(input)),
+      store: fromPromise(async (): Promise<MmsContent> => ({ text: 'hi', files: [] })),
+      route: fromPromise(async ({ input }: { input: RouteInput }) =>
+        input.pending.map((p): SipAttemptResult => ({ ...OK, uri: p.uri!, reason: '202', imdnMessageId: 'x', callId: 'c' })),
+      ),
+      sendRes: fromPromise(async () => {
+        // The recipient's client confirms while our .RES is still on its way.
+        actor.send({ type: 'sip.imdn', recipientUri: 'tel:+12025550199', kind: 'delivery', status: 'delivered' });
+      }),
+      sendReports: fromPromise(async ({ input }: { input: { reports: PendingReport[]; first: number } }): Promise<void> => {
+        calls.reports.push(...input.reports);
+      }),
+    },
+  });
+  actor = createActor(machine, { input: input({ deliveryReport: true }) });
+  actor.start();
+  await toPromise(actor);
+  t.deepEqual(calls.reports.map((r) => r.status), ['Retrieved']);
+});
+
+test('IMDN statuses map to MM4 statuses', (t) => {
+  t.deepEqual(['delivered', 'failed', 'forbidden', 'error', 'processed'].map(imdnToMmStatus), ['Retrieved', 'Rejected', 'Rejected', 'Indeterminate', undefined]);
 });
 
 test.after('the scenarios above visit every state of the chart', (t) => {
