@@ -19,6 +19,7 @@ export interface Mm4ServerOptions {
   peers: Mm4Peer[];
   retry: RetryPolicy;
   defaultExpiryMs: number;
+  maxExpiryMs?: number;
   dispatcher: Dispatcher;
   /** Where the raw PDU is stored before the delivery starts (claim check). */
   media: MediaStore;
@@ -59,6 +60,7 @@ export function createMm4Server(o: Mm4ServerOptions) {
     envelopeRecipients: session.envelope.rcptTo.map((r) => r.address),
     retry: o.retry,
     defaultExpiryMs: o.defaultExpiryMs,
+    maxExpiryMs: o.maxExpiryMs,
   });
 
   async function handle(raw0: Buffer, session: SMTPServerSession, peer: Mm4Peer): Promise<string> {

@@ -403,6 +403,21 @@ export const mmsToCpmMachine = setup({
     awaitingImdn: {
       description: 'Waiting for the CPM recipients\' IMDNs until the message expires (X-Mms-Expiry or the default).',
       always: [{ guard: 'hasQueue', target: 'sendingReports' }, { guard: 'allReported', target: 'done' }],
+      on: {
+        // Operators stop waiting: unreported recipients get the report the protocol requires.
+        'operator.abandon': {
+          target: 'sendingReports',
+          actions: assign(({ context, event }) => {
+            const open = context.recipients.filter((r) => r.reported === undefined);
+            return {
+              expired: true,
+              queue: context.request.mm4.deliveryReport ? [...context.queue, ...open.map((r): PendingReport => ({ mms: r.mms, kind: 'delivery', status: 'Indeterminate', statusText: `abandoned by operator: ${event.reason}` }))] : context.queue,
+              recipients: context.recipients.map((r) => (r.reported === undefined ? { ...r, reported: 'Indeterminate' } : r)),
+              note: `operator: abandon (${event.reason})`,
+            };
+          }),
+        },
+      },
       after: {
         untilExpiry: {
           target: 'sendingReports',

@@ -57,6 +57,8 @@ export interface Config {
     retry: RetryPolicy;
     /** Upper bound on how long a delivery may keep retrying when the MMS gives no expiry. */
     defaultExpiryMs: number;
+    /** Cap on any X-Mms-Expiry: no delivery waits longer than this. */
+    maxExpiryMs: number;
     /** CPM -> MMS: how long to wait for MM4_forward.RES, and how often to send the request. */
     mm4Ack: { timeoutMs: number; maxAttempts: number };
   };
@@ -148,7 +150,7 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
   r.unknownKeys('sip', ['listen', 'domain', 'outboundProxy', 'transport', 'trusted', 'timers']);
   r.unknownKeys('sip.timers', ['t1', 't2', 't4']);
   r.unknownKeys('cpm', ['users', 'usersFile', 'defaultCountry', 'uriForm']);
-  r.unknownKeys('delivery', ['retry', 'defaultExpiry', 'mm4Ack']);
+  r.unknownKeys('delivery', ['retry', 'defaultExpiry', 'maxExpiry', 'mm4Ack']);
   r.unknownKeys('delivery.mm4Ack', ['timeout', 'maxAttempts']);
   r.unknownKeys('isf', ['maxMessageBytes', 'maxFileBytes', 'contentTypes', 'interworkCpmUsers']);
   r.unknownKeys('media', ['listen', 'publicUrl', 'dir', 'ttl', 'purgeInterval', 'fetchHosts']);
@@ -250,6 +252,7 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
         maxIntervalMs: r.duration('delivery.retry.maxInterval', 30 * 60_000),
       },
       defaultExpiryMs: r.duration('delivery.defaultExpiry', 3 * 86_400_000),
+      maxExpiryMs: r.duration('delivery.maxExpiry', 7 * 86_400_000),
       mm4Ack: {
         timeoutMs: r.duration('delivery.mm4Ack.timeout', 10 * 60_000),
         maxAttempts: r.int('delivery.mm4Ack.maxAttempts', 3, 1, 100),

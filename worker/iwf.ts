@@ -134,6 +134,7 @@ export async function startIwf(config: Config, log: Logger, opts: { workflowBund
     peers: config.mm4.peers,
     retry: config.delivery.retry,
     defaultExpiryMs: config.delivery.defaultExpiryMs,
+    maxExpiryMs: config.delivery.maxExpiryMs,
     dispatcher,
     media,
     mediaTtlMs: config.media.ttlMs,

@@ -301,6 +301,31 @@ test('an IMDN that overtakes the .RES is still reported', async (t) => {
   t.deepEqual(calls.reports.map((r) => r.status), ['Retrieved']);
 });
 
+test('an operator abandoning the wait for IMDNs sends Indeterminate reports and ends', async (t) => {
+  const calls = { reports: [] as PendingReport[] };
+  let actor!: ReturnType<typeof createActor<typeof mmsToCpmMachine>>;
+  const machine = mmsToCpmMachine.provide({
+    actors: {
+      convert: fromPromise(async ({ input }: { input: MmsToCpmInput }) => convertAll(input)),
+      store: fromPromise(async (): Promise<MmsContent> => ({ text: 'hi', files: [] })),
+      route: fromPromise(async ({ input }: { input: RouteInput }) =>
+        input.pending.map((p): SipAttemptResult => ({ ...OK, uri: p.uri!, reason: '202', imdnMessageId: 'x', callId: 'c' })),
+      ),
+      sendRes: fromPromise(async (): Promise<void> => {}),
+      sendReports: fromPromise(async ({ input }: { input: { reports: PendingReport[]; first: number } }): Promise<void> => {
+        calls.reports.push(...input.reports);
+      }),
+    },
+  });
+  actor = createActor(machine, { input: input({ deliveryReport: true }), clock: new SimulatedClock() });
+  actor.subscribe((snap) => {
+    if (snap.value === 'awaitingImdn' && snap.can({ type: 'operator.abandon', reason: 'x' })) queueMicrotask(() => actor.send({ type: 'operator.abandon', reason: 'subscriber gone' }));
+  });
+  actor.start();
+  await toPromise(actor);
+  t.deepEqual(calls.reports.map((r) => [r.status, r.statusText]), [['Indeterminate', 'abandoned by operator: subscriber gone']]);
+});
+
 test('IMDN statuses map to MM4 statuses', (t) => {
   t.deepEqual(['delivered', 'failed', 'forbidden', 'error', 'processed'].map(imdnToMmStatus), ['Retrieved', 'Rejected', 'Rejected', 'Indeterminate', undefined]);
 });

@@ -14,6 +14,7 @@ test('the documented example configuration is valid and means what it says', (t)
   t.is(c.sip.timers.t1, 500);
   t.is(c.delivery.retry.initialIntervalMs, 30_000);
   t.is(c.delivery.defaultExpiryMs, 3 * 86_400_000);
+  t.is(c.delivery.maxExpiryMs, 7 * 86_400_000);
   t.deepEqual(c.cpm.users, ['+1202555*']);
   t.is(c.temporal.address, undefined);
 });
