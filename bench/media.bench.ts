@@ -91,6 +91,7 @@ async function main() {
     sip: { listen: '127.0.0.1:0', outboundProxy: `127.0.0.1:${peer.port}` },
     cpm: { users: ['+1202555*'] },
     media: { listen: '127.0.0.1:0', dir: join(dir, 'media') },
+    audit: { file: join(dir, 'audit.jsonl') },
   });
   const iwf = await startIwf(config, createLogger('warn'));
   const smtp = nodemailer.createTransport({ host: '127.0.0.1', port: iwf.mm4.port, ignoreTLS: true, pool: true, maxConnections: C, maxMessages: Infinity });

@@ -5,7 +5,9 @@
 import { Command, CommanderError } from 'commander';
 import { Client, Connection } from '@temporalio/client';
 import { ConfigError, loadConfig } from '../worker/config.js';
+import { jsonlAuditStore } from '../clients/audit-store.js';
 import { commandDelivery, listDeliveries, parseSince, showDelivery, type Out } from './deliveries.js';
+import { exportAudit, showAudit } from './audit.js';
 
 export async function runCli(argv: string[], out: Out = { print: (l) => console.log(l) }, err: Out = { print: (l) => console.error(l) }): Promise<number> {
   let client: Client | undefined;
@@ -58,6 +60,20 @@ export async function runCli(argv: string[], out: Out = { print: (l) => console.
     .requiredOption('--peer <name>', 'mm4.peers[] name')
     .option('--json', 'JSON output')
     .action(async (id: string, o: { peer: string; json?: boolean }) => commandDelivery(await connect(global()), out, id, { type: 'operator.reroute', peer: o.peer }, !!o.json));
+
+  // The audit store is read directly: it outlives Temporal's retention and needs no cluster.
+  const store = () => jsonlAuditStore(loadConfig(global().config ? ['--config', global().config!] : [], process.env).audit.file);
+  const a = program.command('audit').description('audit records of finished deliveries (kept after Temporal retention)');
+  a.command('show <id>')
+    .description("a delivery's states, events and outcome")
+    .option('--json', 'JSON output')
+    .action(async (id: string, o: { json?: boolean }) => {
+      if (!(await showAudit(store(), out, id, !!o.json))) throw new Error(`no audit record for ${id}`);
+    });
+  a.command('export')
+    .description('records as JSON lines, for archives and analysis')
+    .requiredOption('--since <when>', 'ended after: 30m, 2h, 7d or an ISO date-time')
+    .action(async (o: { since: string }) => exportAudit(store(), out, parseSince(o.since)));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -73,6 +73,8 @@ export interface Config {
     /** Content servers files may be fetched from (hostnames, `*.suffix`, IPs or CIDRs); empty = any. */
     fetchHosts: string[];
   };
+  /** Audit records of finished deliveries, kept beyond Temporal's retention. */
+  audit: { file: string };
   /** Interworking Selection Function policy for CPM -> MMS. */
   isf: {
     /** Largest CPIM content interworked; larger gets 413. */
@@ -86,7 +88,7 @@ export interface Config {
   };
 }
 
-const TOP = ['dataDir', 'log', 'temporal', 'mm4', 'sip', 'cpm', 'delivery', 'isf', 'media'];
+const TOP = ['dataDir', 'log', 'temporal', 'mm4', 'sip', 'cpm', 'delivery', 'isf', 'media', 'audit'];
 
 /** Environment overrides for the common keys (documented in README and iwf.example.yaml). */
 const ENV: [string, string][] = [
@@ -153,6 +155,7 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
   r.unknownKeys('delivery', ['retry', 'defaultExpiry', 'maxExpiry', 'mm4Ack']);
   r.unknownKeys('delivery.mm4Ack', ['timeout', 'maxAttempts']);
   r.unknownKeys('isf', ['maxMessageBytes', 'maxFileBytes', 'contentTypes', 'interworkCpmUsers']);
+  r.unknownKeys('audit', ['file']);
   r.unknownKeys('media', ['listen', 'publicUrl', 'dir', 'ttl', 'purgeInterval', 'fetchHosts']);
   r.unknownKeys('delivery.retry', ['maxAttempts', 'initialInterval', 'backoffCoefficient', 'maxInterval']);
 
@@ -271,6 +274,7 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
         fetchHosts: r.strList('media.fetchHosts').map((h) => h.toLowerCase()),
       };
     })(),
+    audit: { file: resolve(dataDir, r.str('audit.file', 'audit.jsonl')!) },
     isf: {
       maxMessageBytes: r.int('isf.maxMessageBytes', 64 * 1024, 1, 100 * 1024 * 1024),
       maxFileBytes: r.int('isf.maxFileBytes', 10 * 1024 * 1024, 1, 1024 * 1024 * 1024),

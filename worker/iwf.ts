@@ -5,6 +5,7 @@ import { NativeConnection, Runtime, Worker, type WorkflowBundleOption } from '@t
 import { createActivities } from '../activities/index.js';
 import { staticCpmDirectory } from '../clients/cpm-directory.js';
 import { createSipEndpoint } from '../clients/sip/endpoint.js';
+import { jsonlAuditStore } from '../clients/audit-store.js';
 import { filesystemMediaStore } from '../clients/media-store.js';
 import { createSmtpClient } from '../clients/smtp.js';
 import { temporalDispatcher } from '../ingress/dispatch.js';
@@ -116,6 +117,7 @@ export async function startIwf(config: Config, log: Logger, opts: { workflowBund
     mediaPublicUrl: () => mediaPublicUrl,
     maxFileBytes: config.isf.maxFileBytes,
     fetchHosts: config.media.fetchHosts,
+    audit: jsonlAuditStore(config.audit.file),
   });
   const worker = await Worker.create({
     connection: nativeConnection,

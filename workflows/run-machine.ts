@@ -2,6 +2,7 @@ import {
   ApplicationFailure,
   isCancellation,
   log,
+  proxyActivities,
   setCurrentDetails,
   setHandler,
   sleep,
@@ -9,11 +10,15 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { createActor, fromPromise, toPromise, type AnyStateMachine, type EventFromLogic, type InputFrom, type OutputFrom } from 'xstate';
+import type { Activities } from '../activities/index.js';
 import type { ActorError } from '../machines/common.js';
 import { transitionsOf } from '../machines/trail.js';
 import type { AuditEntry, Direction } from '../model/delivery.js';
 import type { OutcomeBase } from '../model/outcome.js';
 import { auditQuery, IwfMm4Status, IwfOutcome, IwfState, operatorUpdate, type AuditView } from './messages.js';
+
+/** The audit record must land: retried for a day (an idempotent append). */
+const audit = proxyActivities<Activities>({ startToCloseTimeout: '1m', scheduleToCloseTimeout: '24h', retry: { initialInterval: '5s', maximumInterval: '5m' } });
 
 /** Unwraps Temporal's ActivityFailure into the plain error shape machine guards read. */
 export function toActorError(err: unknown): ActorError {
@@ -149,6 +154,17 @@ export async function runMachine<M extends AnyStateMachine>(
       { key: IwfMm4Status, value: outcome.mm4Status },
     ]);
     setCurrentDetails(detailsMarkdown(direction, state, trail, outcome));
+    const info = workflowInfo();
+    await audit.writeAuditRecord({
+      workflowId: info.workflowId,
+      runId: info.runId,
+      direction,
+      ids: logMeta,
+      outcome: { result: outcome.result, mm4Status: outcome.mm4Status, statusText: outcome.statusText },
+      trail,
+      startedAt: info.startTime.toISOString(),
+      endedAt: new Date().toISOString(),
+    });
     return output;
   } catch (err) {
     if (isCancellation(err)) throw err;

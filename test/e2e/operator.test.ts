@@ -4,6 +4,9 @@
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSipEndpoint, type SipEndpoint } from '../../clients/sip/endpoint.js';
 import { runCli } from '../../cli/main.js';
@@ -78,6 +81,7 @@ test('a delivery waiting to retry is listed, retried now, then abandoned with it
   t.is((res.pdu as Mm4ForwardRes).requestStatus, 'Error-network-problem');
   t.regex((res.pdu as Mm4ForwardRes).statusText ?? '', /abandoned by operator: subscriber ported out/);
 
+  await env.iwf.client.workflow.getHandle(id).result(); // after its audit record is written
   const shown = await iwf('deliveries', 'show', id);
   t.regex(shown.out, /status\s+COMPLETED, state done/);
   t.regex(shown.out, /retryWait\s+routing\s+operator\.retry/);
@@ -135,4 +139,25 @@ test('the installed `iwf` command runs and names bad input clearly', async (t) =
   const help = await run(['--help']);
   t.is(help.code, 0);
   t.regex(help.out, /deliveries/);
+});
+
+test('a finished delivery is in the audit store, shown and exported by iwf audit', async (t) => {
+  const id = mmsToCpmWorkflowId(ORIGIN, 'M-op');
+  // The delivery abandoned in the first test has ended by now; its record is written at the end.
+  await env.iwf.client.workflow.getHandle(id).result().catch(() => undefined);
+  const file = env.iwf.config.audit.file;
+  const cfg = join(mkdtempSync(join(tmpdir(), 'iwf-cfg-')), 'iwf.json');
+  writeFileSync(cfg, JSON.stringify({ audit: { file } }));
+  const shown = await waitFor('audit record', async () => {
+    const r = await iwf('--config', cfg, 'audit', 'show', id);
+    return r.code === 0 ? r : undefined;
+  });
+  t.regex(shown.out, /outcome\s+failed \(MM4 Error-network-problem\)/);
+  t.regex(shown.out, /retryWait -> routing {2}operator\.retry/);
+  t.regex(shown.out, /mm4MessageId=M-op/);
+  const exported = await iwf('--config', cfg, 'audit', 'export', '--since', '1h');
+  t.true(exported.out.split('\n').map((l) => JSON.parse(l) as { workflowId: string }).some((r) => r.workflowId === id));
+  const missing = await iwf('--config', cfg, 'audit', 'show', 'mms-to-cpm/nobody/none');
+  t.is(missing.code, 1);
+  t.regex(missing.err, /no audit record for mms-to-cpm\/nobody\/none/);
 });

@@ -63,6 +63,7 @@ export function testConfigTree(o: TestIwfOptions): Record<string, unknown> {
     },
     cpm: { users: o.users ?? ['+1202555*'], defaultCountry: 'US' },
     media: { listen: '127.0.0.1:0', dir: mkdtempSync(join(tmpdir(), 'iwf-media-')) },
+    audit: { file: join(mkdtempSync(join(tmpdir(), 'iwf-audit-')), 'audit.jsonl') },
     delivery: {
       retry: { maxAttempts: o.retry?.maxAttempts ?? 3, initialInterval: o.retry?.initialInterval ?? '300ms', maxInterval: '2s' },
       mm4Ack: o.mm4Ack ?? { timeout: '3s', maxAttempts: 2 },

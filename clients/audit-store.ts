@@ -1,0 +1,88 @@
+import { createReadStream } from 'node:fs';
+import { mkdir, open, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { AuditEntry, Direction } from '../model/delivery.js';
+
+/**
+ * One finished delivery as kept after Temporal's retention (issue 5.6): ids, peer, outcome and
+ * every state change; never message bodies.
+ */
+export interface AuditRecord {
+  workflowId: string;
+  runId: string;
+  direction: Direction;
+  ids: Record<string, string>;
+  outcome?: { result: string; mm4Status: string; statusText: string };
+  trail: AuditEntry[];
+  startedAt: string;
+  endedAt: string;
+}
+
+/** Append-only store of audit records; `append` is idempotent per workflow run. */
+export interface AuditStore {
+  append(r: AuditRecord): Promise<'written' | 'exists'>;
+  get(workflowId: string): Promise<AuditRecord[]>;
+  since(from: Date): AsyncIterable<AuditRecord>;
+}
+
+/**
+ * The embedded store: JSON lines in one file, each record fsynced before `append` returns. A
+ * retried append (a worker that crashed after writing) finds its run already there. One writer
+ * process per file; PostgreSQL is the store for several workers.
+ */
+export function jsonlAuditStore(file: string): AuditStore {
+  const ready = mkdir(dirname(file), { recursive: true });
+
+  async function* records(): AsyncIterable<AuditRecord> {
+    await ready;
+    if (!(await stat(file).catch(() => undefined))) return;
+    const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
+    for await (const line of lines) {
+      if (!line.trim()) continue;
+      try {
+        yield JSON.parse(line) as AuditRecord;
+      } catch {
+        // A torn last line from a crash mid-write: skipped; the retried append writes it again.
+      }
+    }
+  }
+
+  let tail: Promise<unknown> = Promise.resolve();
+  // Runs already in the file, read once per process (this process is the file's only writer).
+  let index: Promise<Set<string>> | undefined;
+  const key = (r: AuditRecord) => `${r.workflowId}\u0000${r.runId}`;
+  const loadIndex = async () => {
+    const ids = new Set<string>();
+    for await (const x of records()) ids.add(key(x));
+    return ids;
+  };
+  return {
+    append(r) {
+      // Serialised: the check and the write of one append must not interleave with another's.
+      const run = tail.then(async () => {
+        const ids = await (index ??= loadIndex());
+        if (ids.has(key(r))) return 'exists' as const;
+        const fh = await open(file, 'a', 0o600);
+        try {
+          await fh.appendFile(JSON.stringify(r) + '\n');
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        ids.add(key(r));
+        return 'written' as const;
+      });
+      tail = run.catch(() => undefined);
+      return run;
+    },
+    async get(workflowId) {
+      const out: AuditRecord[] = [];
+      for await (const r of records()) if (r.workflowId === workflowId) out.push(r);
+      return out;
+    },
+    async *since(from) {
+      for await (const r of records()) if (Date.parse(r.endedAt) >= from.getTime()) yield r;
+    },
+  };
+}
