@@ -79,7 +79,7 @@ async function main() {
   const smtp = nodemailer.createTransport({ host: '127.0.0.1', port: iwf.mm4.port, ignoreTLS: true, pool: true, maxConnections: C, maxMessages: Infinity });
   let t0 = performance.now();
   await pool(ids, C, async (id) => {
-    await smtp.sendMail({ envelope: { from: '+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs', to: ['+12025550199/TYPE=PLMN@mms.iwf.example.net'] }, raw: forwardReq({ messageId: id, text: id }) });
+    await smtp.sendMail({ envelope: { from: '+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs', to: ['+12025550199/TYPE=PLMN@mms.iwf.example.net'] }, raw: forwardReq({ messageId: id, text: id, deliveryReport: false }) });
     accepted.set(id, performance.now());
   });
   await until(() => ids.every((id) => resAt.has(id)));
