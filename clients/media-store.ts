@@ -2,19 +2,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, type ReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { StoredRef } from '../model/delivery.js';
 
 /**
  * A stored object as workflows see it (claim check, conventions.md 1.10): never the bytes.
  * `id` carries 132 bits of randomness, so a URL built from it is unguessable.
  */
-export interface ContentRef {
-  id: string;
-  contentType: string;
-  size: number;
-  sha256: string;
-  name?: string;
-  expiresAt: string;
-}
+export type ContentRef = StoredRef;
 
 /** The Media Storage Server's storage, behind an interface so an S3-compatible store can replace it. */
 export interface MediaStore {

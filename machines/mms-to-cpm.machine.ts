@@ -11,6 +11,9 @@ import type {
 import type { Mm4Status } from '../model/mm4-status.js';
 import type { DeliveryOutcome, RecipientOutcome } from '../model/outcome.js';
 import { retryDelayMs, type ActorError } from './common.js';
+import { applyImdn, reportForSipFailure, type ImdnEvent, type PendingReport, type Reportable } from './mms-reports.js';
+
+export { imdnToMmStatus, type ImdnEvent, type PendingReport } from './mms-reports.js';
 
 /**
  * The MMS -> CPM delivery (one MM4_forward.REQ):
@@ -34,35 +37,8 @@ export interface ResInput {
   statusText: string;
 }
 
-/** An MM4 report to send to the originator MMSE about one recipient. */
-export interface PendingReport {
-  mms: string;
-  kind: 'delivery' | 'read';
-  /** X-Mms-MM-Status-Code or X-Mms-Read-Status. */
-  status: string;
-  statusText?: string;
-}
-
-/** An IMDN from a CPM recipient (routed by the SIP front-end). */
-export type ImdnEvent = { type: 'sip.imdn'; recipientUri: string; kind: 'delivery' | 'display' | 'processing'; status: string };
-
-/** IMDN -> MM4 status (protocols.md 7.4): delivered -> Retrieved, failed/forbidden -> Rejected, error -> Indeterminate. */
-export function imdnToMmStatus(status: string): string | undefined {
-  return ({ delivered: 'Retrieved', failed: 'Rejected', forbidden: 'Rejected', error: 'Indeterminate' } as Record<string, string>)[status];
-}
-
-/** The delivery report a final SIP outcome stands for (issue 5.2). */
-function reportForSipFailure(status: Mm4Status): string {
-  if (status === 'Error-network-problem') return 'Expired'; // offline until the attempts or the expiry ran out
-  if (status === 'Error-sending-address-unresolved') return 'Unrecognised';
-  return 'Rejected';
-}
-
-interface RecipientState extends RecipientOutcome {
+interface RecipientState extends RecipientOutcome, Reportable {
   final: boolean;
-  /** MM status already reported (or queued) to the originator, and whether a read report went. */
-  reported?: string;
-  readReported?: boolean;
 }
 
 export interface MmsToCpmContext {
@@ -165,28 +141,7 @@ export const mmsToCpmMachine = setup({
   },
   actions: {
     /** An IMDN queues the MM4 report(s) it stands for (issue 5.2); sent from awaitingImdn. */
-    recordImdn: assign(({ context, event: e }) => {
-      const event = e as ImdnEvent;
-      const i = context.recipients.findIndex((r) => r.uri === event.recipientUri);
-      const r = context.recipients[i];
-      if (!r) return { note: `IMDN from an unknown recipient ${event.recipientUri} ignored` };
-      const m = context.request.mm4;
-      if (event.kind === 'delivery') {
-        const mmStatus = imdnToMmStatus(event.status);
-        // A final status is never overwritten, a duplicate never forwarded twice (issue 5.4).
-        if (!mmStatus || r.reported !== undefined) return { note: `IMDN ${event.status} for ${r.mms} not forwarded (already reported or not final)` };
-        const recipients = context.recipients.map((x, j) => (j === i ? { ...x, reported: m.deliveryReport ? mmStatus : 'none' } : x));
-        return { recipients, queue: m.deliveryReport ? [...context.queue, { mms: r.mms, kind: 'delivery' as const, status: mmStatus }] : context.queue, note: `IMDN ${event.status} from ${r.mms}` };
-      }
-      if (event.kind === 'display' && event.status === 'displayed' && !r.readReported) {
-        const recipients = context.recipients.map((x, j) => (j === i ? { ...x, readReported: true, reported: x.reported ?? (m.deliveryReport ? 'Retrieved' : 'none') } : x));
-        // Displayed implies delivered: report that first when it was not reported yet.
-        const implied = r.reported === undefined && m.deliveryReport ? [{ mms: r.mms, kind: 'delivery' as const, status: 'Retrieved' }] : [];
-        const read = m.readReply ? [{ mms: r.mms, kind: 'read' as const, status: 'Read' }] : [];
-        return { recipients, queue: [...context.queue, ...implied, ...read], note: `IMDN displayed from ${r.mms}` };
-      }
-      return { note: `IMDN ${event.kind}/${event.status} from ${r.mms} ignored` };
-    }),
+    recordImdn: assign(({ context, event }) => applyImdn(context.recipients, context.queue, context.request.mm4, event as ImdnEvent)),
   },
   delays: {
     retryDelay: ({ context }) => retryDelayMs(context.request.retry, context.attempt),

@@ -276,54 +276,42 @@ test('a final SIP refusal is reported at once; no reports after an error .RES', 
   t.is(refused.calls.reports.length, 0, 'the error .RES already told the MMSC');
 });
 
-test('an IMDN that overtakes the .RES is still reported', async (t) => {
-  const calls = { reports: [] as PendingReport[] };
-  let actor!: ReturnType<typeof createActor<typeof mmsToCpmMachine>>;
-  const machine = mmsToCpmMachine.provide({
+/** All recipients accept at once; `onRes` runs while the .RES is being sent. */
+function acceptingMachine(reports: PendingReport[], onRes: () => void = () => {}) {
+  return mmsToCpmMachine.provide({
     actors: {
       convert: fromPromise(async ({ input }: { input: MmsToCpmInput }) => convertAll(input)),
       store: fromPromise(async (): Promise<MmsContent> => ({ text: 'hi', files: [] })),
       route: fromPromise(async ({ input }: { input: RouteInput }) =>
         input.pending.map((p): SipAttemptResult => ({ ...OK, uri: p.uri!, reason: '202', imdnMessageId: 'x', callId: 'c' })),
       ),
-      sendRes: fromPromise(async () => {
-        // The recipient's client confirms while our .RES is still on its way.
-        actor.send({ type: 'sip.imdn', recipientUri: 'tel:+12025550199', kind: 'delivery', status: 'delivered' });
-      }),
+      sendRes: fromPromise(async (): Promise<void> => onRes()),
       sendReports: fromPromise(async ({ input }: { input: { reports: PendingReport[]; first: number } }): Promise<void> => {
-        calls.reports.push(...input.reports);
+        reports.push(...input.reports);
       }),
     },
   });
-  actor = createActor(machine, { input: input({ deliveryReport: true }) });
+}
+
+test('an IMDN that overtakes the .RES is still reported', async (t) => {
+  const reports: PendingReport[] = [];
+  // The recipient's client confirms while our .RES is still on its way.
+  const machine = acceptingMachine(reports, () => actor.send({ type: 'sip.imdn', recipientUri: 'tel:+12025550199', kind: 'delivery', status: 'delivered' }));
+  const actor = createActor(machine, { input: input({ deliveryReport: true }) });
   actor.start();
   await toPromise(actor);
-  t.deepEqual(calls.reports.map((r) => r.status), ['Retrieved']);
+  t.deepEqual(reports.map((r) => r.status), ['Retrieved']);
 });
 
 test('an operator abandoning the wait for IMDNs sends Indeterminate reports and ends', async (t) => {
-  const calls = { reports: [] as PendingReport[] };
-  let actor!: ReturnType<typeof createActor<typeof mmsToCpmMachine>>;
-  const machine = mmsToCpmMachine.provide({
-    actors: {
-      convert: fromPromise(async ({ input }: { input: MmsToCpmInput }) => convertAll(input)),
-      store: fromPromise(async (): Promise<MmsContent> => ({ text: 'hi', files: [] })),
-      route: fromPromise(async ({ input }: { input: RouteInput }) =>
-        input.pending.map((p): SipAttemptResult => ({ ...OK, uri: p.uri!, reason: '202', imdnMessageId: 'x', callId: 'c' })),
-      ),
-      sendRes: fromPromise(async (): Promise<void> => {}),
-      sendReports: fromPromise(async ({ input }: { input: { reports: PendingReport[]; first: number } }): Promise<void> => {
-        calls.reports.push(...input.reports);
-      }),
-    },
-  });
-  actor = createActor(machine, { input: input({ deliveryReport: true }), clock: new SimulatedClock() });
+  const reports: PendingReport[] = [];
+  const actor = createActor(acceptingMachine(reports), { input: input({ deliveryReport: true }), clock: new SimulatedClock() });
   actor.subscribe((snap) => {
     if (snap.value === 'awaitingImdn' && snap.can({ type: 'operator.abandon', reason: 'x' })) queueMicrotask(() => actor.send({ type: 'operator.abandon', reason: 'subscriber gone' }));
   });
   actor.start();
   await toPromise(actor);
-  t.deepEqual(calls.reports.map((r) => [r.status, r.statusText]), [['Indeterminate', 'abandoned by operator: subscriber gone']]);
+  t.deepEqual(reports.map((r) => [r.status, r.statusText]), [['Indeterminate', 'abandoned by operator: subscriber gone']]);
 });
 
 test('IMDN statuses map to MM4 statuses', (t) => {

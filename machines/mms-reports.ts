@@ -1,0 +1,74 @@
+import type { Mm4Status } from '../model/mm4-status.js';
+
+/**
+ * MMS -> CPM reporting rules (issue 5.2, protocols.md 7.4), pure: which MM4 report an IMDN or a
+ * final SIP outcome stands for, and how an IMDN updates what is queued and already reported.
+ */
+
+/** An MM4 report to send to the originator MMSE about one recipient. */
+export interface PendingReport {
+  mms: string;
+  kind: 'delivery' | 'read';
+  /** X-Mms-MM-Status-Code or X-Mms-Read-Status. */
+  status: string;
+  statusText?: string;
+}
+
+/** An IMDN from a CPM recipient (routed by the SIP front-end). */
+export type ImdnEvent = { type: 'sip.imdn'; recipientUri: string; kind: 'delivery' | 'display' | 'processing'; status: string };
+
+/** The reporting state of one recipient. */
+export interface Reportable {
+  mms: string;
+  uri?: string;
+  /** MM status already reported (or queued) to the originator; 'none' when no report was asked. */
+  reported?: string;
+  readReported?: boolean;
+}
+
+/** IMDN -> MM4 status: delivered -> Retrieved, failed/forbidden -> Rejected, error -> Indeterminate. */
+export function imdnToMmStatus(status: string): string | undefined {
+  return ({ delivered: 'Retrieved', failed: 'Rejected', forbidden: 'Rejected', error: 'Indeterminate' } as Record<string, string>)[status];
+}
+
+/** The delivery report a final SIP outcome stands for. */
+export function reportForSipFailure(status: Mm4Status): string {
+  if (status === 'Error-network-problem') return 'Expired'; // offline until the attempts or the expiry ran out
+  if (status === 'Error-sending-address-unresolved') return 'Unrecognised';
+  return 'Rejected';
+}
+
+/**
+ * Applies one IMDN. A final status is never overwritten and a duplicate never forwarded twice
+ * (issue 5.4); `displayed` implies delivered, so a missing delivery report goes first.
+ */
+export function applyImdn<R extends Reportable>(
+  recipients: R[],
+  queue: PendingReport[],
+  wants: { deliveryReport: boolean; readReply: boolean },
+  event: ImdnEvent,
+): { recipients?: R[]; queue?: PendingReport[]; note: string } {
+  const i = recipients.findIndex((r) => r.uri === event.recipientUri);
+  const r = recipients[i];
+  if (!r) return { note: `IMDN from an unknown recipient ${event.recipientUri} ignored` };
+  const update = (patch: Partial<Reportable>) => recipients.map((x, j) => (j === i ? { ...x, ...patch } : x));
+  if (event.kind === 'delivery') {
+    const mmStatus = imdnToMmStatus(event.status);
+    if (!mmStatus || r.reported !== undefined) return { note: `IMDN ${event.status} for ${r.mms} not forwarded (already reported or not final)` };
+    return {
+      recipients: update({ reported: wants.deliveryReport ? mmStatus : 'none' }),
+      queue: wants.deliveryReport ? [...queue, { mms: r.mms, kind: 'delivery', status: mmStatus }] : queue,
+      note: `IMDN ${event.status} from ${r.mms}`,
+    };
+  }
+  if (event.kind === 'display' && event.status === 'displayed' && !r.readReported) {
+    const implied: PendingReport[] = r.reported === undefined && wants.deliveryReport ? [{ mms: r.mms, kind: 'delivery', status: 'Retrieved' }] : [];
+    const read: PendingReport[] = wants.readReply ? [{ mms: r.mms, kind: 'read', status: 'Read' }] : [];
+    return {
+      recipients: update({ readReported: true, reported: r.reported ?? (wants.deliveryReport ? 'Retrieved' : 'none') }),
+      queue: [...queue, ...implied, ...read],
+      note: `IMDN displayed from ${r.mms}`,
+    };
+  }
+  return { note: `IMDN ${event.kind}/${event.status} from ${r.mms} ignored` };
+}
