@@ -5,7 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { Client, Connection } from '@temporalio/client';
 import { ConfigError, loadConfig } from '../worker/config.js';
-import { jsonlAuditStore } from '../clients/audit-store.js';
+import { auditStoreFor } from '../clients/audit-store.js';
 import { commandDelivery, listDeliveries, parseSince, showDelivery, type Out } from './deliveries.js';
 import { exportAudit, showAudit } from './audit.js';
 
@@ -62,7 +62,8 @@ export async function runCli(argv: string[], out: Out = { print: (l) => console.
     .action(async (id: string, o: { peer: string; json?: boolean }) => commandDelivery(await connect(global()), out, id, { type: 'operator.reroute', peer: o.peer }, !!o.json));
 
   // The audit store is read directly: it outlives Temporal's retention and needs no cluster.
-  const store = () => jsonlAuditStore(loadConfig(global().config ? ['--config', global().config!] : [], process.env).audit.file);
+  let opened: ReturnType<typeof auditStoreFor> | undefined;
+  const store = () => (opened ??= auditStoreFor(loadConfig(global().config ? ['--config', global().config!] : [], process.env).audit));
   const a = program.command('audit').description('audit records of finished deliveries (kept after Temporal retention)');
   a.command('show <id>')
     .description("a delivery's states, events and outcome")
@@ -90,5 +91,6 @@ export async function runCli(argv: string[], out: Out = { print: (l) => console.
     return 1;
   } finally {
     await client?.connection.close();
+    await (opened as { close?: () => Promise<void> } | undefined)?.close?.();
   }
 }

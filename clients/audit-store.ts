@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import pg from 'pg';
 import { mkdir, open, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -24,6 +25,7 @@ export interface AuditStore {
   append(r: AuditRecord): Promise<'written' | 'exists'>;
   get(workflowId: string): Promise<AuditRecord[]>;
   since(from: Date): AsyncIterable<AuditRecord>;
+  close?(): Promise<void>;
 }
 
 /**
@@ -85,4 +87,50 @@ export function jsonlAuditStore(file: string): AuditStore {
       for await (const r of records()) if (Date.parse(r.endedAt) >= from.getTime()) yield r;
     },
   };
+}
+
+/**
+ * The production store: PostgreSQL, one row per delivery run, primary key (workflow id, run id),
+ * so a retried write is a no-op (INSERT ... ON CONFLICT DO NOTHING). Several workers may share it.
+ */
+export function postgresAuditStore(connectionString: string): AuditStore {
+  const pool = new pg.Pool({ connectionString, max: 4 });
+  const ready = pool.query(
+    `CREATE TABLE IF NOT EXISTS iwf_audit (
+       workflow_id text NOT NULL,
+       run_id text NOT NULL,
+       direction text NOT NULL,
+       ended_at timestamptz NOT NULL,
+       record jsonb NOT NULL,
+       PRIMARY KEY (workflow_id, run_id))`,
+  ).catch((e: { code?: string }) => {
+    // Two processes creating the table at once: one wins, the other sees a duplicate; both fine.
+    if (e.code !== '23505' && e.code !== '42P07') throw e;
+  });
+  return {
+    async append(r) {
+      await ready;
+      const res = await pool.query(
+        'INSERT INTO iwf_audit (workflow_id, run_id, direction, ended_at, record) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING',
+        [r.workflowId, r.runId, r.direction, r.endedAt, JSON.stringify(r)],
+      );
+      return res.rowCount === 1 ? 'written' : 'exists';
+    },
+    async get(workflowId) {
+      await ready;
+      const res = await pool.query<{ record: AuditRecord }>('SELECT record FROM iwf_audit WHERE workflow_id = $1 ORDER BY ended_at', [workflowId]);
+      return res.rows.map((row) => row.record);
+    },
+    async *since(from) {
+      await ready;
+      const res = await pool.query<{ record: AuditRecord }>('SELECT record FROM iwf_audit WHERE ended_at >= $1 ORDER BY ended_at', [from.toISOString()]);
+      for (const row of res.rows) yield row.record;
+    },
+    close: () => pool.end(),
+  };
+}
+
+/** The store the configuration names (`audit.store`). */
+export function auditStoreFor(c: { store: 'jsonl' | 'postgres'; file: string; postgresUrl?: string }): AuditStore {
+  return c.store === 'postgres' ? postgresAuditStore(c.postgresUrl!) : jsonlAuditStore(c.file);
 }

@@ -74,7 +74,7 @@ export interface Config {
     fetchHosts: string[];
   };
   /** Audit records of finished deliveries, kept beyond Temporal's retention. */
-  audit: { file: string };
+  audit: { store: 'jsonl' | 'postgres'; file: string; postgresUrl?: string };
   /** Interworking Selection Function policy for CPM -> MMS. */
   isf: {
     /** Largest CPIM content interworked; larger gets 413. */
@@ -105,6 +105,8 @@ const ENV: [string, string][] = [
   ['IWF_SIP_OUTBOUND_PROXY', 'sip.outboundProxy'],
   ['IWF_TEMPORAL_UI_PORT', 'temporal.embedded.uiPort'],
   ['IWF_TEMPORAL_PORT', 'temporal.embedded.port'],
+  ['IWF_AUDIT_STORE', 'audit.store'],
+  ['IWF_AUDIT_POSTGRES_URL', 'audit.postgresUrl'],
 ];
 
 function setPath(obj: Obj, path: string, value: unknown): void {
@@ -155,7 +157,7 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
   r.unknownKeys('delivery', ['retry', 'defaultExpiry', 'maxExpiry', 'mm4Ack']);
   r.unknownKeys('delivery.mm4Ack', ['timeout', 'maxAttempts']);
   r.unknownKeys('isf', ['maxMessageBytes', 'maxFileBytes', 'contentTypes', 'interworkCpmUsers']);
-  r.unknownKeys('audit', ['file']);
+  r.unknownKeys('audit', ['store', 'file', 'postgresUrl']);
   r.unknownKeys('media', ['listen', 'publicUrl', 'dir', 'ttl', 'purgeInterval', 'fetchHosts']);
   r.unknownKeys('delivery.retry', ['maxAttempts', 'initialInterval', 'backoffCoefficient', 'maxInterval']);
 
@@ -274,7 +276,12 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
         fetchHosts: r.strList('media.fetchHosts').map((h) => h.toLowerCase()),
       };
     })(),
-    audit: { file: resolve(dataDir, r.str('audit.file', 'audit.jsonl')!) },
+    audit: (() => {
+      const store = r.oneOf('audit.store', ['jsonl', 'postgres'] as const, 'jsonl');
+      const postgresUrl = r.str('audit.postgresUrl');
+      if (store === 'postgres' && !postgresUrl) r.fail('audit.postgresUrl', 'is required when audit.store is postgres');
+      return { store, file: resolve(dataDir, r.str('audit.file', 'audit.jsonl')!), postgresUrl };
+    })(),
     isf: {
       maxMessageBytes: r.int('isf.maxMessageBytes', 64 * 1024, 1, 100 * 1024 * 1024),
       maxFileBytes: r.int('isf.maxFileBytes', 10 * 1024 * 1024, 1, 1024 * 1024 * 1024),

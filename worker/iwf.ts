@@ -5,7 +5,7 @@ import { NativeConnection, Runtime, Worker, type WorkflowBundleOption } from '@t
 import { createActivities } from '../activities/index.js';
 import { staticCpmDirectory } from '../clients/cpm-directory.js';
 import { createSipEndpoint } from '../clients/sip/endpoint.js';
-import { jsonlAuditStore } from '../clients/audit-store.js';
+import { auditStoreFor } from '../clients/audit-store.js';
 import { filesystemMediaStore } from '../clients/media-store.js';
 import { createSmtpClient } from '../clients/smtp.js';
 import { temporalDispatcher } from '../ingress/dispatch.js';
@@ -93,6 +93,7 @@ export async function startIwf(config: Config, log: Logger, opts: { workflowBund
   const smtp = createSmtpClient({ heloName: config.mm4.domain });
   const directory = staticCpmDirectory(config.cpm.users);
   const media = filesystemMediaStore(config.media.dir);
+  const audit = auditStoreFor(config.audit);
   // Before the worker: activities put this server's URL into file-transfer descriptors.
   const mediaServer = createMediaServer({ store: media, listen: config.media.listen, log: log.child({ src: 'media' }) });
   const mediaAddr = await mediaServer.listen();
@@ -117,7 +118,7 @@ export async function startIwf(config: Config, log: Logger, opts: { workflowBund
     mediaPublicUrl: () => mediaPublicUrl,
     maxFileBytes: config.isf.maxFileBytes,
     fetchHosts: config.media.fetchHosts,
-    audit: jsonlAuditStore(config.audit.file),
+    audit,
   });
   const worker = await Worker.create({
     connection: nativeConnection,
@@ -176,6 +177,7 @@ export async function startIwf(config: Config, log: Logger, opts: { workflowBund
         await running;
         await endpoint.close();
         smtp.close();
+        await audit.close?.();
         await nativeConnection.close();
         await connection.close();
         await server?.stop();
