@@ -215,3 +215,33 @@ test('a CPM user who never confirms yields an Expired delivery report at the exp
   const dr = await waitFor('Expired report', () => env.mmsc.received.find((r) => r.pdu.type === 'MM4_delivery_report.REQ' && r.pdu.messageId === 'M-expiry'), 30_000);
   t.like(dr.pdu, { mmStatus: 'Expired' });
 });
+
+test('a displayed IMDN becomes the delivery report and the read-reply report', async (t) => {
+  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-read', to: to('12025550166'), readReply: true }), envelopeTo('12025550166'));
+  await resFor('T-M-read');
+  const [msg] = messagesTo('12025550166');
+  const c = parseCpim(msg.req.body);
+  if (!c.ok) return t.fail(c.error);
+  t.is(cpimHeader(c.message, 'Disposition-Notification', IMDN_NS), 'positive-delivery, negative-delivery, display');
+  const ua = await createSipEndpoint({ host: '127.0.0.1', port: 0 });
+  try {
+    const body = serializeCpim(buildCpimMessage({
+      from: 'tel:+12025550166', to: 'tel:+12025550101', dateTime: new Date(), imdnMessageId: 'imdn-back-2', contentType: 'message/imdn+xml',
+      body: Buffer.from(serializeImdn({ messageId: cpimHeader(c.message, 'Message-ID', IMDN_NS)!, datetime: '2025-03-04T10:15:02.000Z', recipientUri: 'tel:+12025550166', kind: 'display', status: 'displayed' })),
+    }));
+    const answer = await ua.sendRequest(
+      { method: 'MESSAGE', uri: 'tel:+12025550101', headers: [{ name: 'From', value: '<tel:+12025550166>;tag=d' }, { name: 'To', value: '<tel:+12025550101>' }, { name: 'Call-ID', value: 'imdn-back-2' }, { name: 'CSeq', value: '1 MESSAGE' }, { name: 'Content-Type', value: 'message/cpim' }], body },
+      { host: '127.0.0.1', port: env.iwf.sip.port, transport: 'tcp' },
+    );
+    t.is(answer.status, 202);
+  } finally {
+    await ua.close();
+  }
+  const types = await waitFor('both reports', () => {
+    const got = env.mmsc.received.filter((r) => r.pdu.messageId === 'M-read' && r.pdu.type.endsWith('report.REQ'));
+    return got.length >= 2 ? got : undefined;
+  });
+  t.like(types.find((r) => r.pdu.type === 'MM4_delivery_report.REQ')!.pdu, { mmStatus: 'Retrieved' });
+  t.like(types.find((r) => r.pdu.type === 'MM4_read_reply_report.REQ')!.pdu, { readStatus: 'Read' });
+  await env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-read')).result();
+});
