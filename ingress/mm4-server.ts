@@ -97,6 +97,8 @@ export function createMm4Server(o: Mm4ServerOptions) {
       answerReport(pdu, peer, status).catch((e: Error) => o.log.warn({ ...log, error: e.message, type: pdu.type }, 'report .RES not sent; the MMSC will retry the report'));
     }
     if (delivered === 'unknown') {
+      // An answer to something this IWF sent, arriving after its delivery ended: nothing to do.
+      if (route && pdu.type.endsWith('.RES')) return `2.0.0 ${pdu.type} for a finished delivery, nothing to do`;
       o.log.warn({ ...log, type: pdu.type, mm4MessageId: pdu.messageId }, 'MM4 PDU for no known delivery');
       if (isReport && pdu.ackRequest) return `2.0.0 ${pdu.type} answered Error-message-not-found`;
       throw reply(550, `5.1.1 ${pdu.type} for ${pdu.messageId} matches no delivery of this IWF`);

@@ -108,7 +108,7 @@ export const mmsToCpmMachine = setup({
   types: {
     context: {} as MmsToCpmContext,
     input: {} as MmsToCpmInput,
-    events: {} as OperatorEvent | ImdnEvent,
+    events: {} as OperatorEvent | ImdnEvent | { type: 'mm4.res'; pduType: string; status?: string; transactionId: string },
     output: {} as DeliveryOutcome,
   },
   actors: {
@@ -167,7 +167,11 @@ export const mmsToCpmMachine = setup({
   }),
   initial: 'received',
   // IMDNs are recorded whenever they come: a fast client may confirm before our .RES went out.
-  on: { 'sip.imdn': { actions: 'recordImdn' } },
+  on: {
+    'sip.imdn': { actions: 'recordImdn' },
+    // The originator MMSC's answer to one of our reports, recorded for the audit trail.
+    'mm4.res': { actions: assign(({ event }) => ({ note: `${event.pduType} ${event.status ?? '(no status)'} for ${event.transactionId}` })) },
+  },
   states: {
     received: {
       description: 'The MM4_forward.REQ is durably recorded; the MMSC got its SMTP 250.',

@@ -4,7 +4,7 @@ import { mmsToCpmMachine, type PendingReport, type ResInput, type RouteInput } f
 import type { MmsContent, MmsToCpmInput, SipAttemptResult, StoredRef } from '../model/delivery.js';
 import { NON_RETRYABLE_ERRORS } from '../model/errors.js';
 import type { DeliveryOutcome } from '../model/outcome.js';
-import { imdnSignal } from './messages.js';
+import { imdnSignal, mm4InboundSignal } from './messages.js';
 import { fromActivity, runMachine, toActorError } from './run-machine.js';
 
 /** Conversion is local CPU work plus config lookups: short timeout, few retries. */
@@ -111,6 +111,10 @@ export async function mmsToCpm(input: MmsToCpmInput): Promise<DeliveryOutcome> {
     input,
     'mms-to-cpm',
     { peer: input.peer, mm4MessageId: input.mm4.messageId, mm4TransactionId: input.mm4.transactionId },
-    (send) => setHandler(imdnSignal, (s) => send({ type: 'sip.imdn', recipientUri: s.recipientUri, kind: s.kind, status: s.status })),
+    (send) => {
+      setHandler(imdnSignal, (s) => send({ type: 'sip.imdn', recipientUri: s.recipientUri, kind: s.kind, status: s.status }));
+      // .RES to our delivery/read reports, routed back by their minted transaction ids.
+      setHandler(mm4InboundSignal, (s) => send({ type: 'mm4.res', pduType: s.type, status: s.status, transactionId: s.transactionId }));
+    },
   );
 }

@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { Worker } from '@temporalio/worker';
-import type { Mm4ForwardRes } from '../../protocols/mm4/pdu.js';
+import { serializeMm4, type Mm4ForwardRes } from '../../protocols/mm4/pdu.js';
 import { buildCpimMessage, cpimHeader, IMDN_NS, parseCpim, serializeCpim } from '../../protocols/cpim/cpim.js';
 import { serializeImdn } from '../../protocols/cpim/imdn.js';
 import { createSipEndpoint } from '../../clients/sip/endpoint.js';
@@ -105,6 +105,10 @@ test('a text MMS reaches the CPM user as a CPIM MESSAGE and the MMSC gets an Ok 
 
   const handle = env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-happy'));
   await handle.result();
+  // The MMSC's .RES to our report may come after the delivery ended: accepted, nothing to do.
+  const late = serializeMm4({ type: 'MM4_delivery_report.RES', version: '6.16.0', transactionId: dr.pdu.transactionId, messageId: 'M-happy', idsQuoted: true, from: ORIGIN, to: ['mm4-system@mms.iwf.example.net'], date: new Date(), requestStatus: 'Ok', extraHeaders: [] });
+  const lateAnswer = await sendMm4(env.iwf.mm4.port, late, { from: ORIGIN, to: ['mm4-system@mms.iwf.example.net'] });
+  t.true(lateAnswer.ok && /finished delivery/.test(lateAnswer.response), JSON.stringify(lateAnswer));
   const audit = await handle.query(auditQuery);
   t.is(audit.status, 'done');
   t.deepEqual(
