@@ -1,4 +1,4 @@
-import { assign, fromPromise, setup } from 'xstate';
+import { and, assign, fromPromise, setup } from 'xstate';
 import type {
   ConvertedMessage,
   MmsContent,
@@ -59,6 +59,8 @@ export interface MmsToCpmContext {
   inFlight: number;
   /** The message's expiry passed while waiting for IMDNs. */
   expired: boolean;
+  /** MM4_forward.RES Ok went out before the outcome was known (store-and-forward). */
+  earlyAcked: boolean;
   /** One-line explanation of the last transition, recorded in the audit trail. */
   note?: string;
 }
@@ -123,10 +125,17 @@ export const mmsToCpmMachine = setup({
   guards: {
     intakeRefused: ({ context }) => context.request.intakeError !== undefined,
     nothingRoutable: ({ context }) => pendingOf(context).length === 0,
-    ackRequested: ({ context }) => context.request.mm4.ackRequest,
     /** Reports only for an MM the MMSC was told was accepted (an error .RES already refused it). */
     wantsReports: ({ context }) =>
-      (context.request.mm4.deliveryReport || context.request.mm4.readReply) && context.outcome?.mm4Status === 'Ok' && !context.request.intakeError,
+      (context.request.mm4.deliveryReport || context.request.mm4.readReply) &&
+      (context.outcome?.mm4Status === 'Ok' || context.earlyAcked) &&
+      !context.request.intakeError,
+    /**
+     * Store-and-forward (issue 5.3): when the MMS asked for a delivery report and the CPM side
+     * answered transiently, the MMSC gets `.RES Ok` now and the outcome later as a report.
+     */
+    ackEarly: ({ context }) => context.request.mm4.ackRequest && context.request.mm4.deliveryReport && !context.earlyAcked,
+    finalAckDue: ({ context }) => context.request.mm4.ackRequest && !context.earlyAcked,
     hasQueue: ({ context }) => context.queue.length > 0,
     allReported: ({ context }) =>
       context.expired ||
@@ -164,6 +173,7 @@ export const mmsToCpmMachine = setup({
     reportsSent: 0,
     inFlight: 0,
     expired: false,
+    earlyAcked: false,
   }),
   initial: 'received',
   // IMDNs are recorded whenever they come: a fast client may confirm before our .RES went out.
@@ -286,6 +296,7 @@ export const mmsToCpmMachine = setup({
     },
     routed: {
       always: [
+        { guard: and(['canRetry', 'ackEarly']), target: 'ackingEarly' },
         { guard: 'canRetry', target: 'retryWait' },
         {
           target: 'concluding',
@@ -316,10 +327,20 @@ export const mmsToCpmMachine = setup({
         },
       },
     },
+    ackingEarly: {
+      description: 'The recipient is offline and the MMS wants a delivery report: accept now (.RES Ok), report later.',
+      invoke: {
+        id: 'sendEarlyRes',
+        src: 'sendRes',
+        input: () => ({ status: 'Ok' as const, statusText: 'Accepted for store-and-forward; the outcome follows as a delivery report' }),
+        onDone: { target: 'retryWait', actions: assign({ earlyAcked: true, note: 'MM4_forward.RES Ok sent (store-and-forward)' }) },
+        onError: { target: 'retryWait', actions: assign(({ event }) => ({ note: `early MM4_forward.RES not sent: ${(event.error as ActorError).message}` })) },
+      },
+    },
     concluding: {
       description: 'Every recipient has a final answer (or the attempts/expiry ran out): summarise.',
-      entry: assign(({ context }) => ({ outcome: summarise(context.recipients) })),
-      always: [{ guard: 'ackRequested', target: 'acking' }, { target: 'afterAck' }],
+      entry: assign(({ context }) => ({ outcome: summarise(context.recipients, context.earlyAcked) })),
+      always: [{ guard: 'finalAckDue', target: 'acking' }, { target: 'afterAck' }],
     },
     acking: {
       description: 'Answer the originating MMSC with MM4_forward.RES (X-Mms-Ack-Request: Yes), a new SMTP transaction.',

@@ -26,7 +26,7 @@ const answer = (uri: string) => {
   const n = (tries.get(uri) ?? 0) + 1;
   tries.set(uri, n);
   if (uri.endsWith('0404')) return 404;
-  if (uri.endsWith('0503')) return 503;
+  if (uri.endsWith('0503') || uri.endsWith('0513')) return 503;
   if (uri.endsWith('0480')) return n === 1 ? 480 : 202;
   return 202;
 };
@@ -150,17 +150,29 @@ test('a transient SIP refusal is retried durably and then delivered', async (t) 
   await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-480', to: to('12025550480') }), envelopeTo('12025550480'));
   const res = await resFor('T-M-480');
   t.is((res.pdu as Mm4ForwardRes).requestStatus, 'Ok');
-  const msgs = messagesTo('12025550480');
+  // The MMS asked for a delivery report: the .RES came at once (store-and-forward), the retry follows.
+  const msgs = await waitFor('second attempt', () => (messagesTo('12025550480').length >= 2 ? messagesTo('12025550480') : undefined));
   t.is(msgs.length, 2);
   t.is(msgs[0].callId, msgs[1].callId, 'a retry continues the same Call-ID');
   t.deepEqual(msgs.map((m) => m.cseq), ['1 MESSAGE', '2 MESSAGE']);
 });
 
 test('transient refusals that never end are answered Error-network-problem after the attempts', async (t) => {
-  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-503', to: to('12025550503') }), envelopeTo('12025550503'));
+  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-503', to: to('12025550503'), deliveryReport: false }), envelopeTo('12025550503'));
   const res = await resFor('T-M-503');
   t.is((res.pdu as Mm4ForwardRes).requestStatus, 'Error-network-problem');
   t.is(messagesTo('12025550503').length, 3);
+});
+
+test('store-and-forward: with a delivery report asked, an offline user means .RES Ok now and Expired later', async (t) => {
+  const rcpt = '+12025550513/TYPE=PLMN@mms.iwf.example.net';
+  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-saf', to: [rcpt] }), { from: 'x@mms.mnc001.mcc001.gprs', to: [rcpt] });
+  const res = await resFor('T-M-saf');
+  t.is((res.pdu as Mm4ForwardRes).requestStatus, 'Ok');
+  t.regex((res.pdu as Mm4ForwardRes).statusText ?? '', /store-and-forward/);
+  const dr = await waitFor('Expired report', () => env.mmsc.received.find((r) => r.pdu.type === 'MM4_delivery_report.REQ' && r.pdu.messageId === 'M-saf'));
+  t.like(dr.pdu, { mmStatus: 'Expired' });
+  t.is(env.mmsc.received.filter((r) => r.pdu.type === 'MM4_forward.RES' && r.pdu.messageId === 'M-saf').length, 1);
 });
 
 test('a recipient who is not a CPM user gets an error .RES and causes no SIP traffic', async (t) => {

@@ -54,7 +54,8 @@ const stateOf = async (id: string) => JSON.parse((await iwf('deliveries', 'show'
 
 test('a delivery waiting to retry is listed, retried now, then abandoned with its reason', async (t) => {
   const id = mmsToCpmWorkflowId(ORIGIN, 'M-op');
-  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-op' }), { from: 'a@b', to: ['+12025550199/TYPE=PLMN@mms.iwf.example.net'] });
+  // No delivery report asked: the .RES waits for the outcome (store-and-forward would ack at once).
+  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-op', deliveryReport: false }), { from: 'a@b', to: ['+12025550199/TYPE=PLMN@mms.iwf.example.net'] });
   await waitFor('retryWait', async () => ((await stateOf(id)) === 'retryWait' ? true : undefined));
 
   const listed = await iwf('deliveries', 'list', '--state', 'retryWait', '--direction', 'mms-to-cpm', '--since', '1h', '--json');

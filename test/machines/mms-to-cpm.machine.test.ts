@@ -314,6 +314,24 @@ test('an operator abandoning the wait for IMDNs sends Indeterminate reports and 
   t.deepEqual(reports.map((r) => [r.status, r.statusText]), [['Indeterminate', 'abandoned by operator: subscriber gone']]);
 });
 
+test('store-and-forward: an offline recipient with a delivery report asked gets .RES Ok at once, then Expired', async (t) => {
+  const { calls, states, output } = await run(input({ deliveryReport: true }), { answer: () => OFFLINE, imdns: [] });
+  t.deepEqual(calls.res.map((r) => r.status), ['Ok'], 'one .RES, sent early');
+  t.is(states.indexOf('ackingEarly'), states.indexOf('routed') + 1);
+  t.is(calls.route.length, 3, 'still retried to the end');
+  t.deepEqual(calls.reports.map((r) => r.status), ['Expired']);
+  t.true(output.resSent);
+});
+
+test('store-and-forward: a late acceptance becomes a Retrieved report after the IMDN', async (t) => {
+  const { calls } = await run(input({ deliveryReport: true }), {
+    answer: (n) => (n === 1 ? OFFLINE : OK),
+    imdns: [{ recipientUri: 'tel:+12025550199', kind: 'delivery', status: 'delivered' }],
+  });
+  t.deepEqual(calls.res.map((r) => r.status), ['Ok']);
+  t.deepEqual(calls.reports.map((r) => r.status), ['Retrieved']);
+});
+
 test('IMDN statuses map to MM4 statuses', (t) => {
   t.deepEqual(['delivered', 'failed', 'forbidden', 'error', 'processed'].map(imdnToMmStatus), ['Retrieved', 'Rejected', 'Rejected', 'Indeterminate', undefined]);
 });
