@@ -1,6 +1,7 @@
 /**
  * SIP message codec (RFC 3261 section 7 and the ABNF of section 25). Pure: bytes in, values out.
- * Header order and multiple values are kept as written; compact names are expanded (7.3.3).
+ * Parsing is tolerant (LF line ends, leading CRLFs, folding, compact names); writing is strict.
+ * Header order and comma-separated values are kept as written; compact names are expanded (7.3.3).
  */
 
 export interface SipHeader {
@@ -26,7 +27,19 @@ export interface SipResponse {
 
 export type SipMessage = SipRequest | SipResponse;
 
-/** RFC 3261 7.3.3 compact forms (plus RFC 3515 `r`, RFC 3841 `a`/`j`/`d`, RFC 4028 `x`). */
+/**
+ * A parse failure. `partial` is the message as far as it could be read (start line and the
+ * well-formed headers) so a transport can still answer a broken request with 400 (RFC 3261 18.3).
+ */
+export interface SipParseError {
+  ok: false;
+  error: string;
+  partial?: SipMessage;
+}
+
+export type SipParseResult = { ok: true; message: SipMessage } | SipParseError;
+
+/** RFC 3261 7.3.3 compact forms, plus RFC 3515 `r`, RFC 3841 `a`/`j`/`d`, RFC 4028 `x`, RFC 6665 `u`. */
 const COMPACT: Record<string, string> = {
   i: 'Call-ID',
   m: 'Contact',
@@ -47,118 +60,131 @@ const COMPACT: Record<string, string> = {
   u: 'Allow-Events',
 };
 
+/** Default bound on one message (datagram or framed stream message). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
-const MAX_HEADERS = 200;
+const MAX_HEADERS = 256;
 
+const TOKEN = /^[A-Za-z0-9.!%*_+`'~-]+$/;
+const STATUS_LINE = /^SIP\/2\.0[ \t]+(\d{3})(?:[ \t]+(.*))?$/i;
+const REQUEST_LINE = /^([A-Za-z0-9.!%*_+`'~-]+)[ \t]+(\S+)[ \t]+SIP\/2\.0$/i;
+
+/** The full name for a compact one (`i` -> `Call-ID`); other names are returned unchanged. */
 export function fullHeaderName(name: string): string {
-  return COMPACT[name.toLowerCase()] ?? name;
+  return name.length === 1 ? (COMPACT[name.toLowerCase()] ?? name) : name;
 }
 
+const sameName = (a: string, b: string) => fullHeaderName(a).toLowerCase() === fullHeaderName(b).toLowerCase();
+
+/** The first value of a header, matched case-insensitively; compact names match their full form. */
 export function getHeader(headers: SipHeader[], name: string): string | undefined {
-  const want = fullHeaderName(name).toLowerCase();
-  return headers.find((h) => h.name.toLowerCase() === want)?.value;
+  return headers.find((h) => sameName(h.name, name))?.value;
 }
 
+/** Every value of a header (each header line; comma lists inside a line are not split). */
 export function getHeaders(headers: SipHeader[], name: string): string[] {
-  const want = fullHeaderName(name).toLowerCase();
-  return headers.filter((h) => h.name.toLowerCase() === want).map((h) => h.value);
+  return headers.filter((h) => sameName(h.name, name)).map((h) => h.value);
 }
 
-/** Replaces every occurrence of `name` with one header (appended where the first one stood). */
+/** A copy with every occurrence of `name` replaced by one header where the first stood (else appended). */
 export function setHeader(headers: SipHeader[], name: string, value: string): SipHeader[] {
-  const want = name.toLowerCase();
-  const i = headers.findIndex((h) => h.name.toLowerCase() === want);
-  const rest = headers.filter((h) => h.name.toLowerCase() !== want);
-  if (i < 0) return [...rest, { name, value }];
-  rest.splice(i, 0, { name, value });
+  const i = headers.findIndex((h) => sameName(h.name, name));
+  const rest = headers.filter((h) => !sameName(h.name, name));
+  rest.splice(i < 0 ? rest.length : i, 0, { name, value });
   return rest;
 }
 
-/** Splits the head (start line + headers) from the body at the first empty line. */
-export function splitHead(buf: Buffer): { head: string; body: Buffer } | undefined {
-  const crlf = buf.indexOf('\r\n\r\n');
-  const lf = buf.indexOf('\n\n');
-  if (crlf < 0 && lf < 0) return undefined;
-  if (crlf >= 0 && (lf < 0 || crlf < lf)) return { head: buf.subarray(0, crlf).toString('utf8'), body: buf.subarray(crlf + 4) };
-  return { head: buf.subarray(0, lf).toString('utf8'), body: buf.subarray(lf + 2) };
+/** Start of the body: after the first empty line (CRLF CRLF, or LF LF from lenient senders). */
+function headEnd(buf: Buffer, from: number): { head: number; body: number } | undefined {
+  const crlf = buf.indexOf('\r\n\r\n', from);
+  const lf = buf.indexOf('\n\n', from);
+  if (crlf >= 0 && (lf < 0 || crlf < lf)) return { head: crlf, body: crlf + 4 };
+  if (lf >= 0) return { head: lf, body: lf + 2 };
+  return undefined;
 }
 
-const TOKEN = /^[A-Za-z0-9.!%*_+`'~-]+$/;
-
-/** Parses one datagram or framed stream message. Never throws. */
-export function parseSipMessage(
-  buf: Buffer,
-  maxBytes = DEFAULT_MAX_MESSAGE_BYTES,
-): { ok: true; message: SipMessage } | { ok: false; error: string } {
+/**
+ * Parses one datagram or one framed stream message. Never throws. With a Content-Length the body
+ * is that many bytes (extra bytes are ignored, fewer is an error: RFC 3261 18.3); without one the
+ * rest of the buffer is the body (datagrams only; streams are framed by SipStreamFramer).
+ */
+export function parseSipMessage(buf: Buffer, maxBytes = DEFAULT_MAX_MESSAGE_BYTES): SipParseResult {
   if (buf.length > maxBytes) return { ok: false, error: `message larger than ${maxBytes} bytes` };
-  const parts = splitHead(buf);
-  if (!parts) return { ok: false, error: 'no empty line after the headers' };
-  const lines = parts.head.split(/\r?\n/);
-  while (lines.length && lines[0] === '') lines.shift(); // RFC 3261 7.5: ignore leading CRLFs
-  const start = lines.shift() ?? '';
+  let start = 0;
+  while (buf[start] === 13 || buf[start] === 10) start++; // RFC 3261 7.5: ignore CRLFs before the start line
+  const end = headEnd(buf, start);
+  if (!end) return { ok: false, error: 'no empty line after the headers' };
+  const lines = buf.subarray(start, end.head).toString('utf8').split(/\r?\n/);
+  const startLine = lines[0];
   const headers: SipHeader[] = [];
-  for (const line of lines) {
-    if (/^[ \t]/.test(line) && headers.length) {
+  let error: string | undefined;
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i];
+    if ((line[0] === ' ' || line[0] === '\t') && headers.length) {
       headers[headers.length - 1].value += ` ${line.trim()}`; // folding, RFC 3261 7.3.1
       continue;
     }
     const colon = line.indexOf(':');
-    if (colon <= 0) return { ok: false, error: `malformed header line '${line.slice(0, 40)}'` };
-    const name = line.slice(0, colon).trim();
-    if (!TOKEN.test(name)) return { ok: false, error: `bad header name '${name.slice(0, 40)}'` };
+    const name = colon > 0 ? line.slice(0, colon).trim() : '';
+    if (!TOKEN.test(name)) {
+      error ??= `malformed header line '${line.slice(0, 40)}'`;
+      continue;
+    }
+    if (headers.length >= MAX_HEADERS) return { ok: false, error: `more than ${MAX_HEADERS} headers` };
     headers.push({ name: fullHeaderName(name), value: line.slice(colon + 1).trim() });
-    if (headers.length > MAX_HEADERS) return { ok: false, error: 'too many headers' };
   }
-  let body = parts.body;
-  const cl = getHeader(headers, 'Content-Length');
-  if (cl !== undefined) {
-    if (!/^\d+$/.test(cl)) return { ok: false, error: `bad Content-Length '${cl}'` };
-    const n = Number(cl);
-    if (n > body.length) return { ok: false, error: `body shorter than Content-Length ${n}` };
-    body = body.subarray(0, n); // RFC 3261 18.3: extra bytes after the body are ignored
-  }
-  body = Buffer.from(body);
 
-  const res = /^SIP\/2\.0 (\d{3}) ?(.*)$/.exec(start);
-  if (res) return { ok: true, message: { kind: 'response', status: Number(res[1]), reason: res[2], headers, body } };
-  const req = /^([A-Za-z0-9.!%*_+`'~-]+) (\S+) SIP\/2\.0$/.exec(start);
-  if (!req) return { ok: false, error: `bad start line '${start.slice(0, 60)}'` };
-  return { ok: true, message: { kind: 'request', method: req[1], uri: req[2], headers, body } };
+  let body = buf.subarray(end.body);
+  const lengths = new Set(getHeaders(headers, 'Content-Length'));
+  if (lengths.size > 1) error ??= 'conflicting Content-Length headers';
+  const cl = [...lengths][0];
+  if (cl !== undefined) {
+    if (!/^\d{1,10}$/.test(cl)) error ??= `bad Content-Length '${cl.slice(0, 20)}'`;
+    else if (Number(cl) > body.length) error ??= `body shorter than Content-Length ${cl}`;
+    else body = body.subarray(0, Number(cl));
+  }
+
+  let message: SipMessage | undefined;
+  const res = STATUS_LINE.exec(startLine);
+  const req = res ? null : REQUEST_LINE.exec(startLine);
+  if (res && Number(res[1]) >= 100 && Number(res[1]) <= 699) {
+    message = { kind: 'response', status: Number(res[1]), reason: res[2] ?? '', headers, body: Buffer.from(body) };
+  } else if (req) {
+    message = { kind: 'request', method: req[1], uri: req[2], headers, body: Buffer.from(body) };
+  } else {
+    return { ok: false, error: `bad start line '${startLine.slice(0, 60)}'` };
+  }
+  return error ? { ok: false, error, partial: message } : { ok: true, message };
 }
 
-/** Serializes with CRLF line ends and a Content-Length equal to the body's byte length, last. */
+const UNSAFE_VALUE = /[\r\n\0]/;
+
+/** Refuses what would change the message's framing if written (header injection). */
+function assertWritable(m: SipMessage): void {
+  const bad = (what: string) => {
+    throw new TypeError(`SIP message not serializable: ${what}`);
+  };
+  if (m.kind === 'request') {
+    if (!TOKEN.test(m.method)) bad(`method '${m.method.slice(0, 20)}'`);
+    if (!/^\S+$/.test(m.uri)) bad('Request-URI');
+  } else {
+    if (!Number.isInteger(m.status) || m.status < 100 || m.status > 699) bad(`status ${m.status}`);
+    if (UNSAFE_VALUE.test(m.reason)) bad('reason phrase');
+  }
+  for (const h of m.headers) {
+    if (!TOKEN.test(h.name)) bad(`header name '${h.name.slice(0, 20)}'`);
+    if (UNSAFE_VALUE.test(h.value)) bad(`CR, LF or NUL in ${h.name}`);
+  }
+}
+
+/**
+ * Writes a message with CRLF line ends; Content-Length (the body's byte length) is written last
+ * among the headers and replaces any given one. Throws a TypeError for values that cannot be
+ * written safely (CR/LF in a header value, a non-token name, a status outside 100-699).
+ */
 export function serializeSipMessage(m: SipMessage): Buffer {
-  const start = m.kind === 'request' ? `${m.method} ${m.uri} SIP/2.0` : `SIP/2.0 ${m.status} ${m.reason}`;
-  const lines = [start];
-  for (const h of m.headers) if (h.name.toLowerCase() !== 'content-length') lines.push(`${h.name}: ${h.value}`);
+  assertWritable(m);
+  const lines = [m.kind === 'request' ? `${m.method} ${m.uri} SIP/2.0` : `SIP/2.0 ${m.status} ${m.reason}`];
+  for (const h of m.headers) if (!sameName(h.name, 'Content-Length')) lines.push(`${h.name}: ${h.value}`);
   lines.push(`Content-Length: ${m.body.length}`, '', '');
   return Buffer.concat([Buffer.from(lines.join('\r\n'), 'utf8'), m.body]);
 }
-
-/** Default reason phrases (RFC 3261 21, RFC 3428 for 202). */
-export function statusReason(status: number): string {
-  return REASONS[status] ?? (status < 200 ? 'Trying' : status < 300 ? 'OK' : 'Error');
-}
-
-const REASONS: Record<number, string> = {
-  100: 'Trying',
-  200: 'OK',
-  202: 'Accepted',
-  400: 'Bad Request',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  408: 'Request Timeout',
-  413: 'Request Entity Too Large',
-  415: 'Unsupported Media Type',
-  480: 'Temporarily Unavailable',
-  481: 'Call/Transaction Does Not Exist',
-  486: 'Busy Here',
-  488: 'Not Acceptable Here',
-  500: 'Server Internal Error',
-  501: 'Not Implemented',
-  503: 'Service Unavailable',
-  504: 'Server Time-out',
-  603: 'Decline',
-  604: 'Does Not Exist Anywhere',
-};
