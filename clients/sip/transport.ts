@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { SipStreamFramer } from '../../protocols/sip/framer.js';
-import { DEFAULT_MAX_MESSAGE_BYTES, parseSipMessage, type SipMessage } from '../../protocols/sip/message.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, parseSipMessage, type SipMessage, type SipParseError } from '../../protocols/sip/message.js';
 
 export type TransportName = 'udp' | 'tcp';
 
@@ -22,27 +22,51 @@ export interface TransportLog {
   warn(o: object, msg: string): void;
 }
 
+export interface TransportEvents {
+  message(m: SipMessage, flow: Flow): void;
+  /** A datagram or framed stream message that did not parse (`partial` may allow a 400). */
+  invalid(e: SipParseError, flow: Flow): void;
+  /** A TCP connection ended; transactions waiting on it will get no answer. */
+  closed(socket: net.Socket, reason: string): void;
+}
+
+export interface TransportOptions {
+  host: string;
+  port: number;
+  transports: TransportName[];
+  maxMessageBytes?: number;
+  /** Connect attempts give up after this long (the transaction's Timer F). */
+  connectTimeoutMs: number;
+  log?: TransportLog;
+}
+
 const plainIp = (ip: string) => (ip.startsWith('::ffff:') ? ip.slice(7) : ip);
 const key = (r: Remote) => `${r.host}:${r.port}`;
+const onlyCrlf = (buf: Buffer) => buf.every((b) => b === 13 || b === 10);
 
-/** TCP connections without traffic for this long are closed (RFC 3261 18: implementation choice). */
+/** TCP connections without traffic for this long are closed (RFC 3261 18 leaves it to us). */
 const IDLE_MS = 120_000;
 
 /**
  * RFC 3261 section 18 transport layer: one UDP socket and one TCP listener on the same port,
- * outbound TCP connections reused per remote address, inbound connections kept for responses.
+ * outbound TCP connections reused per remote address (connected on demand, one attempt at a
+ * time), accepted connections kept so responses go back on them.
  */
 export class SipTransport {
+  port = 0;
   private udp?: dgram.Socket;
   private server?: net.Server;
   private readonly conns = new Map<string, net.Socket>();
+  private readonly connecting = new Map<string, Promise<net.Socket>>();
   private readonly sockets = new Set<net.Socket>();
-  port = 0;
+  private readonly maxBytes: number;
 
   constructor(
-    private readonly o: { host: string; port: number; transports: TransportName[]; maxMessageBytes?: number; log?: TransportLog },
-    private readonly onMessage: (m: SipMessage, flow: Flow) => void,
-  ) {}
+    private readonly o: TransportOptions,
+    private readonly events: TransportEvents,
+  ) {
+    this.maxBytes = o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  }
 
   async start(): Promise<void> {
     // Port 0: take the UDP port the OS gives and bind TCP to the same number (retrying on a clash).
@@ -54,7 +78,7 @@ export class SipTransport {
       } catch (e) {
         this.udp?.close();
         this.udp = undefined;
-        if (this.o.port !== 0 || tries > 10 || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+        if (this.o.port !== 0 || tries >= 10 || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
       }
     }
   }
@@ -62,11 +86,11 @@ export class SipTransport {
   private bindUdp(port: number): Promise<number> {
     const sock = dgram.createSocket(net.isIPv6(this.o.host) ? 'udp6' : 'udp4');
     sock.on('message', (buf, rinfo) => {
-      if (buf.length <= 4 && /^[\r\n]*$/.test(buf.toString('latin1'))) return; // keep-alive
-      const parsed = parseSipMessage(buf, this.o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES);
-      const remote = { host: plainIp(rinfo.address), port: rinfo.port };
-      if (!parsed.ok) return this.o.log?.warn({ remote, error: parsed.error }, 'unparseable SIP datagram dropped');
-      this.onMessage(parsed.message, { transport: 'udp', remote });
+      if (onlyCrlf(buf)) return; // keep-alive (RFC 5626 uses STUN on UDP; bare CRLFs are noise)
+      const flow: Flow = { transport: 'udp', remote: { host: plainIp(rinfo.address), port: rinfo.port } };
+      const parsed = parseSipMessage(buf, this.maxBytes);
+      if (parsed.ok) this.events.message(parsed.message, flow);
+      else this.events.invalid(parsed, flow);
     });
     sock.on('error', (e) => this.o.log?.warn({ error: e.message }, 'SIP UDP socket error'));
     return new Promise((resolve, reject) => {
@@ -91,52 +115,83 @@ export class SipTransport {
     });
   }
 
-  /** Wires a TCP connection (ours or accepted) to the framer; remembers it for reuse. */
+  /** Wires a TCP connection (ours or accepted) to a framer; remembers it for reuse. */
   private adopt(s: net.Socket, remoteKey?: string): void {
     const remote = { host: plainIp(s.remoteAddress ?? ''), port: s.remotePort ?? 0 };
+    const flow: Flow = { transport: 'tcp', remote, socket: s };
     const k = remoteKey ?? key(remote);
     this.sockets.add(s);
-    if (!this.conns.has(k)) this.conns.set(k, s);
-    const framer = new SipStreamFramer(this.o.maxMessageBytes);
-    s.setTimeout(IDLE_MS, () => s.destroy());
+    if (!this.conns.get(k) || this.conns.get(k)!.destroyed) this.conns.set(k, s);
+    const framer = new SipStreamFramer(this.maxBytes, (e) => this.events.invalid(e, flow));
+    let pings = 0;
+    let reason = 'connection closed';
+    s.setTimeout(IDLE_MS, () => {
+      reason = 'idle connection closed';
+      s.destroy();
+    });
     s.on('data', (chunk) => {
-      for (const m of framer.push(chunk)) this.onMessage(m, { transport: 'tcp', remote, socket: s });
+      for (const m of framer.push(chunk)) this.events.message(m, flow);
+      // RFC 5626 4.4.1: each CRLF CRLF ping is answered with a CRLF pong.
+      for (; pings < framer.pings; pings++) s.write('\r\n');
       if (framer.failed) {
+        reason = `framing error: ${framer.failed}`;
         this.o.log?.warn({ remote, error: framer.failed }, 'SIP TCP framing error, closing connection');
         s.destroy();
       }
     });
-    s.on('error', (e) => this.o.log?.debug({ remote, error: e.message }, 'SIP TCP connection error'));
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      reason = e.code ?? e.message;
+      this.o.log?.debug({ remote, error: e.message }, 'SIP TCP connection error');
+    });
     s.on('close', () => {
       this.sockets.delete(s);
       if (this.conns.get(k) === s) this.conns.delete(k);
+      this.events.closed(s, reason);
     });
   }
 
   private connect(dest: Remote): Promise<net.Socket> {
-    const existing = this.conns.get(key(dest));
+    const k = key(dest);
+    const existing = this.conns.get(k);
     if (existing && !existing.destroyed) return Promise.resolve(existing);
-    return new Promise((resolve, reject) => {
+    const pending = this.connecting.get(k);
+    if (pending) return pending;
+    const attempt = new Promise<net.Socket>((resolve, reject) => {
       const s = net.connect({ host: dest.host, port: dest.port });
+      this.sockets.add(s); // so close() also stops attempts in progress
+      s.setTimeout(this.o.connectTimeoutMs, () => s.destroy(Object.assign(new Error(`connect ETIMEDOUT ${k}`), { code: 'ETIMEDOUT' })));
+      const failed = (e: Error) => {
+        this.sockets.delete(s);
+        reject(e);
+      };
+      s.once('error', failed);
+      s.once('close', () => failed(new Error(`connection to ${k} closed while connecting`)));
       s.once('connect', () => {
-        s.off('error', reject);
-        this.adopt(s, key(dest));
+        s.removeAllListeners('error').removeAllListeners('close').removeAllListeners('timeout');
+        s.setTimeout(0);
+        this.adopt(s, k);
         resolve(s);
       });
-      s.once('error', reject);
-    });
+    }).finally(() => this.connecting.delete(k));
+    this.connecting.set(k, attempt);
+    return attempt;
   }
 
-  /** Sends bytes; rejects on a transport error (the transaction layer turns that into a 503). */
-  async send(buf: Buffer, dest: Remote & { transport: TransportName }, socket?: net.Socket): Promise<void> {
+  /**
+   * Sends bytes; over TCP on `socket` when it is still open, else on a (new) connection to
+   * `dest`. Resolves with the TCP socket used; rejects on a transport error.
+   */
+  async send(buf: Buffer, dest: Remote & { transport: TransportName }, socket?: net.Socket): Promise<net.Socket | undefined> {
     if (dest.transport === 'udp') {
       const udp = this.udp;
       if (!udp) throw new Error('UDP transport not enabled');
       await new Promise<void>((resolve, reject) => udp.send(buf, dest.port, dest.host, (e) => (e ? reject(e) : resolve())));
-      return;
+      return undefined;
     }
-    const s = socket && !socket.destroyed ? socket : await this.connect(dest);
+    if (!this.o.transports.includes('tcp')) throw new Error('TCP transport not enabled');
+    const s = socket && !socket.destroyed && socket.writable ? socket : await this.connect(dest);
     await new Promise<void>((resolve, reject) => s.write(buf, (e) => (e ? reject(e) : resolve())));
+    return s;
   }
 
   async close(): Promise<void> {
@@ -147,5 +202,7 @@ export class SipTransport {
       new Promise<void>((r) => (this.udp ? this.udp.close(() => r()) : r())),
       new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r())),
     ]);
+    this.udp = undefined;
+    this.server = undefined;
   }
 }

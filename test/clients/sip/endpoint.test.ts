@@ -1,42 +1,12 @@
 import test from 'ava';
-import dgram from 'node:dgram';
-import { createSipEndpoint, type SipEndpoint } from '../../../clients/sip/endpoint.js';
-import { parseNameAddrParams } from '../../../protocols/sip/headers.js';
-import { getHeader, parseSipMessage, serializeSipMessage, type SipRequest } from '../../../protocols/sip/message.js';
-import { freePort } from '../../helpers/ports.js';
-
-const timers = { t1: 50, t2: 200 };
-const quiet = { debug() {}, warn() {} };
-
-function message(n: string, body = 'Grüße ✓') {
-  return {
-    method: 'MESSAGE',
-    uri: 'sip:bob@127.0.0.1',
-    headers: [
-      { name: 'From', value: `<sip:alice@example.net>;tag=a${n}` },
-      { name: 'To', value: '<sip:bob@example.net>' },
-      { name: 'Call-ID', value: `call-${n}` },
-      { name: 'CSeq', value: '1 MESSAGE' },
-      { name: 'Content-Type', value: 'text/plain;charset=utf-8' },
-    ],
-    body: Buffer.from(body, 'utf8'),
-  };
-}
-
-async function pair() {
-  const a = await createSipEndpoint({ host: '127.0.0.1', port: 0, timers, log: quiet });
-  const b = await createSipEndpoint({ host: '127.0.0.1', port: 0, timers, log: quiet });
-  const seen: SipRequest[] = [];
-  b.onRequest((req) => {
-    seen.push(req);
-    return { status: 202 };
-  });
-  return { a, b, seen, close: () => Promise.all([a.close(), b.close()]) };
-}
+import { createSipEndpoint } from '../../../clients/sip/endpoint.js';
+import { parseNameAddrParams, parseVia } from '../../../protocols/sip/headers.js';
+import { getHeader, getHeaders } from '../../../protocols/sip/message.js';
+import { endpointPair, fastTimers, message, quiet, UTF8_BODY } from './fixtures.js';
 
 for (const transport of ['udp', 'tcp'] as const) {
-  test(`a MESSAGE over ${transport} is answered 202 with a To-tag and its UTF-8 body intact`, async (t) => {
-    const { a, b, seen, close } = await pair();
+  test(`a MESSAGE over ${transport} is answered 202 with a To-tag and its UTF-8 body bytes intact`, async (t) => {
+    const { a, b, seen, close } = await endpointPair();
     try {
       const res = await a.sendRequest(message(transport), { host: '127.0.0.1', port: b.port, transport });
       t.is(res.status, 202);
@@ -44,121 +14,123 @@ for (const transport of ['udp', 'tcp'] as const) {
       t.truthy(parseNameAddrParams(getHeader(res.headers, 'To')!)?.params.tag);
       t.is(getHeader(res.headers, 'Call-ID'), `call-${transport}`);
       t.is(seen.length, 1);
-      t.is(seen[0].body.toString('utf8'), 'Grüße ✓');
-      t.regex(getHeader(seen[0].headers, 'Via')!, new RegExp(`^SIP/2.0/${transport.toUpperCase()} 127.0.0.1:${a.port};branch=z9hG4bK`));
+      t.true(seen[0].req.body.equals(UTF8_BODY));
+      t.is(Number(getHeader(seen[0].req.headers, 'Content-Length')), UTF8_BODY.length);
+      t.is(seen[0].transport, transport);
+      t.is(seen[0].remote.host, '127.0.0.1');
+      const via = parseVia(getHeader(seen[0].req.headers, 'Via')!);
+      t.like(via, { transport: transport.toUpperCase(), host: '127.0.0.1', port: a.port });
+      t.true(via!.params.branch.startsWith('z9hG4bK'));
+      t.true('rport' in via!.params);
+      t.is(getHeader(seen[0].req.headers, 'Max-Forwards'), '70');
     } finally {
       await close();
     }
   });
 }
 
-/** A raw UDP peer that ignores the first `ignore` copies of a request, then answers 200. */
-async function stubbornPeer(ignore: number) {
-  const sock = dgram.createSocket('udp4');
-  const arrivals: number[] = [];
-  sock.on('message', (buf, rinfo) => {
-    arrivals.push(Date.now());
-    if (arrivals.length <= ignore) return;
-    const parsed = parseSipMessage(buf);
-    if (!parsed.ok || parsed.message.kind !== 'request') return;
-    const req = parsed.message;
-    const keep = ['Via', 'From', 'To', 'Call-ID', 'CSeq'];
-    const res = serializeSipMessage({
-      kind: 'response',
-      status: 200,
-      reason: 'OK',
-      headers: req.headers.filter((h) => keep.includes(h.name)),
-      body: Buffer.alloc(0),
+test('UDP and TCP listen on the same port number, also when it is chosen by the OS', async (t) => {
+  const e = await createSipEndpoint({ host: '127.0.0.1', port: 0, log: quiet });
+  try {
+    t.true(e.port > 0);
+    const { a, close } = await endpointPair();
+    e.onRequest(() => ({ status: 200 }));
+    t.is((await a.sendRequest(message('u'), { host: '127.0.0.1', port: e.port, transport: 'udp' })).status, 200);
+    t.is((await a.sendRequest(message('t'), { host: '127.0.0.1', port: e.port, transport: 'tcp' })).status, 200);
+    await close();
+  } finally {
+    await e.close();
+  }
+});
+
+test("the handler's status, reason, headers and body make the response; the caller's Max-Forwards is kept", async (t) => {
+  const { a, b, close } = await endpointPair();
+  b.onRequest(() => ({ status: 480, reason: 'Temporarily Unavailable (try later)', headers: [{ name: 'Retry-After', value: '30' }], body: Buffer.from('ö') }));
+  try {
+    const req = message('h');
+    req.headers.push({ name: 'Max-Forwards', value: '5' });
+    const res = await a.sendRequest(req, { host: '127.0.0.1', port: b.port, transport: 'tcp' });
+    t.is(res.status, 480);
+    t.is(res.reason, 'Temporarily Unavailable (try later)');
+    t.is(getHeader(res.headers, 'Retry-After'), '30');
+    t.is(res.body.toString('utf8'), 'ö');
+  } finally {
+    await close();
+  }
+});
+
+test('a throwing handler gives 500, a missing handler 501, and a handler answering no final status 500', async (t) => {
+  const a = await createSipEndpoint({ host: '127.0.0.1', port: 0, timers: fastTimers, log: quiet });
+  const b = await createSipEndpoint({ host: '127.0.0.1', port: 0, timers: fastTimers, log: quiet });
+  const dest = { host: '127.0.0.1', port: b.port, transport: 'udp' as const };
+  try {
+    t.is((await a.sendRequest(message('none'), dest)).status, 501);
+    b.onRequest(() => {
+      throw new Error('boom');
     });
-    sock.send(res, rinfo.port, rinfo.address);
-  });
-  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
-  return { port: sock.address().port, arrivals, close: () => new Promise<void>((r) => sock.close(() => r())) };
-}
-
-test('over UDP an unanswered request is retransmitted with Timer E doubling from T1', async (t) => {
-  const peer = await stubbornPeer(2);
-  const a = await createSipEndpoint({ host: '127.0.0.1', port: 0, timers, log: quiet });
-  try {
-    const res = await a.sendRequest(message('e'), { host: '127.0.0.1', port: peer.port, transport: 'udp' });
-    t.is(res.status, 200);
-    t.is(peer.arrivals.length, 3);
-    const gaps = [peer.arrivals[1] - peer.arrivals[0], peer.arrivals[2] - peer.arrivals[1]];
-    t.true(gaps[0] >= 40 && gaps[0] < 150, `first retransmission after ~T1, was ${gaps[0]} ms`);
-    t.true(gaps[1] >= 80 && gaps[1] < 250, `second after ~2*T1, was ${gaps[1]} ms`);
+    t.is((await a.sendRequest(message('throw'), dest)).status, 500);
+    b.onRequest(async () => ({ status: 180 }));
+    t.is((await a.sendRequest(message('1xx'), dest)).status, 500);
+    b.onRequest(() => ({ status: 200, headers: [{ name: 'X-Evil', value: 'a\r\nVia: x' }] }));
+    t.is((await a.sendRequest(message('inject'), dest)).status, 500, 'unwritable handler headers become 500, not a crash');
   } finally {
-    await a.close();
-    await peer.close();
+    await Promise.all([a.close(), b.close()]);
   }
 });
 
-test('no final response within Timer F resolves as 408', async (t) => {
-  const peer = await stubbornPeer(1000);
-  const a = await createSipEndpoint({ host: '127.0.0.1', port: 0, timers: { t1: 10, t2: 40 }, log: quiet });
+test('INVITE is answered 501 without reaching the handler; CANCEL of nothing is 481', async (t) => {
+  const { a, b, seen, close } = await endpointPair();
   try {
-    const started = Date.now();
-    const res = await a.sendRequest(message('f'), { host: '127.0.0.1', port: peer.port, transport: 'udp' });
-    t.is(res.status, 408);
-    t.true(Date.now() - started >= 600, 'Timer F is 64*T1');
-  } finally {
-    await a.close();
-    await peer.close();
-  }
-});
-
-test('a TCP destination that refuses the connection resolves fast as 503', async (t) => {
-  const a = await createSipEndpoint({ host: '127.0.0.1', port: 0, timers, log: quiet });
-  try {
-    const res = await a.sendRequest(message('r'), { host: '127.0.0.1', port: await freePort(), transport: 'tcp' });
-    t.is(res.status, 503);
-    t.regex(res.reason, /ECONNREFUSED/);
-  } finally {
-    await a.close();
-  }
-});
-
-test('a retransmitted request is absorbed by the server transaction and its response re-sent', async (t) => {
-  const b: SipEndpoint = await createSipEndpoint({ host: '127.0.0.1', port: 0, timers, log: quiet });
-  let calls = 0;
-  b.onRequest(() => {
-    calls++;
-    return { status: 202 };
-  });
-  const sock = dgram.createSocket('udp4');
-  const responses: string[] = [];
-  sock.on('message', (buf) => responses.push(buf.toString()));
-  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
-  try {
-    const req = serializeSipMessage({
-      kind: 'request',
-      ...message('abs'),
-      headers: [{ name: 'Via', value: `SIP/2.0/UDP 127.0.0.1:${sock.address().port};branch=z9hG4bKabsorb;rport` }, ...message('abs').headers],
-    });
-    for (let i = 0; i < 3; i++) {
-      sock.send(req, b.port, '127.0.0.1');
-      await new Promise((r) => setTimeout(r, 60));
-    }
-    t.is(calls, 1);
-    t.is(responses.length, 3);
-    t.is(new Set(responses).size, 1, 'the same response, same To-tag, each time');
-    t.regex(responses[0], /^SIP\/2.0 202 Accepted/);
-    t.regex(responses[0], new RegExp(`;rport=${sock.address().port}`));
-  } finally {
-    sock.close();
-    await b.close();
-  }
-});
-
-test('a request missing mandatory headers is answered 400 naming them', async (t) => {
-  const { a, b, seen, close } = await pair();
-  try {
-    const bad = message('bad');
-    bad.headers = bad.headers.filter((h) => h.name !== 'Call-ID');
-    const res = await a.sendRequest(bad, { host: '127.0.0.1', port: b.port, transport: 'udp' });
-    t.is(res.status, 400);
-    t.regex(res.reason, /Call-ID/);
+    const invite = { ...message('inv'), method: 'INVITE', headers: message('inv').headers.map((h) => (h.name === 'CSeq' ? { name: 'CSeq', value: '1 INVITE' } : h)) };
+    t.is((await a.sendRequest(invite, { host: '127.0.0.1', port: b.port, transport: 'udp' })).status, 501);
+    const cancel = { ...message('c'), method: 'CANCEL', body: Buffer.alloc(0), headers: message('c').headers.map((h) => (h.name === 'CSeq' ? { name: 'CSeq', value: '1 CANCEL' } : h)) };
+    t.is((await a.sendRequest(cancel, { host: '127.0.0.1', port: b.port, transport: 'udp' })).status, 481);
     t.is(seen.length, 0);
   } finally {
     await close();
   }
+});
+
+test('a request missing mandatory headers or with a CSeq for another method is answered 400', async (t) => {
+  const { a, b, seen, close } = await endpointPair();
+  try {
+    const noCallId = message('bad');
+    noCallId.headers = noCallId.headers.filter((h) => h.name !== 'Call-ID');
+    const res = await a.sendRequest(noCallId, { host: '127.0.0.1', port: b.port, transport: 'udp' });
+    t.is(res.status, 400);
+    t.regex(res.reason, /Call-ID/);
+    const wrongCseq = message('cseq');
+    wrongCseq.headers = wrongCseq.headers.map((h) => (h.name === 'CSeq' ? { name: 'CSeq', value: '1 OPTIONS' } : h));
+    t.is((await a.sendRequest({ ...wrongCseq, branch: 'z9hG4bKwrong-cseq' }, { host: '127.0.0.1', port: b.port, transport: 'tcp' })).status, 408, 'a response for another method does not match the transaction (RFC 3261 17.1.3)');
+    t.is(seen.length, 0);
+  } finally {
+    await close();
+  }
+});
+
+test('the same branch while a transaction is pending yields its one outcome; a bad branch is refused', async (t) => {
+  const { a, b, seen, close } = await endpointPair();
+  try {
+    const dest = { host: '127.0.0.1', port: b.port, transport: 'udp' as const };
+    const req = { ...message('dup'), branch: 'z9hG4bKsame-branch' };
+    const [r1, r2] = await Promise.all([a.sendRequest(req, dest), a.sendRequest(req, dest)]);
+    t.is(r1, r2);
+    t.is(seen.length, 1);
+    await t.throwsAsync(a.sendRequest({ ...req, branch: 'no-cookie' }, dest), { instanceOf: TypeError });
+  } finally {
+    await close();
+  }
+});
+
+test('close() resolves pending requests with 503 and later ones too', async (t) => {
+  const { a, b, close } = await endpointPair();
+  b.onRequest(() => new Promise(() => {}));
+  const pending = a.sendRequest(message('p'), { host: '127.0.0.1', port: b.port, transport: 'tcp' });
+  await new Promise((r) => setTimeout(r, 50));
+  await close();
+  const res = await pending;
+  t.is(res.status, 503);
+  t.regex(res.reason, /closed/);
+  t.is((await a.sendRequest(message('late'), { host: '127.0.0.1', port: b.port, transport: 'udp' })).status, 503);
+  t.deepEqual(getHeaders(res.headers, 'Via'), []);
 });

@@ -1,0 +1,111 @@
+import { randomBytes } from 'node:crypto';
+import { parseCSeq, parseVia } from '../../protocols/sip/headers.js';
+import { getHeader, serializeSipMessage, type SipParseError, type SipRequest } from '../../protocols/sip/message.js';
+import { createResponse, responseTarget, type ResponseSpec } from '../../protocols/sip/response.js';
+import type { Flow, SipTransport, TransportLog, TransportName } from './transport.js';
+
+export type RequestHandler = (
+  req: SipRequest,
+  info: { transport: TransportName; remote: { host: string; port: number } },
+) => Promise<ResponseSpec> | ResponseSpec;
+
+interface ServerTx {
+  /** The final response once the handler has answered; retransmissions get it again. */
+  response?: Buffer;
+  flow: Flow;
+}
+
+/** RFC 3261 8.1.1.7: only branches with the magic cookie identify a transaction. */
+const MAGIC_COOKIE = 'z9hG4bK';
+
+const printable = (s: string) => s.replace(/[\0-\x1f\x7f]/g, '?');
+
+/**
+ * Non-INVITE server transactions (RFC 3261 17.2.2) keyed by top Via branch + sent-by + method.
+ * A retransmission is absorbed: the handler is not called again and the last response, if any
+ * yet, is sent again. A transaction lives Timer J (64*T1) after its response on UDP, none on TCP.
+ * Requests without an RFC 3261 branch are answered but not matched (no RFC 2543 fallback).
+ * INVITE is out of scope (501: no INVITE transactions, hence no ACK or CANCEL semantics either).
+ */
+export class ServerTransactions {
+  handler?: RequestHandler;
+  closed = false;
+  private readonly txs = new Map<string, ServerTx>();
+
+  constructor(
+    private readonly transport: SipTransport,
+    private readonly o: { t1: number; log?: TransportLog },
+  ) {}
+
+  async onRequest(req: SipRequest, flow: Flow): Promise<void> {
+    if (req.method === 'ACK') return; // ACKs a non-2xx INVITE answer; we run no INVITE transactions
+    const via = parseVia(getHeader(req.headers, 'Via') ?? '');
+    if (!via) return this.o.log?.warn({ remote: flow.remote, method: req.method }, 'SIP request without a readable Via dropped');
+    const sentBy = `${via.host}:${via.port ?? ''}`;
+    const key = via.params.branch?.startsWith(MAGIC_COOKIE) ? `${via.params.branch}|${sentBy}|${req.method}` : undefined;
+    const existing = key === undefined ? undefined : this.txs.get(key);
+    if (existing) {
+      if (existing.response) this.send(req, existing.response, flow);
+      return;
+    }
+    const tx: ServerTx = { flow };
+    if (key) this.txs.set(key, tx);
+    const toTag = randomBytes(6).toString('hex');
+    const spec = await this.answer(req, flow, via.params.branch, sentBy);
+    tx.response = this.serialize(req, spec, toTag, flow);
+    this.send(req, tx.response, flow);
+    // Timer J: keep absorbing retransmissions for 64*T1 on UDP; zero on reliable transports.
+    if (key) setTimeout(() => this.txs.delete(key), flow.transport === 'udp' ? 64 * this.o.t1 : 0).unref();
+  }
+
+  /** A request that did not parse gets 400 when it can be answered at all (RFC 3261 18.3, 21.4.1). */
+  onInvalid(e: SipParseError, flow: Flow): void {
+    this.o.log?.warn({ remote: flow.remote, transport: flow.transport, error: e.error }, 'unparseable SIP message');
+    const req = e.partial;
+    if (req?.kind !== 'request' || req.method === 'ACK') return;
+    const res = createResponse(req, { status: 400, reason: printable(`Bad Request (${e.error})`) }, randomBytes(6).toString('hex'), flow.remote);
+    if (res) this.send(req, serializeSipMessage(res), flow);
+  }
+
+  private async answer(req: SipRequest, flow: Flow, branch: string | undefined, sentBy: string): Promise<ResponseSpec> {
+    if (req.method === 'INVITE') return { status: 501, reason: 'Not Implemented (INVITE)' };
+    const missing = ['From', 'To', 'Call-ID', 'CSeq'].filter((h) => getHeader(req.headers, h) === undefined);
+    if (missing.length) return { status: 400, reason: `Bad Request (missing ${missing.join(', ')})` };
+    if (parseCSeq(getHeader(req.headers, 'CSeq')!)?.method !== req.method) return { status: 400, reason: 'Bad Request (bad CSeq)' };
+    if (req.method === 'CANCEL') {
+      // RFC 3261 9.2: a CANCEL of a non-INVITE transaction is answered 200 and changes nothing.
+      const prefix = `${branch}|${sentBy}|`;
+      const known = [...this.txs.keys()].some((k) => k.startsWith(prefix) && !k.endsWith('|CANCEL'));
+      return known ? { status: 200 } : { status: 481 };
+    }
+    if (!this.handler) return { status: 501 };
+    try {
+      const spec = await this.handler(req, { transport: flow.transport, remote: flow.remote });
+      if (Number.isInteger(spec.status) && spec.status >= 200 && spec.status <= 699) return spec;
+      this.o.log?.warn({ status: spec.status, method: req.method }, 'SIP request handler answered no final status');
+    } catch (e) {
+      this.o.log?.warn({ error: (e as Error).message, method: req.method }, 'SIP request handler failed');
+    }
+    return { status: 500 };
+  }
+
+  private serialize(req: SipRequest, spec: ResponseSpec, toTag: string, flow: Flow): Buffer {
+    try {
+      return serializeSipMessage(createResponse(req, spec, toTag, flow.remote)!);
+    } catch (e) {
+      // The handler gave headers that cannot be written (CR/LF injection, bad names).
+      this.o.log?.warn({ error: (e as Error).message, method: req.method }, 'SIP response not writable');
+      return serializeSipMessage(createResponse(req, { status: 500 }, toTag, flow.remote)!);
+    }
+  }
+
+  /** Over TCP on the request's connection; else (UDP, or the connection is gone) per RFC 3261 18.2.2. */
+  private send(req: SipRequest, bytes: Buffer, flow: Flow): void {
+    if (this.closed) return;
+    const target = responseTarget(req, flow.transport, flow.remote);
+    if (!target) return;
+    this.transport
+      .send(bytes, { ...target, transport: flow.transport }, flow.socket)
+      .catch((e: Error) => this.o.log?.warn({ error: e.message, remote: target }, 'SIP response not sent'));
+  }
+}
