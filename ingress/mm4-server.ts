@@ -18,6 +18,7 @@ export interface Mm4ServerOptions {
   maxMessageBytes: number;
   peers: Mm4Peer[];
   retry: RetryPolicy;
+  mm4Ack: { timeoutMs: number; maxAttempts: number };
   defaultExpiryMs: number;
   maxExpiryMs?: number;
   dispatcher: Dispatcher;
@@ -59,6 +60,7 @@ export function createMm4Server(o: Mm4ServerOptions) {
     receivedAt: new Date(),
     envelopeRecipients: session.envelope.rcptTo.map((r) => r.address),
     retry: o.retry,
+    mm4Ack: o.mm4Ack,
     defaultExpiryMs: o.defaultExpiryMs,
     maxExpiryMs: o.maxExpiryMs,
   });

@@ -14,6 +14,20 @@ export interface PendingReport {
   statusText?: string;
 }
 
+/** A report that went out and whose `.RES` (we always ask for one) has not come yet. */
+export interface SentReport extends PendingReport {
+  /** Its number within the delivery: the `.r<n>` of its minted X-Mms-Transaction-ID. */
+  n: number;
+  /** How many times it was sent (the first send included). */
+  sends: number;
+}
+
+/** The report number a `.RES` answers, from our minted transaction id `iwf1.<wf>.r<n>`. */
+export function reportNumber(transactionId: string): number | undefined {
+  const m = /\.r(\d+)$/.exec(transactionId);
+  return m ? Number(m[1]) : undefined;
+}
+
 /** An IMDN from a CPM recipient (routed by the SIP front-end). */
 export type ImdnEvent = { type: 'sip.imdn'; recipientUri: string; kind: 'delivery' | 'display' | 'processing'; status: string };
 

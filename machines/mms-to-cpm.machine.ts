@@ -11,9 +11,9 @@ import type {
 import type { Mm4Status } from '../model/mm4-status.js';
 import type { DeliveryOutcome, RecipientOutcome } from '../model/outcome.js';
 import { retryDelayMs, type ActorError } from './common.js';
-import { applyImdn, reportForSipFailure, type ImdnEvent, type PendingReport, type Reportable } from './mms-reports.js';
+import { applyImdn, reportForSipFailure, reportNumber, type ImdnEvent, type PendingReport, type Reportable, type SentReport } from './mms-reports.js';
 
-export { imdnToMmStatus, type ImdnEvent, type PendingReport } from './mms-reports.js';
+export { imdnToMmStatus, type ImdnEvent, type PendingReport, type SentReport } from './mms-reports.js';
 
 /**
  * The MMS -> CPM delivery (one MM4_forward.REQ):
@@ -57,6 +57,10 @@ export interface MmsToCpmContext {
   reportsSent: number;
   /** How many queued reports the running send covers (IMDNs may queue more meanwhile). */
   inFlight: number;
+  /** Reports sent whose `.RES` has not come: resent after `mm4Ack.timeoutMs`, up to `maxAttempts` sends. */
+  unacked: SentReport[];
+  /** Report numbers the MMSC answered; a `.RES` may overtake the record of its own send. */
+  answered: number[];
   /** The message's expiry passed while waiting for IMDNs. */
   expired: boolean;
   /** MM4_forward.RES Ok went out before the outcome was known (store-and-forward). */
@@ -101,6 +105,10 @@ function expiryOf(request: MmsToCpmInput): number | undefined {
 const pendingOf = (ctx: MmsToCpmContext) =>
   ctx.recipients.filter((r) => !r.final && r.uri).map((r): RecipientPlan => ({ mms: r.mms, uri: r.uri }));
 
+/** The queued reports the running send covers, numbered after those sent before. */
+const numbered = (ctx: MmsToCpmContext): SentReport[] =>
+  ctx.queue.slice(0, ctx.inFlight).map((r, i) => ({ ...r, n: ctx.reportsSent + 1 + i, sends: 0 }));
+
 /** Marks every still-open recipient as failed with the given status. */
 function closeOpen(ctx: MmsToCpmContext, status: Mm4Status, reason: string): RecipientState[] {
   return ctx.recipients.map((r) => (r.final ? r : { ...r, final: true, status, reason }));
@@ -120,7 +128,7 @@ export const mmsToCpmMachine = setup({
     store: notImplemented('store') as unknown as ReturnType<typeof fromPromise<MmsContent, StoredRef | undefined>>,
     route: notImplemented('route') as unknown as ReturnType<typeof fromPromise<SipAttemptResult[], RouteInput>>,
     sendRes: notImplemented('sendRes') as unknown as ReturnType<typeof fromPromise<void, ResInput>>,
-    sendReports: notImplemented('sendReports') as unknown as ReturnType<typeof fromPromise<void, { reports: PendingReport[]; first: number }>>,
+    sendReports: notImplemented('sendReports') as unknown as ReturnType<typeof fromPromise<void, { reports: SentReport[] }>>,
   },
   guards: {
     intakeRefused: ({ context }) => context.request.intakeError !== undefined,
@@ -137,9 +145,13 @@ export const mmsToCpmMachine = setup({
     ackEarly: ({ context }) => context.request.mm4.ackRequest && context.request.mm4.deliveryReport && !context.earlyAcked,
     finalAckDue: ({ context }) => context.request.mm4.ackRequest && !context.earlyAcked,
     hasQueue: ({ context }) => context.queue.length > 0,
+    notExpired: ({ context }) => !context.expired,
+    hasUnacked: ({ context }) => context.unacked.length > 0,
+    canResendReports: ({ context }) => context.unacked.some((r) => r.sends < context.request.mm4Ack.maxAttempts),
     allReported: ({ context }) =>
-      context.expired ||
-      context.recipients.every((r) => r.reported !== undefined && (!context.request.mm4.readReply || r.reported !== 'Retrieved' || r.readReported)),
+      context.unacked.length === 0 &&
+      (context.expired ||
+      context.recipients.every((r) => r.reported !== undefined && (!context.request.mm4.readReply || r.reported !== 'Retrieved' || r.readReported))),
     /** Retry only transient failures, within the attempt budget and before the message expires. */
     canRetry: ({ context }) => {
       if (pendingOf(context).length === 0) return false;
@@ -155,6 +167,7 @@ export const mmsToCpmMachine = setup({
   delays: {
     retryDelay: ({ context }) => retryDelayMs(context.request.retry, context.attempt),
     untilExpiry: ({ context }) => Math.max(1, (context.deadline ?? Date.now()) - Date.now()),
+    reportAckTimeout: ({ context }) => context.request.mm4Ack.timeoutMs,
   },
 }).createMachine({
   id: 'mmsToCpm',
@@ -172,6 +185,8 @@ export const mmsToCpmMachine = setup({
     queue: [],
     reportsSent: 0,
     inFlight: 0,
+    unacked: [],
+    answered: [],
     expired: false,
     earlyAcked: false,
   }),
@@ -179,8 +194,19 @@ export const mmsToCpmMachine = setup({
   // IMDNs are recorded whenever they come: a fast client may confirm before our .RES went out.
   on: {
     'sip.imdn': { actions: 'recordImdn' },
-    // The originator MMSC's answer to one of our reports, recorded for the audit trail.
-    'mm4.res': { actions: assign(({ event }) => ({ note: `${event.pduType} ${event.status ?? '(no status)'} for ${event.transactionId}` })) },
+    // The originator MMSC's answer to one of our reports (23.140 8.4.3/8.4.4): that report needs no
+    // resend. An error status is an answer too (the MMSC will not take it, resending changes nothing).
+    'mm4.res': {
+      actions: assign(({ context, event }) => {
+        const n = reportNumber(event.transactionId);
+        const dup = n !== undefined && context.answered.includes(n);
+        return {
+          unacked: context.unacked.filter((r) => r.n !== n),
+          answered: n === undefined || dup ? context.answered : [...context.answered, n],
+          note: `${event.pduType} ${event.status ?? '(no status)'} for report ${n ?? event.transactionId}${dup ? ' (duplicate)' : ''}`,
+        };
+      }),
+    },
   },
   states: {
     received: {
@@ -381,25 +407,40 @@ export const mmsToCpmMachine = setup({
       ],
     },
     awaitingImdn: {
-      description: 'Waiting for the CPM recipients\' IMDNs until the message expires (X-Mms-Expiry or the default).',
+      description:
+        'Waiting for the CPM recipients\' IMDNs until the message expires (X-Mms-Expiry or the default), ' +
+        'and for the originator MMSC\'s .RES to each report sent (resent after delivery.mm4Ack.timeout).',
       always: [{ guard: 'hasQueue', target: 'sendingReports' }, { guard: 'allReported', target: 'done' }],
       on: {
-        // Operators stop waiting: unreported recipients get the report the protocol requires.
-        'operator.abandon': {
-          target: 'sendingReports',
-          actions: assign(({ context, event }) => {
-            const open = context.recipients.filter((r) => r.reported === undefined);
-            return {
-              expired: true,
-              queue: context.request.mm4.deliveryReport ? [...context.queue, ...open.map((r): PendingReport => ({ mms: r.mms, kind: 'delivery', status: 'Indeterminate', statusText: `abandoned by operator: ${event.reason}` }))] : context.queue,
-              recipients: context.recipients.map((r) => (r.reported === undefined ? { ...r, reported: 'Indeterminate' } : r)),
-              note: `operator: abandon (${event.reason})`,
-            };
-          }),
-        },
+        'operator.retry': { guard: 'hasUnacked', target: 'resendingReports', actions: assign({ note: 'operator: resend unanswered reports now' }) },
+        // Operators stop waiting: unreported recipients get the report the protocol requires; once
+        // only .RES answers are awaited, abandoning stops waiting for them.
+        'operator.abandon': [
+          {
+            guard: 'notExpired',
+            target: 'sendingReports',
+            actions: assign(({ context, event }) => {
+              const open = context.recipients.filter((r) => r.reported === undefined);
+              return {
+                expired: true,
+                queue: context.request.mm4.deliveryReport ? [...context.queue, ...open.map((r): PendingReport => ({ mms: r.mms, kind: 'delivery', status: 'Indeterminate', statusText: `abandoned by operator: ${event.reason}` }))] : context.queue,
+                recipients: context.recipients.map((r) => (r.reported === undefined ? { ...r, reported: 'Indeterminate' } : r)),
+                note: `operator: abandon (${event.reason})`,
+              };
+            }),
+          },
+          {
+            guard: 'hasUnacked',
+            actions: assign(({ context, event }) => ({
+              unacked: [],
+              note: `operator: abandon (${event.reason}); stopped waiting for .RES to report(s) ${context.unacked.map((r) => r.n).join(', ')}`,
+            })),
+          },
+        ],
       },
       after: {
         untilExpiry: {
+          guard: 'notExpired',
           target: 'sendingReports',
           actions: assign(({ context }) => {
             const open = context.recipients.filter((r) => r.reported === undefined);
@@ -411,6 +452,40 @@ export const mmsToCpmMachine = setup({
             };
           }),
         },
+        reportAckTimeout: [
+          { guard: 'canResendReports', target: 'resendingReports' },
+          {
+            // Every unanswered report was sent maxAttempts times: stop waiting, say so in the trail.
+            guard: 'hasUnacked',
+            actions: assign(({ context }) => ({
+              unacked: [],
+              note: `no .RES for report(s) ${context.unacked.map((r) => r.n).join(', ')} after ${context.request.mm4Ack.maxAttempts} send(s); given up`,
+            })),
+          },
+        ],
+      },
+    },
+    resendingReports: {
+      description: 'Send again the reports the originator MMSC has not answered (same transaction ids, so it can tell).',
+      invoke: {
+        id: 'resendReports',
+        src: 'sendReports',
+        input: ({ context }) => ({ reports: context.unacked.filter((r) => r.sends < context.request.mm4Ack.maxAttempts) }),
+        onDone: {
+          target: 'awaitingImdn',
+          actions: assign(({ context }) => {
+            const max = context.request.mm4Ack.maxAttempts;
+            const resent = context.unacked.filter((r) => r.sends < max);
+            return {
+              unacked: context.unacked.map((r) => (r.sends < max ? { ...r, sends: r.sends + 1 } : r)),
+              note: `report(s) ${resent.map((r) => r.n).join(', ')} resent (no .RES yet)`,
+            };
+          }),
+        },
+        onError: {
+          target: 'awaitingImdn',
+          actions: assign(({ context, event }) => ({ unacked: [], note: `reports ${context.unacked.map((r) => r.n).join(', ')} not resent: ${(event.error as ActorError).message}` })),
+        },
       },
     },
     sendingReports: {
@@ -419,11 +494,12 @@ export const mmsToCpmMachine = setup({
       invoke: {
         id: 'sendReports',
         src: 'sendReports',
-        input: ({ context }) => ({ reports: context.queue.slice(0, context.inFlight), first: context.reportsSent + 1 }),
+        input: ({ context }) => ({ reports: numbered(context) }),
         onDone: {
           target: 'awaitingImdn',
           actions: assign(({ context }) => ({
             reportsSent: context.reportsSent + context.inFlight,
+            unacked: [...context.unacked, ...numbered(context).filter((r) => !context.answered.includes(r.n)).map((r) => ({ ...r, sends: 1 }))],
             note: context.queue.slice(0, context.inFlight).map((r) => `${r.kind} report ${r.status} for ${r.mms}`).join('; ') + ' sent',
             queue: context.queue.slice(context.inFlight),
           })),

@@ -47,6 +47,8 @@ export interface MmsToCpmInput {
   /** Set when the front-end accepted the PDU only to answer it with an error `.RES`. */
   intakeError?: { status: Mm4Status; reason: string };
   retry: RetryPolicy;
+  /** How long to wait for the `.RES` to each report we send, and how often to send it (config). */
+  mm4Ack: { timeoutMs: number; maxAttempts: number };
 }
 
 /** A stored object (claim check); mirrors clients/media-store ContentRef. */

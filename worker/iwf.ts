@@ -136,6 +136,7 @@ export async function startIwf(config: Config, log: Logger, opts: { workflowBund
     maxMessageBytes: config.mm4.maxMessageBytes,
     peers: config.mm4.peers,
     retry: config.delivery.retry,
+    mm4Ack: config.delivery.mm4Ack,
     defaultExpiryMs: config.delivery.defaultExpiryMs,
     maxExpiryMs: config.delivery.maxExpiryMs,
     dispatcher,

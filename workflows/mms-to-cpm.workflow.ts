@@ -1,6 +1,6 @@
 import { proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { mmsToCpmMachine, type PendingReport, type ResInput, type RouteInput } from '../machines/mms-to-cpm.machine.js';
+import { mmsToCpmMachine, type SentReport, type ResInput, type RouteInput } from '../machines/mms-to-cpm.machine.js';
 import type { MmsContent, MmsToCpmInput, SipAttemptResult, StoredRef } from '../model/delivery.js';
 import { NON_RETRYABLE_ERRORS } from '../model/errors.js';
 import type { DeliveryOutcome } from '../model/outcome.js';
@@ -87,12 +87,12 @@ export async function mmsToCpm(input: MmsToCpmInput): Promise<DeliveryOutcome> {
           statusText,
         }),
       ),
-      sendReports: fromActivity(async ({ reports, first }: { reports: PendingReport[]; first: number }) => {
-        for (const [i, r] of reports.entries()) {
+      sendReports: fromActivity(async ({ reports }: { reports: SentReport[] }) => {
+        for (const r of reports) {
           await mmsc.sendMm4Report({
             workflowId,
             peer: input.peer,
-            n: first + i,
+            n: r.n,
             version: input.mm4.version,
             messageId: input.mm4.messageId,
             idsQuoted: input.mm4.idsQuoted,

@@ -9,6 +9,7 @@ export interface IntakeContext {
   /** SMTP RCPT TO addresses: the recipients this MMSE is asked to serve (includes Bcc). */
   envelopeRecipients: string[];
   retry: RetryPolicy;
+  mm4Ack: { timeoutMs: number; maxAttempts: number };
   defaultExpiryMs: number;
   maxExpiryMs?: number;
 }
@@ -67,6 +68,7 @@ export function forwardReqToInput(pdu: Mm4ForwardReq, raw: StoredRef, ctx: Intak
     },
     raw,
     retry: ctx.retry,
+    mm4Ack: ctx.mm4Ack,
   };
 }
 
@@ -97,5 +99,6 @@ export function refusedToInput(
     },
     intakeError: { status, reason },
     retry: ctx.retry,
+    mm4Ack: ctx.mm4Ack,
   };
 }

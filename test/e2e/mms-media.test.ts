@@ -66,6 +66,7 @@ test('an MMS with SMIL, text, a 3 MB photo and a voice note becomes a text messa
   const mmsc = await startFakeMmsc();
   const peer = await startSipPeer(() => 202);
   const iwf = await startTestIwf({ temporalAddress: temporal.address, mmscPort: mmsc.port, outboundProxyPort: peer.port });
+  mmsc.answerReports(iwf.mm4.port); // as an MMSC does: every report gets its .RES
   try {
     // A 3 MB camera-sized photo (noise does not compress).
     const pixels = Buffer.alloc(3000 * 2000 * 3);

@@ -37,6 +37,8 @@ async function setup() {
   const mmsc = await startFakeMmsc();
   const peer = await startSipPeer((req) => answer(req.uri));
   const iwf = await startTestIwf({ temporalAddress: temporal.address, mmscPort: mmsc.port, outboundProxyPort: peer.port });
+  // As an MMSC does, every report gets its .RES; M-noack's reports never do (resend test).
+  mmsc.answerReports(iwf.mm4.port, (m) => m.pdu.messageId === 'M-noack');
   return { temporal, mmsc, peer, iwf };
 }
 
@@ -105,7 +107,7 @@ test('a text MMS reaches the CPM user as a CPIM MESSAGE and the MMSC gets an Ok 
 
   const handle = env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-happy'));
   await handle.result();
-  // The MMSC's .RES to our report may come after the delivery ended: accepted, nothing to do.
+  // A .RES repeated after the delivery ended (the MMSC retried its answer): accepted, nothing to do.
   const late = serializeMm4({ type: 'MM4_delivery_report.RES', version: '6.16.0', transactionId: dr.pdu.transactionId, messageId: 'M-happy', idsQuoted: true, from: ORIGIN, to: ['mm4-system@mms.iwf.example.net'], date: new Date(), requestStatus: 'Ok', extraHeaders: [] });
   const lateAnswer = await sendMm4(env.iwf.mm4.port, late, { from: ORIGIN, to: ['mm4-system@mms.iwf.example.net'] });
   t.true(lateAnswer.ok && /finished delivery/.test(lateAnswer.response), JSON.stringify(lateAnswer));
@@ -230,6 +232,20 @@ test('a CPM user who never confirms yields an Expired delivery report at the exp
   t.is(((await resFor('T-M-expiry')).pdu as Mm4ForwardRes).requestStatus, 'Ok');
   const dr = await waitFor('Expired report', () => env.mmsc.received.find((r) => r.pdu.type === 'MM4_delivery_report.REQ' && r.pdu.messageId === 'M-expiry'), 30_000);
   t.like(dr.pdu, { mmStatus: 'Expired' });
+});
+
+test('a report the originator MMSC does not answer is resent with the same ids, then given up', async (t) => {
+  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-noack', to: to('12025550178'), extra: ['X-Mms-Expiry: 1'] }), envelopeTo('12025550178'));
+  const handle = env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-noack'));
+  await handle.result(); // bounded: expiry 1 s, then delivery.mm4Ack 3 s x 2 sends
+  const reports = env.mmsc.received.filter((r) => r.pdu.type === 'MM4_delivery_report.REQ' && r.pdu.messageId === 'M-noack');
+  t.is(reports.length, 2, 'sent, then resent once (maxAttempts 2)');
+  t.like(reports[0].pdu, { mmStatus: 'Expired' });
+  t.is(reports[1].pdu.transactionId, reports[0].pdu.transactionId, 'a resend is the same report');
+  t.is(reports[1].raw.toString().match(/^Message-ID: (.*)$/m)?.[1], reports[0].raw.toString().match(/^Message-ID: (.*)$/m)?.[1]);
+  const audit = await handle.query(auditQuery);
+  t.true(audit.trail.some((e) => e.to === 'resendingReports'));
+  t.regex(audit.trail.map((e) => e.detail ?? '').join('\n'), /no \.RES for report\(s\) 1 after 2 send\(s\); given up/);
 });
 
 test('a displayed IMDN becomes the delivery report and the read-reply report', async (t) => {

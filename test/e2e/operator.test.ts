@@ -30,6 +30,7 @@ async function setup() {
     retry: { maxAttempts: 5, initialInterval: '1h' },
     mm4Ack: { timeout: '1h', maxAttempts: 3 },
   });
+  mmsc.answerReports(iwf.mm4.port);
   process.env.TEMPORAL_ADDRESS = temporal.address;
   return { temporal, mmsc, peer, iwf };
 }

@@ -35,6 +35,7 @@ function run(cmd: string, args: string[], input: string): Promise<{ status: numb
   const mmsc = await startFakeMmsc();
   const peer = await startSipPeer(() => 202);
   const iwf = await startTestIwf({ temporalAddress: temporal.address, mmscPort: mmsc.port, outboundProxyPort: peer.port });
+  mmsc.answerReports(iwf.mm4.port); // as an MMSC does: every report gets its .RES
   try {
     // swaks treats a leading '+' as an option prefix, so the addresses come on stdin (README).
     // Asynchronous: the IWF under test runs in this very process and must keep answering.

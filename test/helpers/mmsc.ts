@@ -1,6 +1,8 @@
 import { SMTPServer } from 'smtp-server';
 import nodemailer from 'nodemailer';
-import { parseMm4, type Mm4Pdu } from '../../protocols/mm4/pdu.js';
+import { parseMm4, serializeMm4, type Mm4Pdu } from '../../protocols/mm4/pdu.js';
+
+const MMSC_SYSTEM = 'system-user@mms.mnc001.mcc001.gprs';
 
 export interface ReceivedMm4 {
   from: string;
@@ -10,14 +12,42 @@ export interface ReceivedMm4 {
 }
 
 /**
+ * The `.RES` an MMSC answers a report REQ with (23.140 8.4.3/8.4.4): the request's transaction
+ * and message ids, our system as sender, sent as its own SMTP transaction.
+ */
+export function reportRes(req: Extract<Mm4Pdu, { type: 'MM4_delivery_report.REQ' | 'MM4_read_reply_report.REQ' }>, status = 'Ok'): Buffer {
+  return serializeMm4({
+    type: req.type === 'MM4_delivery_report.REQ' ? 'MM4_delivery_report.RES' : 'MM4_read_reply_report.RES',
+    version: '6.16.0',
+    transactionId: req.transactionId,
+    messageId: req.messageId,
+    idsQuoted: req.idsQuoted,
+    from: MMSC_SYSTEM,
+    to: [req.originatorSystem!],
+    date: new Date(),
+    requestStatus: status as 'Ok',
+    extraHeaders: [],
+  });
+}
+
+export interface FakeMmsc {
+  port: number;
+  received: ReceivedMm4[];
+  /**
+   * From now on answer every report that asks for an ack with `.RES` Ok to the IWF's MM4 port, as
+   * an MMSC does, except those `skip` picks (to test resends).
+   */
+  answerReports(iwfMm4Port: number, skip?: (m: ReceivedMm4) => boolean): void;
+  close(): Promise<void>;
+}
+
+/**
  * A real SMTP listener standing in for an MMSC: it records every MM4 PDU the IWF sends it
  * (MM4_forward.RES, reports) and answers SMTP 250.
  */
-export async function startFakeMmsc(
-  port = 0,
-  onReceive?: (m: ReceivedMm4) => void,
-): Promise<{ port: number; received: ReceivedMm4[]; close(): Promise<void> }> {
+export async function startFakeMmsc(port = 0, onReceive?: (m: ReceivedMm4) => void): Promise<FakeMmsc> {
   const received: ReceivedMm4[] = [];
+  let answer: ((m: ReceivedMm4) => void) | undefined;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
@@ -37,6 +67,7 @@ export async function startFakeMmsc(
         };
         received.push(m);
         onReceive?.(m);
+        answer?.(m);
         cb();
       });
     },
@@ -44,7 +75,18 @@ export async function startFakeMmsc(
   const bound = await new Promise<number>((resolve) =>
     server.listen(port, '127.0.0.1', () => resolve((server.server.address() as { port: number }).port)),
   );
-  return { port: bound, received, close: () => new Promise((r) => server.close(() => r())) };
+  return {
+    port: bound,
+    received,
+    answerReports(iwfMm4Port, skip = () => false) {
+      answer = (m) => {
+        const pdu = m.pdu;
+        if ((pdu.type !== 'MM4_delivery_report.REQ' && pdu.type !== 'MM4_read_reply_report.REQ') || !pdu.ackRequest || skip(m)) return;
+        setTimeout(() => void sendMm4(iwfMm4Port, reportRes(pdu), { from: MMSC_SYSTEM, to: [pdu.originatorSystem!] }), 10);
+      };
+    },
+    close: () => new Promise((r) => server.close(() => r())),
+  };
 }
 
 /** Sends a raw MM4 PDU over SMTP as an MMSC would; resolves with the server's final reply. */

@@ -1,7 +1,7 @@
 import test from 'ava';
-import { createActor, fromPromise, SimulatedClock, toPromise } from 'xstate';
+import { createActor, fromPromise, SimulatedClock, toPromise, transition } from 'xstate';
 import { transitionsOf } from '../../machines/trail.js';
-import { imdnToMmStatus, mmsToCpmMachine, summarise, type PendingReport, type ResInput, type RouteInput } from '../../machines/mms-to-cpm.machine.js';
+import { imdnToMmStatus, mmsToCpmMachine, summarise, type PendingReport, type ResInput, type RouteInput, type SentReport } from '../../machines/mms-to-cpm.machine.js';
 import type { ConvertedMessage, MmsContent, MmsToCpmInput, SipAttemptResult } from '../../model/delivery.js';
 
 /** Every state the chart declares; the last test checks the scenarios below visit all of them. */
@@ -26,6 +26,7 @@ function input(over: Partial<MmsToCpmInput['mm4']> = {}, extra: Partial<MmsToCpm
       ...over,
     },
     retry: { maxAttempts: 3, initialIntervalMs: 1000, backoffCoefficient: 2, maxIntervalMs: 10_000 },
+    mm4Ack: { timeoutMs: 60_000, maxAttempts: 3 },
     ...extra,
   };
 }
@@ -57,10 +58,15 @@ interface Stubs {
   storeFails?: boolean;
   imdns?: { recipientUri: string; kind: 'delivery' | 'display'; status: string }[];
   resFails?: boolean;
+  /** How the originator MMSC answers our reports: at once (default), never, or twice each. */
+  reportRes?: 'ok' | 'none' | 'twice';
 }
 
+/** The originator MMSC's MM4_delivery_report.RES to report `n` (our minted transaction id). */
+const reportRes = (n: number) => ({ type: 'mm4.res' as const, pduType: 'MM4_delivery_report.RES', status: 'Ok', transactionId: `iwf1.d2Y.r${n}` });
+
 async function run(req: MmsToCpmInput, stubs: Stubs = {}) {
-  const calls = { convert: 0, route: [] as RouteInput[], res: [] as ResInput[], reports: [] as PendingReport[], waits: 0 };
+  const calls = { convert: 0, route: [] as RouteInput[], res: [] as ResInput[], reports: [] as SentReport[], waits: 0 };
   const clock = new SimulatedClock();
   const machine = mmsToCpmMachine.provide({
     actors: {
@@ -84,8 +90,10 @@ async function run(req: MmsToCpmInput, stubs: Stubs = {}) {
         calls.res.push(input);
         if (stubs.resFails) throw { type: 'Error', message: 'MMSC unreachable' };
       }),
-      sendReports: fromPromise(async ({ input }: { input: { reports: PendingReport[]; first: number } }) => {
+      sendReports: fromPromise(async ({ input }: { input: { reports: SentReport[] } }) => {
         calls.reports.push(...input.reports);
+        const answers = { ok: 1, none: 0, twice: 2 }[stubs.reportRes ?? 'ok'];
+        for (const r of input.reports) for (let i = 0; i < answers; i++) setTimeout(() => actor.send(reportRes(r.n)), 0);
       }),
     },
   });
@@ -99,7 +107,11 @@ async function run(req: MmsToCpmInput, stubs: Stubs = {}) {
         states.push(tr.to);
         events.push(tr.event);
         visited.add(tr.from).add(tr.to);
-        if (tr.to === 'awaitingImdn' && tr.from !== 'sendingReports') {
+        if (tr.to === 'awaitingImdn' && tr.from.endsWith('sendingReports') && stubs.reportRes === 'none') {
+          // No .RES comes: let the ack timeout run out.
+          setTimeout(() => clock.increment(60_000), 0);
+        }
+        if (tr.to === 'awaitingImdn' && !tr.from.endsWith('sendingReports')) {
           // Deliver the scripted IMDNs, then let the message expire.
           setTimeout(() => {
             for (const e of stubs.imdns ?? []) actor.send({ type: 'sip.imdn', ...e });
@@ -277,7 +289,7 @@ test('a final SIP refusal is reported at once; no reports after an error .RES', 
 });
 
 /** All recipients accept at once; `onRes` runs while the .RES is being sent. */
-function acceptingMachine(reports: PendingReport[], onRes: () => void = () => {}) {
+function acceptingMachine(reports: PendingReport[], onRes: () => void = () => {}, answer: (e: ReturnType<typeof reportRes>) => void = () => {}) {
   return mmsToCpmMachine.provide({
     actors: {
       convert: fromPromise(async ({ input }: { input: MmsToCpmInput }) => convertAll(input)),
@@ -286,8 +298,9 @@ function acceptingMachine(reports: PendingReport[], onRes: () => void = () => {}
         input.pending.map((p): SipAttemptResult => ({ ...OK, uri: p.uri!, reason: '202', imdnMessageId: 'x', callId: 'c' })),
       ),
       sendRes: fromPromise(async (): Promise<void> => onRes()),
-      sendReports: fromPromise(async ({ input }: { input: { reports: PendingReport[]; first: number } }): Promise<void> => {
+      sendReports: fromPromise(async ({ input }: { input: { reports: SentReport[] } }): Promise<void> => {
         reports.push(...input.reports);
+        for (const r of input.reports) setTimeout(() => answer(reportRes(r.n)), 0);
       }),
     },
   });
@@ -296,7 +309,11 @@ function acceptingMachine(reports: PendingReport[], onRes: () => void = () => {}
 test('an IMDN that overtakes the .RES is still reported', async (t) => {
   const reports: PendingReport[] = [];
   // The recipient's client confirms while our .RES is still on its way.
-  const machine = acceptingMachine(reports, () => actor.send({ type: 'sip.imdn', recipientUri: 'tel:+12025550199', kind: 'delivery', status: 'delivered' }));
+  const machine = acceptingMachine(
+    reports,
+    () => actor.send({ type: 'sip.imdn', recipientUri: 'tel:+12025550199', kind: 'delivery', status: 'delivered' }),
+    (e) => actor.send(e),
+  );
   const actor = createActor(machine, { input: input({ deliveryReport: true }) });
   actor.start();
   await toPromise(actor);
@@ -305,9 +322,16 @@ test('an IMDN that overtakes the .RES is still reported', async (t) => {
 
 test('an operator abandoning the wait for IMDNs sends Indeterminate reports and ends', async (t) => {
   const reports: PendingReport[] = [];
-  const actor = createActor(acceptingMachine(reports), { input: input({ deliveryReport: true }), clock: new SimulatedClock() });
+  const actor = createActor(
+    acceptingMachine(reports, undefined, (e) => actor.send(e)),
+    { input: input({ deliveryReport: true }), clock: new SimulatedClock() },
+  );
+  let abandoned = false;
   actor.subscribe((snap) => {
-    if (snap.value === 'awaitingImdn' && snap.can({ type: 'operator.abandon', reason: 'x' })) queueMicrotask(() => actor.send({ type: 'operator.abandon', reason: 'subscriber gone' }));
+    if (snap.value === 'awaitingImdn' && !abandoned && snap.can({ type: 'operator.abandon', reason: 'x' })) {
+      abandoned = true;
+      queueMicrotask(() => actor.send({ type: 'operator.abandon', reason: 'subscriber gone' }));
+    }
   });
   actor.start();
   await toPromise(actor);
@@ -330,6 +354,56 @@ test('store-and-forward: a late acceptance becomes a Retrieved report after the 
   });
   t.deepEqual(calls.res.map((r) => r.status), ['Ok']);
   t.deepEqual(calls.reports.map((r) => r.status), ['Retrieved']);
+});
+
+test('an unanswered report is resent after the ack timeout, at most mm4Ack.maxAttempts times, then given up', async (t) => {
+  const { calls, states, output } = await run(input({ deliveryReport: true }), {
+    imdns: [{ recipientUri: 'tel:+12025550199', kind: 'delivery', status: 'delivered' }],
+    reportRes: 'none',
+  });
+  t.deepEqual(calls.reports.map((r) => `${r.n} ${r.status}`), ['1 Retrieved', '1 Retrieved', '1 Retrieved'], 'same report number on every send');
+  t.is(states.filter((s) => s === 'resendingReports').length, 2);
+  t.is(states.at(-1), 'done');
+  t.is(output.mm4Status, 'Ok');
+});
+
+test('a report answered twice is neither resent nor a reason to wait', async (t) => {
+  const { calls, states } = await run(input({ deliveryReport: true, readReply: true }), {
+    imdns: [{ recipientUri: 'tel:+12025550199', kind: 'display', status: 'displayed' }],
+    reportRes: 'twice',
+  });
+  t.deepEqual(calls.reports.map((r) => `${r.n} ${r.kind} ${r.status}`), ['1 delivery Retrieved', '2 read Read']);
+  t.false(states.includes('resendingReports'));
+});
+
+test('a .RES that overtakes the record of its own send stops the resends', (t) => {
+  // The MMSC answered before the send activity's completion was recorded.
+  const actor = createActor(mmsToCpmMachine, { input: input({ deliveryReport: true }) });
+  const snap = mmsToCpmMachine.resolveState({
+    value: 'sendingReports',
+    context: { ...actor.getSnapshot().context, queue: [{ mms: 'x', kind: 'delivery', status: 'Retrieved' }], inFlight: 1, answered: [1] },
+  });
+  t.deepEqual(snap.context.answered, [1]);
+  const [next] = transition(mmsToCpmMachine, snap, { type: 'xstate.done.actor.sendReports', output: undefined } as never);
+  t.deepEqual(next.context.unacked, []);
+});
+
+test('an operator retry in awaitingImdn resends unanswered reports at once; refused when nothing is unanswered', (t) => {
+  const actor = createActor(mmsToCpmMachine, { input: input({ deliveryReport: true }) });
+  const base = actor.getSnapshot().context;
+  const waiting = mmsToCpmMachine.resolveState({ value: 'awaitingImdn', context: { ...base, unacked: [{ mms: 'x', kind: 'delivery', status: 'Retrieved', n: 1, sends: 1 }] } });
+  t.true(waiting.can({ type: 'operator.retry' }));
+  const idle = mmsToCpmMachine.resolveState({ value: 'awaitingImdn', context: base });
+  t.false(idle.can({ type: 'operator.retry' }));
+});
+
+test('abandoning a delivery that only waits for .RES answers ends it; nothing left to abandon is refused', (t) => {
+  const actor = createActor(mmsToCpmMachine, { input: input({ deliveryReport: true }) });
+  const base = { ...actor.getSnapshot().context, expired: true };
+  const waiting = mmsToCpmMachine.resolveState({ value: 'awaitingImdn', context: { ...base, unacked: [{ mms: 'x', kind: 'delivery', status: 'Expired', n: 2, sends: 1 }] } });
+  const [next] = transition(mmsToCpmMachine, waiting, { type: 'operator.abandon', reason: 'MMSC decommissioned' });
+  t.is(next.value, 'done');
+  t.false(mmsToCpmMachine.resolveState({ value: 'awaitingImdn', context: base }).can({ type: 'operator.abandon', reason: 'x' }));
 });
 
 test('IMDN statuses map to MM4 statuses', (t) => {
