@@ -26,6 +26,32 @@ export function transitionsOf(ev: InspectionEvent): Transition[] {
 }
 
 /**
+ * The audit trail's view of a running machine: every state change (as transitionsOf), plus each
+ * outside event that was taken without one (an IMDN recorded, the `.RES` to a report), as a step
+ * from the current state to itself, so operators see when it came. Such a step is emitted once
+ * its macrostep settles, and only if no eventless transition moved the machine meanwhile.
+ */
+export function trailRecorder(): (ev: InspectionEvent) => Transition[] {
+  let pending: Transition | undefined;
+  return (ev) => {
+    if (ev.actorRef.sessionId !== ev.rootId) return [];
+    if (ev.type === '@xstate.snapshot') {
+      const out = pending ? [pending] : [];
+      pending = undefined;
+      return out;
+    }
+    if (ev.type !== '@xstate.microstep') return [];
+    const moved = transitionsOf(ev);
+    if (moved.length) pending = undefined;
+    else if (!ev.event.type.startsWith('xstate.') && ev._transitions.length) {
+      const here = String((ev.snapshot as { value?: unknown }).value);
+      pending = { from: here, to: here, event: readableEvent(ev.event.type) };
+    }
+    return moved;
+  };
+}
+
+/**
  * XState's internal event names, made readable for operators: `xstate.done.actor.route` ->
  * `route.done`, `xstate.error.actor.route` -> `route.error`, `xstate.after.retryDelay.<path>` ->
  * `after.retryDelay`, `xstate.init` -> `start`. Machine-defined events pass unchanged.

@@ -12,13 +12,16 @@ import {
 import { createActor, fromPromise, toPromise, type AnyStateMachine, type EventFromLogic, type InputFrom, type OutputFrom } from 'xstate';
 import type { Activities } from '../activities/index.js';
 import type { ActorError } from '../machines/common.js';
-import { transitionsOf } from '../machines/trail.js';
+import { trailRecorder } from '../machines/trail.js';
 import type { AuditEntry, Direction } from '../model/delivery.js';
 import type { OutcomeBase } from '../model/outcome.js';
 import { auditQuery, IwfMm4Status, IwfOutcome, IwfState, operatorUpdate, type AuditView } from './messages.js';
 
-/** The audit record must land: retried for a day (an idempotent append). */
-const audit = proxyActivities<Activities>({ startToCloseTimeout: '1m', scheduleToCloseTimeout: '24h', retry: { initialInterval: '5s', maximumInterval: '5m' } });
+/**
+ * The audit record must land: retried for a day (an idempotent append). One write takes
+ * milliseconds; 15 s bounds how long a worker that died mid-write delays the retry elsewhere.
+ */
+const audit = proxyActivities<Activities>({ startToCloseTimeout: '15s', scheduleToCloseTimeout: '24h', retry: { initialInterval: '1s', maximumInterval: '5m' } });
 
 /** Unwraps Temporal's ActivityFailure into the plain error shape machine guards read. */
 export function toActorError(err: unknown): ActorError {
@@ -86,12 +89,13 @@ export async function runMachine<M extends AnyStateMachine>(
   let lastNote: string | undefined;
 
   setHandler(auditQuery, () => ({ direction, state, status, trail, outcome }));
+  const steps = trailRecorder();
 
   const actor = createActor(machine, {
     input,
     clock: durableClock(),
     inspect: (ev) => {
-      for (const tr of transitionsOf(ev)) {
+      for (const tr of steps(ev)) {
         const note = (ev as { snapshot?: { context?: { note?: string } } }).snapshot?.context?.note;
         const entry: AuditEntry = { at: new Date().toISOString(), ...tr };
         if (note && note !== lastNote) entry.detail = lastNote = note;
