@@ -5,40 +5,17 @@
  * gets exactly one MM4_forward.RES.
  */
 import test from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { cpimHeader, IMDN_NS, parseCpim } from '../../protocols/cpim/cpim.js';
 import type { Mm4ForwardRes } from '../../protocols/mm4/pdu.js';
 import { startTestTemporal, testConfigTree } from '../helpers/iwf.js';
+import { startIwfProcess } from '../helpers/iwf-process.js';
 import { forwardReq, sendMm4, startFakeMmsc } from '../helpers/mmsc.js';
 import { waitFor } from '../helpers/ports.js';
 import { startSipPeer } from '../helpers/sip-peer.js';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
-
-/** Starts `worker/main.ts` as its own process and resolves once it logs its MM4 port. */
-function startIwfProcess(configFile: string): Promise<{ child: ChildProcess; mm4Port: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts', '--config', configFile], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      for (const line of out.split('\n')) {
-        if (!line.includes('"IWF running"')) continue;
-        resolve({ child, mm4Port: (JSON.parse(line) as { mm4: { port: number } }).mm4.port });
-      }
-    });
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    child.once('exit', (code) => reject(new Error(`IWF exited early (${code}): ${err}`)));
-  });
-}
 
 test('a delivery survives the IWF process being killed mid-flight and is sent once', async (t) => {
   t.timeout(180_000);
