@@ -39,6 +39,8 @@ export interface ResInput {
 
 interface RecipientState extends RecipientOutcome, Reportable {
   final: boolean;
+  /** The delivery report this recipient's failure stands for, when not the SIP mapping's. */
+  reportAs?: string;
 }
 
 export interface MmsToCpmContext {
@@ -347,7 +349,10 @@ export const mmsToCpmMachine = setup({
         'operator.abandon': {
           target: 'concluding',
           actions: assign(({ context, event }) => ({
-            recipients: closeOpen(context, 'Error-network-problem', `abandoned by operator: ${event.reason}`),
+            // The IWF stopped trying: whether the user would have got it is unknown (Indeterminate).
+            recipients: context.recipients.map((r) =>
+              r.final ? r : { ...r, final: true, status: 'Error-network-problem', reason: `abandoned by operator: ${event.reason}`, reportAs: 'Indeterminate' },
+            ),
             note: `operator: abandon (${event.reason})`,
           })),
         },
@@ -398,8 +403,8 @@ export const mmsToCpmMachine = setup({
             if (!context.request.mm4.deliveryReport) return { recipients: context.recipients.map((r) => (r.status !== 'Ok' ? { ...r, reported: 'none' } : r)) };
             return {
               // Keep what IMDNs that overtook the .RES already queued.
-              queue: [...context.queue, ...failed.map((r): PendingReport => ({ mms: r.mms, kind: 'delivery', status: reportForSipFailure(r.status), statusText: r.reason }))],
-              recipients: context.recipients.map((r) => (r.status !== 'Ok' ? { ...r, reported: reportForSipFailure(r.status) } : r)),
+              queue: [...context.queue, ...failed.map((r): PendingReport => ({ mms: r.mms, kind: 'delivery', status: r.reportAs ?? reportForSipFailure(r.status), statusText: r.reason }))],
+              recipients: context.recipients.map((r) => (r.status !== 'Ok' ? { ...r, reported: r.reportAs ?? reportForSipFailure(r.status) } : r)),
             };
           }),
         },

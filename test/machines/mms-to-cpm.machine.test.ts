@@ -338,6 +338,36 @@ test('an operator abandoning the wait for IMDNs sends Indeterminate reports and 
   t.deepEqual(reports.map((r) => [r.status, r.statusText]), [['Indeterminate', 'abandoned by operator: subscriber gone']]);
 });
 
+test('an operator abandoning a retry wait after the early .RES reports Indeterminate with the reason', async (t) => {
+  const reports: SentReport[] = [];
+  const machine = mmsToCpmMachine.provide({
+    actors: {
+      convert: fromPromise(async ({ input }: { input: MmsToCpmInput }) => convertAll(input)),
+      store: fromPromise(async (): Promise<MmsContent> => ({ text: 'hi', files: [] })),
+      route: fromPromise(async ({ input }: { input: RouteInput }) =>
+        input.pending.map((p): SipAttemptResult => ({ ...OFFLINE, uri: p.uri!, reason: '480', imdnMessageId: 'x', callId: 'c' })),
+      ),
+      sendRes: fromPromise(async (): Promise<void> => {}),
+      sendReports: fromPromise(async ({ input }: { input: { reports: SentReport[] } }): Promise<void> => {
+        reports.push(...input.reports);
+        for (const r of input.reports) setTimeout(() => actor.send(reportRes(r.n)), 0);
+      }),
+    },
+  });
+  const actor = createActor(machine, { input: input({ deliveryReport: true }), clock: new SimulatedClock() });
+  let abandoned = false;
+  actor.subscribe((snap) => {
+    if (snap.value === 'retryWait' && !abandoned) {
+      abandoned = true;
+      queueMicrotask(() => actor.send({ type: 'operator.abandon', reason: 'subscriber ported out' }));
+    }
+  });
+  actor.start();
+  const output = await toPromise(actor);
+  t.deepEqual(reports.map((r) => [r.status, r.statusText]), [['Indeterminate', 'abandoned by operator: subscriber ported out']]);
+  t.is(output.result, 'failed');
+});
+
 test('store-and-forward: an offline recipient with a delivery report asked gets .RES Ok at once, then Expired', async (t) => {
   const { calls, states, output } = await run(input({ deliveryReport: true }), { answer: () => OFFLINE, imdns: [] });
   t.deepEqual(calls.res.map((r) => r.status), ['Ok'], 'one .RES, sent early');

@@ -1,0 +1,57 @@
+/**
+ * A stand-in MMSC for trying the IWF by hand (the tests' SMTP listener plus an MMSC's answers):
+ *
+ *   npm run mmsc -- [--port 2526] [--iwf 127.0.0.1:2525] [--no-res] [--reports]
+ *
+ * Prints every MM4 PDU the IWF sends. Answers each MM4_forward.REQ with MM4_forward.RES Ok
+ * (not with --no-res, to watch resends and timeouts) and each of the IWF's reports with its .RES.
+ * With --reports it also plays the recipient's MMSC: a Retrieved MM4_delivery_report.REQ after
+ * 1 s when the MM asked for one, a Read MM4_read_reply_report.REQ after 2.5 s when asked.
+ * Every answer is its own SMTP transaction to the IWF's MM4 port (23.140 8.4).
+ */
+import { parseArgs } from 'node:util';
+import { serializeMm4, type Mm4ForwardReq } from '../protocols/mm4/pdu.js';
+import { sendMm4, startFakeMmsc } from '../test/helpers/mmsc.js';
+
+const { values: o } = parseArgs({
+  options: {
+    port: { type: 'string', default: '2526' },
+    iwf: { type: 'string', default: '127.0.0.1:2525' },
+    'no-res': { type: 'boolean', default: false },
+    reports: { type: 'boolean', default: false },
+  },
+});
+const SYSTEM = 'system-user@mms.mnc001.mcc001.gprs';
+const iwfPort = Number(o.iwf!.split(':')[1]);
+
+async function deliver(raw: Buffer, what: string, to: string) {
+  const r = await sendMm4(iwfPort, raw, { from: SYSTEM, to: [to] });
+  console.log(`--> ${what}: SMTP ${r.ok ? 'ok' : `failed ${r.code ?? ''}`} ${r.response}`);
+}
+
+function answerForward(req: Mm4ForwardReq) {
+  const to = req.originatorSystem ?? req.sender ?? '';
+  const common = { version: '6.16.0', messageId: req.messageId, idsQuoted: req.idsQuoted, date: new Date(), extraHeaders: [] };
+  if (!o['no-res']) {
+    const res = serializeMm4({ ...common, type: 'MM4_forward.RES', transactionId: req.transactionId, from: SYSTEM, to: [to], requestStatus: 'Ok', statusText: 'stand-in MMSC' });
+    setTimeout(() => void deliver(res, `MM4_forward.RES Ok for ${req.transactionId}`, to), 200);
+  }
+  if (!o.reports) return;
+  // The report goes from the recipient back to the original sender (23.140 8.4.3, 8.4.4).
+  const report = { ...common, from: req.to[0], to: [req.from], ackRequest: true, originatorSystem: SYSTEM, sender: SYSTEM };
+  if (req.deliveryReport) {
+    const dr = serializeMm4({ ...report, type: 'MM4_delivery_report.REQ', transactionId: `${req.transactionId}-dr`, mmStatus: 'Retrieved', forwardToOriginatorUa: true });
+    setTimeout(() => void deliver(dr, `MM4_delivery_report.REQ Retrieved for ${req.messageId}`, to), 1000);
+  }
+  if (req.readReply) {
+    const rr = serializeMm4({ ...report, type: 'MM4_read_reply_report.REQ', transactionId: `${req.transactionId}-rr`, readStatus: 'Read' });
+    setTimeout(() => void deliver(rr, `MM4_read_reply_report.REQ Read for ${req.messageId}`, to), 2500);
+  }
+}
+
+const mmsc = await startFakeMmsc(Number(o.port), (m) => {
+  console.log(`<-- ${m.pdu.type} for ${m.to.join(', ')} at ${new Date().toISOString()}\n${m.raw.toString('utf8')}`);
+  if (m.pdu.type === 'MM4_forward.REQ') answerForward(m.pdu);
+});
+mmsc.answerReports(iwfPort); // the IWF's reports (MMS -> CPM) get their .RES
+console.log(`stand-in MMSC listening on 127.0.0.1:${mmsc.port}; answers go to the IWF at ${o.iwf}`);
