@@ -107,6 +107,9 @@ function expiryOf(request: MmsToCpmInput): number | undefined {
 const pendingOf = (ctx: MmsToCpmContext) =>
   ctx.recipients.filter((r) => !r.final && r.uri).map((r): RecipientPlan => ({ mms: r.mms, uri: r.uri }));
 
+/** How long before X-Mms-Expiry the last attempt is made (it needs time for its SIP transaction). */
+const LAST_TRY_BEFORE_EXPIRY_MS = 1000;
+
 /** The queued reports the running send covers, numbered after those sent before. */
 const numbered = (ctx: MmsToCpmContext): SentReport[] =>
   ctx.queue.slice(0, ctx.inFlight).map((r, i) => ({ ...r, n: ctx.reportsSent + 1 + i, sends: 0 }));
@@ -154,12 +157,14 @@ export const mmsToCpmMachine = setup({
       context.unacked.length === 0 &&
       (context.expired ||
       context.recipients.every((r) => r.reported !== undefined && (!context.request.mm4.readReply || r.reported !== 'Retrieved' || r.readReported))),
-    /** Retry only transient failures, within the attempt budget and before the message expires. */
+    /**
+     * Retry only transient failures, within the attempt budget and while the message lives: a
+     * backoff that would pass the expiry is cut short so the last attempt comes just before it.
+     */
     canRetry: ({ context }) => {
       if (pendingOf(context).length === 0) return false;
       if (context.attempt >= context.request.retry.maxAttempts) return false;
-      const next = Date.now() + retryDelayMs(context.request.retry, context.attempt);
-      return context.deadline === undefined || next < context.deadline;
+      return context.deadline === undefined || Date.now() + LAST_TRY_BEFORE_EXPIRY_MS < context.deadline;
     },
   },
   actions: {
@@ -167,7 +172,11 @@ export const mmsToCpmMachine = setup({
     recordImdn: assign(({ context, event }) => applyImdn(context.recipients, context.queue, context.request.mm4, event as ImdnEvent)),
   },
   delays: {
-    retryDelay: ({ context }) => retryDelayMs(context.request.retry, context.attempt),
+    retryDelay: ({ context }) => {
+      const backoff = retryDelayMs(context.request.retry, context.attempt);
+      if (context.deadline === undefined) return backoff;
+      return Math.max(1, Math.min(backoff, context.deadline - LAST_TRY_BEFORE_EXPIRY_MS - Date.now()));
+    },
     untilExpiry: ({ context }) => Math.max(1, (context.deadline ?? Date.now()) - Date.now()),
     reportAckTimeout: ({ context }) => context.request.mm4Ack.timeoutMs,
   },

@@ -186,6 +186,29 @@ test('no retry is scheduled past the message expiry', async (t) => {
   t.regex(output.recipients[0].reason, /expiry/);
 });
 
+test('a backoff that would pass the expiry is cut short: one last attempt just before it', async (t) => {
+  // Real timers (the guard reads the real time): a 60 s backoff, a message living 2.5 s more.
+  const deadline = Date.now() + 2500;
+  const routedAt: number[] = [];
+  const machine = mmsToCpmMachine.provide({
+    actors: {
+      convert: fromPromise(async ({ input }: { input: MmsToCpmInput }) => convertAll(input)),
+      store: fromPromise(async (): Promise<MmsContent> => ({ text: 'hi', files: [] })),
+      route: fromPromise(async ({ input }: { input: RouteInput }) => {
+        routedAt.push(Date.now());
+        return input.pending.map((p): SipAttemptResult => ({ ...OFFLINE, uri: p.uri!, reason: '480', imdnMessageId: 'x', callId: 'c' }));
+      }),
+      sendRes: fromPromise(async (): Promise<void> => {}),
+      sendReports: fromPromise(async (): Promise<void> => {}),
+    },
+  });
+  const req = input({ expiry: new Date(deadline).toISOString() }, { retry: { maxAttempts: 5, initialIntervalMs: 60_000, backoffCoefficient: 2, maxIntervalMs: 600_000 } });
+  const output = await toPromise(createActor(machine, { input: req }).start());
+  t.is(routedAt.length, 2, 'the first attempt, and one cut short to just before the expiry');
+  t.true(routedAt[1] < deadline, 'the last attempt is made while the message lives');
+  t.regex(output.recipients[0].reason, /expiry reached/);
+});
+
 test('several recipients get one MESSAGE each and one .RES, partial success is Ok', async (t) => {
   const recipients = ['+12025550199/TYPE=PLMN@x', '+12025550198/TYPE=PLMN@x', '+4930999/TYPE=PLMN@x'];
   const { output, calls } = await run(input({ recipients }), {
