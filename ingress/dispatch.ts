@@ -10,14 +10,17 @@ export class DispatchUnavailable extends Error {
   }
 }
 
+export type SignalResult = 'delivered' | 'ended' | 'unknown';
+
 export interface Dispatcher {
   /** Durably starts the delivery, or finds it already started (retransmission): both mean "ours now". */
   startMmsToCpm(workflowId: string, input: MmsToCpmInput, summary: string): Promise<'started' | 'existing'>;
   startCpmToMms(workflowId: string, input: CpmToMmsInput, summary: string): Promise<'started' | 'existing'>;
   /** Signals a PDU to the delivery it belongs to. */
-  signalMm4(workflowId: string, payload: Mm4InboundSignal): Promise<'delivered' | 'unknown'>;
+  /** 'ended': the delivery exists but finished (its events can change nothing); 'unknown': no such delivery. */
+  signalMm4(workflowId: string, payload: Mm4InboundSignal): Promise<SignalResult>;
   /** Signals an IMDN to the MMS -> CPM delivery it reports on. */
-  signalImdn(workflowId: string, payload: ImdnSignal): Promise<'delivered' | 'unknown'>;
+  signalImdn(workflowId: string, payload: ImdnSignal): Promise<SignalResult>;
 }
 
 /**
@@ -53,10 +56,17 @@ export function temporalDispatcher(client: Client, taskQueue: string, deadlineMs
     }
   }
 
-  async function signal(workflowId: string, send: () => Promise<void>): Promise<'delivered' | 'unknown'> {
+  async function signal(workflowId: string, send: () => Promise<void>): Promise<SignalResult> {
     try {
       await withDeadline(send);
       return 'delivered';
+    } catch (e) {
+      if (!(e instanceof WorkflowNotFoundError)) throw new DispatchUnavailable(e);
+    }
+    // Not running: finished (within Temporal's retention) or never there.
+    try {
+      await withDeadline(() => client.workflow.getHandle(workflowId).describe());
+      return 'ended';
     } catch (e) {
       if (e instanceof WorkflowNotFoundError) return 'unknown';
       throw new DispatchUnavailable(e);

@@ -94,12 +94,17 @@ export function createMm4Server(o: Mm4ServerOptions) {
     const delivered = route ? await o.dispatcher.signalMm4(route.workflowId, route.signal) : 'unknown';
     const isReport = pdu.type === 'MM4_delivery_report.REQ' || pdu.type === 'MM4_read_reply_report.REQ';
     if (isReport && pdu.ackRequest) {
-      // The report is durably with its delivery (signal) or unknown: either way the MMSC gets its .RES.
-      const status: Mm4Status = delivered === 'delivered' ? 'Ok' : 'Error-message-not-found';
+      // The report is durably with its delivery (signal), or its delivery ended (a report after the
+      // final one changes nothing, issue 5.4), or it is unknown: either way the MMSC gets its .RES.
+      const status: Mm4Status = delivered === 'unknown' ? 'Error-message-not-found' : 'Ok';
       answerReport(pdu, peer, status).catch((e: Error) => o.log.warn({ ...log, error: e.message, type: pdu.type }, 'report .RES not sent; the MMSC will retry the report'));
     }
+    if (delivered === 'ended') {
+      o.log.info({ ...log, workflowId: route!.workflowId, type: pdu.type, mm4MessageId: pdu.messageId }, 'MM4 PDU for a finished delivery: nothing to do');
+      return `2.0.0 ${pdu.type} for a finished delivery, nothing to do`;
+    }
     if (delivered === 'unknown') {
-      // An answer to something this IWF sent, arriving after its delivery ended: nothing to do.
+      // An answer to something this IWF sent whose delivery is gone from Temporal: nothing to do.
       if (route && pdu.type.endsWith('.RES')) return `2.0.0 ${pdu.type} for a finished delivery, nothing to do`;
       o.log.warn({ ...log, type: pdu.type, mm4MessageId: pdu.messageId }, 'MM4 PDU for no known delivery');
       if (isReport && pdu.ackRequest) return `2.0.0 ${pdu.type} answered Error-message-not-found`;

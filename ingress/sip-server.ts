@@ -70,6 +70,9 @@ export function attachSipIngress(endpoint: SipEndpoint, o: SipIngressOptions) {
       ? await o.dispatcher.signalImdn(workflowId, { recipientUri, kind: n.notification.kind, status: n.notification.status, imdnMessageId: n.notification.messageId, receivedAt: new Date().toISOString() })
       : 'unknown';
     o.log.info({ workflowId, imdnMessageId: n.notification.messageId, status: n.notification.status, signalled }, 'IMDN received');
+    // An IMDN for a delivery that ended (e.g. displayed after the expiry) is taken and dropped:
+    // refusing it would only make the client retry.
+    if (signalled === 'ended') return { status: 202, reason: 'Accepted (delivery already ended)' };
     return signalled === 'delivered' ? { status: 202 } : { status: 404, reason: 'Not Found (no delivery for this IMDN)' };
   }
 

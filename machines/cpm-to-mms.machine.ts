@@ -89,6 +89,11 @@ export const cpmToMmsMachine = setup({
     hasFile: ({ context }) => context.request.cpm.file !== undefined,
     resOk: ({ context }) => context.res?.status === 'Ok',
     resRefused: ({ context }) => context.res !== undefined && context.res.status !== 'Ok',
+    /**
+     * A report came while the .RES has not (lost, or still on its way): only an MMSE that accepted
+     * the MM reports on it (23.140 8.4.3/8.4.4), so it stands for the missing `.RES Ok`.
+     */
+    reportBeforeRes: ({ context }) => context.res === undefined && (context.report !== undefined || context.read !== undefined),
     canResend: ({ context }) => context.attempt < context.request.mm4Ack.maxAttempts,
     wantsAnyReport: ({ context }) => ['positive-delivery', 'negative-delivery', 'display'].some((d) => wants(context, d)),
     /** A final delivery report arrived and has not been answered yet (reports may overtake the .RES). */
@@ -224,6 +229,7 @@ export const cpmToMmsMachine = setup({
       description: 'Waiting for the MMSC\'s MM4_forward.RES (a separate SMTP transaction to our MM4 port).',
       always: [
         { guard: 'resOk', target: 'accepted' },
+        { guard: 'reportBeforeRes', target: 'accepted', actions: assign({ note: 'a report came before the MM4_forward.RES: the MMSC has the message' }) },
         {
           guard: 'resRefused',
           target: 'failed',

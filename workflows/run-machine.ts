@@ -146,8 +146,13 @@ export async function runMachine<M extends AnyStateMachine>(
     },
   );
 
-  // Events sent before start() wait in the actor's mailbox, so early signals are not lost.
-  wire?.((event) => actor.send(event));
+  // Events sent before start() wait in the actor's mailbox, so early signals are not lost. One
+  // that comes after the machine finished (a late report while the audit record is written) is
+  // logged, not sent to the stopped actor (XState would warn on the console).
+  wire?.((event) => {
+    if ((actor.getSnapshot() as { status: string }).status === 'done') return log.info('event after the delivery ended ignored', { event: (event as { type: string }).type });
+    actor.send(event);
+  });
   actor.start();
   try {
     const output = (await toPromise(actor)) as OutputFrom<M>;

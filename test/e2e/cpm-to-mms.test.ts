@@ -21,7 +21,7 @@ import { runSipp, sippAvailable, SIPP_DIR } from '../helpers/sipp.js';
 /** The MMSC's answer per recipient number; undefined = it never answers. */
 function mmscAnswer(to: string): string | undefined {
   if (to.startsWith('+4915100000000')) return 'Error-content-not-accepted';
-  if (to.startsWith('+4915199999999')) return undefined;
+  if (to.startsWith('+4915199999999') || to.startsWith('+4915188888888')) return undefined;
   return 'Ok';
 }
 
@@ -258,7 +258,7 @@ test('a MESSAGE from an untrusted source is refused with 403', async (t) => {
   t.is(extractText(req.pdu.content).text, 'Hello from SIPp');
 });
 
-function report(req: Mm4ForwardReq, o: { type: 'MM4_delivery_report.REQ'; mmStatus: 'Retrieved' | 'Expired' } | { type: 'MM4_read_reply_report.REQ'; readStatus: 'Read' }, tid: string) {
+function report(req: Mm4ForwardReq, o: { type: 'MM4_delivery_report.REQ'; mmStatus: string; extension?: string } | { type: 'MM4_read_reply_report.REQ'; readStatus: 'Read' }, tid: string) {
   const common = {
     version: '6.16.0',
     transactionId: tid,
@@ -271,7 +271,11 @@ function report(req: Mm4ForwardReq, o: { type: 'MM4_delivery_report.REQ'; mmStat
     originatorSystem: 'system-user@mms.mnc001.mcc001.gprs',
     extraHeaders: [],
   };
-  return serializeMm4(o.type === 'MM4_delivery_report.REQ' ? { ...common, type: o.type, mmStatus: o.mmStatus } : { ...common, type: o.type, readStatus: o.readStatus });
+  return serializeMm4(
+    o.type === 'MM4_delivery_report.REQ'
+      ? { ...common, type: o.type, mmStatus: o.mmStatus as 'Retrieved', mmStatusExtension: o.extension }
+      : { ...common, type: o.type, readStatus: o.readStatus },
+  );
 }
 const toIwf = (raw: Buffer) => sendMm4(env.iwf.mm4.port, raw, { from: 'system-user@mms.mnc001.mcc001.gprs', to: ['mm4-system@mms.iwf.example.net'] });
 const resOf = (tid: string) => waitFor(`.RES for ${tid}`, () => env.mmsc.received.find((r) => r.pdu.type.endsWith('.RES') && r.pdu.transactionId === tid));
@@ -298,7 +302,50 @@ test('MMS delivery and read reports reach the CPM sender as IMDNs, and the MMSC 
   t.like((await resOf('RR-1')).pdu, { type: 'MM4_read_reply_report.RES', requestStatus: 'Ok' });
   const outcome = await handle.result();
   t.like(outcome, { result: 'delivered', report: 'Retrieved', imdnSent: true });
+  // A report after the delivery ended: known message, so answered Ok; nothing is forwarded.
+  t.true((await toIwf(report(req.pdu, { type: 'MM4_delivery_report.REQ', mmStatus: 'Expired' }, 'DR-late'))).ok);
+  t.like((await resOf('DR-late')).pdu, { type: 'MM4_delivery_report.RES', requestStatus: 'Ok' });
   t.deepEqual(imdnsFor('cpm-reports').map((n) => `${n.kind}:${n.status}`), ['delivery:delivered', 'display:displayed']);
+});
+
+test('every MMS delivery status reaches the sender as its IMDN; interim ones wait, later ones are not forwarded', async (t) => {
+  const cases = [
+    { n: '+4915177700001', reports: ['Expired'], imdn: 'failed' },
+    { n: '+4915177700002', reports: ['Rejected'], imdn: 'failed' },
+    { n: '+4915177700003', reports: ['Rejected/rejection-by-MMS-recipient'], imdn: 'forbidden' },
+    { n: '+4915177700004', reports: ['Unrecognised'], imdn: 'failed' },
+    { n: '+4915177700005', reports: ['Indeterminate'], imdn: 'error' },
+    { n: '+4915177700006', reports: ['Deferred', 'Retrieved'], imdn: 'delivered' },
+    { n: '+4915177700007', reports: ['Forwarded', 'Expired', 'Retrieved'], imdn: 'failed' },
+  ];
+  await Promise.all(
+    cases.map(async ({ n, reports, imdn }, i) => {
+      const id = `map-${i}`;
+      t.is((await send({ id, number: n, dispo: 'positive-delivery, negative-delivery' })).status, 202);
+      const [req] = await waitFor(`REQ to ${n}`, () => (reqsTo(n).length ? reqsTo(n) : undefined));
+      const handle = await handleFor(id);
+      await waitFor(`${id} awaitingReport`, async () => ((await handle.query(auditQuery)).state === 'awaitingReport' ? true : undefined));
+      for (const [j, r] of reports.entries()) {
+        const [mmStatus, extension] = r.split('/');
+        t.true((await toIwf(report(req.pdu, { type: 'MM4_delivery_report.REQ', mmStatus, extension }, `DR-${id}-${j}`))).ok);
+        t.like((await resOf(`DR-${id}-${j}`)).pdu, { requestStatus: 'Ok' }, 'every report is answered');
+      }
+      const outcome = await handle.result();
+      t.is(outcome.report, reports.find((r) => r !== 'Deferred' && r !== 'Forwarded')!.split('/')[0], `${id}: the first final status stays`);
+      t.deepEqual(imdnsFor(id).map((x) => `${x.kind}:${x.status}`), [`delivery:${imdn}`], `${id}: ${reports.join(' then ')}`);
+    }),
+  );
+});
+
+test('a delivery report that overtakes a lost MM4_forward.RES completes the delivery without a resend', async (t) => {
+  const n = '+4915188888888';
+  t.is((await send({ id: 'early-report', number: n, dispo: 'positive-delivery' })).status, 202);
+  const [req] = await waitFor('REQ', () => (reqsTo(n).length ? reqsTo(n) : undefined));
+  t.true((await toIwf(report(req.pdu, { type: 'MM4_delivery_report.REQ', mmStatus: 'Retrieved' }, 'DR-early'))).ok);
+  const outcome = await (await handleFor('early-report')).result();
+  t.like(outcome, { result: 'delivered', report: 'Retrieved', attempts: 1 });
+  t.is(reqsTo(n).length, 1, 'not resent: the report proves the MMSC has it');
+  t.deepEqual(imdnsFor('early-report').map((x) => x.status), ['delivered']);
 });
 
 test('a report for an unknown message is answered Error-message-not-found', async (t) => {

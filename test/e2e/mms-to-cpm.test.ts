@@ -256,13 +256,14 @@ test('a displayed IMDN becomes the delivery report and the read-reply report', a
   if (!c.ok) return t.fail(c.error);
   t.is(cpimHeader(c.message, 'Disposition-Notification', IMDN_NS), 'positive-delivery, negative-delivery, display');
   const ua = await createSipEndpoint({ host: '127.0.0.1', port: 0 });
+  let imdnBody: Buffer;
   try {
-    const body = serializeCpim(buildCpimMessage({
+    imdnBody = serializeCpim(buildCpimMessage({
       from: 'tel:+12025550166', to: 'tel:+12025550101', dateTime: new Date(), imdnMessageId: 'imdn-back-2', contentType: 'message/imdn+xml',
       body: Buffer.from(serializeImdn({ messageId: cpimHeader(c.message, 'Message-ID', IMDN_NS)!, datetime: '2025-03-04T10:15:02.000Z', recipientUri: 'tel:+12025550166', kind: 'display', status: 'displayed' })),
     }));
     const answer = await ua.sendRequest(
-      { method: 'MESSAGE', uri: 'tel:+12025550101', headers: [{ name: 'From', value: '<tel:+12025550166>;tag=d' }, { name: 'To', value: '<tel:+12025550101>' }, { name: 'Call-ID', value: 'imdn-back-2' }, { name: 'CSeq', value: '1 MESSAGE' }, { name: 'Content-Type', value: 'message/cpim' }], body },
+      { method: 'MESSAGE', uri: 'tel:+12025550101', headers: [{ name: 'From', value: '<tel:+12025550166>;tag=d' }, { name: 'To', value: '<tel:+12025550101>' }, { name: 'Call-ID', value: 'imdn-back-2' }, { name: 'CSeq', value: '1 MESSAGE' }, { name: 'Content-Type', value: 'message/cpim' }], body: imdnBody },
       { host: '127.0.0.1', port: env.iwf.sip.port, transport: 'tcp' },
     );
     t.is(answer.status, 202);
@@ -276,4 +277,18 @@ test('a displayed IMDN becomes the delivery report and the read-reply report', a
   t.like(types.find((r) => r.pdu.type === 'MM4_delivery_report.REQ')!.pdu, { mmStatus: 'Retrieved' });
   t.like(types.find((r) => r.pdu.type === 'MM4_read_reply_report.REQ')!.pdu, { readStatus: 'Read' });
   await env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-read')).result();
+
+  // The client sends its IMDN again after the delivery ended: taken (202), not reported twice.
+  const late = await createSipEndpoint({ host: '127.0.0.1', port: 0 });
+  try {
+    const again = await late.sendRequest(
+      { method: 'MESSAGE', uri: 'tel:+12025550101', headers: [{ name: 'From', value: '<tel:+12025550166>;tag=e' }, { name: 'To', value: '<tel:+12025550101>' }, { name: 'Call-ID', value: 'imdn-back-3' }, { name: 'CSeq', value: '1 MESSAGE' }, { name: 'Content-Type', value: 'message/cpim' }], body: imdnBody },
+      { host: '127.0.0.1', port: env.iwf.sip.port, transport: 'udp' },
+    );
+    t.is(again.status, 202);
+    t.regex(again.reason, /already ended/);
+  } finally {
+    await late.close();
+  }
+  t.is(env.mmsc.received.filter((r) => r.pdu.messageId === 'M-read' && r.pdu.type.endsWith('report.REQ')).length, 2);
 });

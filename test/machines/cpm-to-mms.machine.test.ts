@@ -35,6 +35,8 @@ interface Stubs {
   /** MMS reports sent once the delivery waits for them. */
   reports?: { status?: string; read?: string }[];
   waitAfterReports?: boolean;
+  /** The MMSC's .RES is lost but its delivery report with this status arrives. */
+  reportInsteadOfRes?: string;
 }
 
 async function run(req: CpmToMmsInput, stubs: Stubs = {}) {
@@ -57,6 +59,7 @@ async function run(req: CpmToMmsInput, stubs: Stubs = {}) {
         const status = stubs.res?.(input.attempt);
         // The MMSC's .RES is a separate SMTP transaction: it arrives as an event, sometimes early.
         if (status) setTimeout(() => actor.send({ type: 'mm4.res', status, transactionId: 't' }), 0);
+        if (stubs.reportInsteadOfRes) setTimeout(() => actor.send({ type: 'mm4.report', report: 'delivery', status: stubs.reportInsteadOfRes }), 0);
       }),
       sendImdn: fromPromise(async ({ input }: { input: ImdnInput }) => {
         calls.imdn.push(input);
@@ -107,6 +110,14 @@ test('failure reports map to failed, forbidden or error; interim ones wait; dupl
   t.deepEqual(err.calls.imdn.map((i) => i.status), ['error']);
   const notAsked = await run(input(['negative-delivery']), { res: () => 'Ok', reports: [{ status: 'Retrieved' }] });
   t.is(notAsked.calls.imdn.length, 0, 'success was not asked for');
+});
+
+test('a delivery report that overtakes a lost .RES stands for it: no resend, the IMDN goes out', async (t) => {
+  const { output, states, calls } = await run(input(), { reportInsteadOfRes: 'Retrieved' });
+  t.is(calls.send.length, 1);
+  t.deepEqual(states.slice(5, 8), ['awaitingRes', 'accepted', 'awaitingReport']);
+  t.like(output, { result: 'delivered', report: 'Retrieved' });
+  t.deepEqual(calls.imdn.map((i) => [i.kind, i.status]), [['delivery', 'delivered']]);
 });
 
 test('a read report after delivery becomes an IMDN displayed when display was asked', async (t) => {
