@@ -187,6 +187,41 @@ test('a recipient who is not a CPM user gets an error .RES and causes no SIP tra
   t.is(env.peer.seen.filter((s) => s.req.uri.includes('4915112345678')).length, 0);
 });
 
+/** A CPM recipient's IMDN for the MESSAGE it got, sent through the core to the IWF (RFC 5438 7.2). */
+async function imdnBack(number: string, kind: 'delivery' | 'display', status: string) {
+  const [msg] = messagesTo(number);
+  const c = parseCpim(msg.req.body);
+  if (!c.ok) throw new Error(c.error);
+  const uri = `tel:+${number}`;
+  const body = serializeCpim(buildCpimMessage({
+    from: uri, to: 'tel:+12025550101', dateTime: new Date(), imdnMessageId: `imdn-${number}`, contentType: 'message/imdn+xml',
+    body: Buffer.from(serializeImdn({ messageId: cpimHeader(c.message, 'Message-ID', IMDN_NS)!, datetime: '2025-03-04T10:15:02.000Z', recipientUri: uri, kind, status } as never)),
+    extraContentHeaders: [{ name: 'Content-Disposition', value: 'notification' }],
+  }));
+  const ua = await createSipEndpoint({ host: '127.0.0.1', port: 0 });
+  try {
+    return await ua.sendRequest(
+      { method: 'MESSAGE', uri: 'tel:+12025550101', headers: [{ name: 'From', value: `<${uri}>;tag=x` }, { name: 'To', value: '<tel:+12025550101>' }, { name: 'Call-ID', value: `imdn-${number}-${kind}` }, { name: 'CSeq', value: '1 MESSAGE' }, { name: 'P-Asserted-Identity', value: `<${uri}>` }, { name: 'Content-Type', value: 'message/cpim' }], body },
+      { host: '127.0.0.1', port: env.iwf.sip.port, transport: 'udp' },
+    );
+  } finally {
+    await ua.close();
+  }
+}
+
+test('IMDN failed, forbidden and error become Rejected, Rejected and Indeterminate delivery reports', async (t) => {
+  const numbers = ['12025550161', '12025550162', '12025550163'];
+  const rcpt = numbers.map((n) => `+${n}/TYPE=PLMN@mms.iwf.example.net`);
+  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-neg', to: rcpt }), { from: 'x@mms.mnc001.mcc001.gprs', to: rcpt });
+  t.is(((await resFor('T-M-neg')).pdu as Mm4ForwardRes).requestStatus, 'Ok');
+  const answers = await Promise.all([imdnBack(numbers[0], 'delivery', 'failed'), imdnBack(numbers[1], 'delivery', 'forbidden'), imdnBack(numbers[2], 'delivery', 'error')]);
+  t.deepEqual(answers.map((a) => a.status), [202, 202, 202]);
+  await env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-neg')).result();
+  const reports = env.mmsc.received.filter((r) => r.pdu.type === 'MM4_delivery_report.REQ' && r.pdu.messageId === 'M-neg');
+  const byRecipient = Object.fromEntries(reports.map((r) => [r.pdu.from.split('/')[0], (r.pdu as { mmStatus: string }).mmStatus]));
+  t.deepEqual(byRecipient, { '+12025550161': 'Rejected', '+12025550162': 'Rejected', '+12025550163': 'Indeterminate' });
+});
+
 test('several recipients get one MESSAGE each and the MMSC one .RES', async (t) => {
   const rcpt = ['+12025550101', '+12025550102'].map((n) => `${n}/TYPE=PLMN@mms.iwf.example.net`);
   await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-multi', to: rcpt }), { from: 'x@mms.mnc001.mcc001.gprs', to: rcpt });
