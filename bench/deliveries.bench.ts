@@ -16,12 +16,11 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createSipEndpoint } from '../clients/sip/endpoint.js';
 import { cpmDeliveryId } from '../ingress/sip-server.js';
 import { parseCpim } from '../protocols/cpim/cpim.js';
-import { serializeMm4 } from '../protocols/mm4/pdu.js';
 import { buildConfig } from '../worker/config.js';
 import { startDevServer } from '../worker/dev-server.js';
 import { startIwf } from '../worker/iwf.js';
 import { createLogger } from '../worker/logger.js';
-import { forwardReq, sendMm4, startFakeMmsc } from '../test/helpers/mmsc.js';
+import { forwardReq, mmscRes, sendMm4, startFakeMmsc } from '../test/helpers/mmsc.js';
 import { freePort } from '../test/helpers/ports.js';
 import { startSipPeer } from '../test/helpers/sip-peer.js';
 
@@ -53,8 +52,7 @@ async function main() {
     if (m.pdu.type !== 'MM4_forward.REQ') return;
     const req = m.pdu;
     seen.set(req.content.body.toString('utf8').trim(), performance.now());
-    const res = serializeMm4({ type: 'MM4_forward.RES', version: '6.16.0', transactionId: req.transactionId, messageId: req.messageId, idsQuoted: true, from: 'sys@mms.mnc001.mcc001.gprs', to: [req.originatorSystem!], date: new Date(), requestStatus: 'Ok', extraHeaders: [] });
-    void sendMm4(iwfMm4Port, res, { from: 'sys@mms.mnc001.mcc001.gprs', to: [req.originatorSystem!] });
+    void sendMm4(iwfMm4Port, mmscRes(req), { from: 'sys@mms.mnc001.mcc001.gprs', to: [req.originatorSystem!] });
   });
   const peer = await startSipPeer((req) => {
     const c = parseCpim(req.body);

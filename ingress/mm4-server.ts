@@ -7,6 +7,7 @@ import type { RetryPolicy } from '../model/delivery.js';
 import type { Mm4Peer } from '../model/peer.js';
 import { forwardReqToInput, refusedToInput, type IntakeContext } from '../protocols/interworking/mm4-intake.js';
 import { parseMm4, serializeMm4, type Mm4DeliveryReportReq, type Mm4ReadReplyReportReq } from '../protocols/mm4/pdu.js';
+import { mm4AnswerAddress, mm4AnswerTo } from '../protocols/mm4/answer.js';
 import { mmsToCpmWorkflowId } from '../workflows/messages.js';
 import { DispatchUnavailable, type Dispatcher } from './dispatch.js';
 import { peerForSource } from './peers.js';
@@ -116,22 +117,9 @@ export function createMm4Server(o: Mm4ServerOptions) {
 
   /** MM4_delivery_report.RES / MM4_read_reply_report.RES to the reporter's originator system. */
   async function answerReport(pdu: Mm4DeliveryReportReq | Mm4ReadReplyReportReq, peer: Mm4Peer, status: Mm4Status) {
-    const to = pdu.originatorSystem ?? pdu.sender ?? pdu.from;
-    const type = pdu.type === 'MM4_delivery_report.REQ' ? ('MM4_delivery_report.RES' as const) : ('MM4_read_reply_report.RES' as const);
-    const raw = serializeMm4({
-      type,
-      version: pdu.version || '6.16.0',
-      transactionId: pdu.transactionId,
-      messageId: pdu.messageId,
-      idsQuoted: pdu.idsQuoted,
-      from: o.replies.systemAddress,
-      to: [to],
-      sender: o.replies.systemAddress,
-      date: new Date(),
-      rfc822MessageId: rfc822MessageId(o.replies.domain, type, pdu.transactionId),
-      requestStatus: status,
-      extraHeaders: [],
-    });
+    const to = mm4AnswerAddress(pdu);
+    const rfc822Id = rfc822MessageId(o.replies.domain, pdu.type.replace('.REQ', '.RES'), pdu.transactionId);
+    const raw = serializeMm4(mm4AnswerTo(pdu, { status, from: o.replies.systemAddress, sender: o.replies.systemAddress, rfc822MessageId: rfc822Id }));
     await o.replies.smtp.send({ ...peer.smtp, from: o.replies.systemAddress, to: [to], raw });
   }
 

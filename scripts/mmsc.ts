@@ -10,8 +10,9 @@
  * Every answer is its own SMTP transaction to the IWF's MM4 port (23.140 8.4).
  */
 import { parseArgs } from 'node:util';
-import { serializeMm4, type Mm4ForwardReq } from '../protocols/mm4/pdu.js';
-import { sendMm4, startFakeMmsc } from '../test/helpers/mmsc.js';
+import type { Mm4ForwardReq } from '../protocols/mm4/pdu.js';
+import { mm4AnswerAddress } from '../protocols/mm4/answer.js';
+import { mmscReport, mmscRes, sendMm4, startFakeMmsc } from '../test/helpers/mmsc.js';
 
 const { values: o } = parseArgs({
   options: {
@@ -30,21 +31,17 @@ async function deliver(raw: Buffer, what: string, to: string) {
 }
 
 function answerForward(req: Mm4ForwardReq) {
-  const to = req.originatorSystem ?? req.sender ?? '';
-  const common = { version: '6.16.0', messageId: req.messageId, idsQuoted: req.idsQuoted, date: new Date(), extraHeaders: [] };
+  const to = mm4AnswerAddress(req);
   if (!o['no-res']) {
-    const res = serializeMm4({ ...common, type: 'MM4_forward.RES', transactionId: req.transactionId, from: SYSTEM, to: [to], requestStatus: 'Ok', statusText: 'stand-in MMSC' });
-    setTimeout(() => void deliver(res, `MM4_forward.RES Ok for ${req.transactionId}`, to), 200);
+    setTimeout(() => void deliver(mmscRes(req, 'Ok', 'stand-in MMSC'), `MM4_forward.RES Ok for ${req.transactionId}`, to), 200);
   }
   if (!o.reports) return;
-  // The report goes from the recipient back to the original sender (23.140 8.4.3, 8.4.4).
-  const report = { ...common, from: req.to[0], to: [req.from], ackRequest: true, originatorSystem: SYSTEM, sender: SYSTEM };
   if (req.deliveryReport) {
-    const dr = serializeMm4({ ...report, type: 'MM4_delivery_report.REQ', transactionId: `${req.transactionId}-dr`, mmStatus: 'Retrieved', forwardToOriginatorUa: true });
+    const dr = mmscReport(req, { type: 'MM4_delivery_report.REQ', mmStatus: 'Retrieved' }, `${req.transactionId}-dr`);
     setTimeout(() => void deliver(dr, `MM4_delivery_report.REQ Retrieved for ${req.messageId}`, to), 1000);
   }
   if (req.readReply) {
-    const rr = serializeMm4({ ...report, type: 'MM4_read_reply_report.REQ', transactionId: `${req.transactionId}-rr`, readStatus: 'Read' });
+    const rr = mmscReport(req, { type: 'MM4_read_reply_report.REQ', readStatus: 'Read' }, `${req.transactionId}-rr`);
     setTimeout(() => void deliver(rr, `MM4_read_reply_report.REQ Read for ${req.messageId}`, to), 2500);
   }
 }

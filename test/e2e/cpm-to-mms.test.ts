@@ -10,11 +10,11 @@ import { createSipEndpoint, type SipEndpoint } from '../../clients/sip/endpoint.
 import { cpimHeader, IMDN_NS, parseCpim } from '../../protocols/cpim/cpim.js';
 import { parseImdn } from '../../protocols/cpim/imdn.js';
 import { extractText } from '../../protocols/interworking/mm4-intake.js';
-import { serializeMm4, type Mm4ForwardReq } from '../../protocols/mm4/pdu.js';
+import type { Mm4ForwardReq } from '../../protocols/mm4/pdu.js';
 import type { SipRequest } from '../../protocols/sip/message.js';
 import { auditQuery } from '../../workflows/messages.js';
 import { startTestIwf, startTestTemporal, workflowBundle } from '../helpers/iwf.js';
-import { sendMm4, startFakeMmsc, type ReceivedMm4 } from '../helpers/mmsc.js';
+import { mmscReport, mmscRes, sendMm4, startFakeMmsc, type ReceivedMm4 } from '../helpers/mmsc.js';
 import { freePort, waitFor } from '../helpers/ports.js';
 import { runSipp, sippAvailable, SIPP_DIR } from '../helpers/sipp.js';
 
@@ -35,19 +35,7 @@ async function setup() {
     if (!status) return;
     const req = m.pdu;
     // The .RES is its own SMTP transaction toward X-Mms-Originator-System, i.e. the IWF (23.140 8.4.2).
-    const res = serializeMm4({
-      type: 'MM4_forward.RES',
-      version: '6.16.0',
-      transactionId: req.transactionId,
-      messageId: req.messageId,
-      idsQuoted: req.idsQuoted,
-      from: 'system-user@mms.mnc001.mcc001.gprs',
-      to: [req.originatorSystem!],
-      date: new Date(),
-      requestStatus: status as 'Ok',
-      statusText: `MMSC says ${status}`,
-      extraHeaders: [],
-    });
+    const res = mmscRes(req, status, `MMSC says ${status}`);
     setTimeout(() => void sendMm4(iwfMm4Port, res, { from: 'system-user@mms.mnc001.mcc001.gprs', to: [req.originatorSystem!] }), 20);
   });
   // One SIP node plays the S-CSCF that hands MESSAGEs to the IWF and the outbound proxy IMDNs reach.
@@ -260,25 +248,6 @@ test('a MESSAGE from an untrusted source is refused with 403', async (t) => {
   t.is(extractText(req.pdu.content).text, 'Hello from SIPp');
 });
 
-function report(req: Mm4ForwardReq, o: { type: 'MM4_delivery_report.REQ'; mmStatus: string; extension?: string } | { type: 'MM4_read_reply_report.REQ'; readStatus: 'Read' }, tid: string) {
-  const common = {
-    version: '6.16.0',
-    transactionId: tid,
-    messageId: req.messageId,
-    idsQuoted: true,
-    from: req.to[0],
-    to: [req.from],
-    date: new Date(),
-    ackRequest: true,
-    originatorSystem: 'system-user@mms.mnc001.mcc001.gprs',
-    extraHeaders: [],
-  };
-  return serializeMm4(
-    o.type === 'MM4_delivery_report.REQ'
-      ? { ...common, type: o.type, mmStatus: o.mmStatus as 'Retrieved', mmStatusExtension: o.extension }
-      : { ...common, type: o.type, readStatus: o.readStatus },
-  );
-}
 const toIwf = (raw: Buffer) => sendMm4(env.iwf.mm4.port, raw, { from: 'system-user@mms.mnc001.mcc001.gprs', to: ['mm4-system@mms.iwf.example.net'] });
 const resOf = (tid: string) => waitFor(`.RES for ${tid}`, () => env.mmsc.received.find((r) => r.pdu.type.endsWith('.RES') && r.pdu.transactionId === tid));
 const imdnsFor = (id: string) =>
@@ -293,19 +262,19 @@ test('MMS delivery and read reports reach the CPM sender as IMDNs, and the MMSC 
   const handle = await handleFor('cpm-reports');
   await waitFor('awaitingReport', async () => ((await handle.query(auditQuery)).state === 'awaitingReport' ? true : undefined));
 
-  t.true((await toIwf(report(req.pdu, { type: 'MM4_delivery_report.REQ', mmStatus: 'Retrieved' }, 'DR-1'))).ok);
+  t.true((await toIwf(mmscReport(req.pdu, { type: 'MM4_delivery_report.REQ', mmStatus: 'Retrieved' }, 'DR-1'))).ok);
   t.like((await resOf('DR-1')).pdu, { type: 'MM4_delivery_report.RES', requestStatus: 'Ok', messageId: req.pdu.messageId });
   await waitFor('IMDN delivered', () => (imdnsFor('cpm-reports').length ? true : undefined));
   // The same report again (the MMSC did not see our .RES): answered, not forwarded twice.
-  t.true((await toIwf(report(req.pdu, { type: 'MM4_delivery_report.REQ', mmStatus: 'Retrieved' }, 'DR-1b'))).ok);
+  t.true((await toIwf(mmscReport(req.pdu, { type: 'MM4_delivery_report.REQ', mmStatus: 'Retrieved' }, 'DR-1b'))).ok);
   await resOf('DR-1b');
 
-  t.true((await toIwf(report(req.pdu, { type: 'MM4_read_reply_report.REQ', readStatus: 'Read' }, 'RR-1'))).ok);
+  t.true((await toIwf(mmscReport(req.pdu, { type: 'MM4_read_reply_report.REQ', readStatus: 'Read' }, 'RR-1'))).ok);
   t.like((await resOf('RR-1')).pdu, { type: 'MM4_read_reply_report.RES', requestStatus: 'Ok' });
   const outcome = await handle.result();
   t.like(outcome, { result: 'delivered', report: 'Retrieved', imdnSent: true });
   // A report after the delivery ended: known message, so answered Ok; nothing is forwarded.
-  t.true((await toIwf(report(req.pdu, { type: 'MM4_delivery_report.REQ', mmStatus: 'Expired' }, 'DR-late'))).ok);
+  t.true((await toIwf(mmscReport(req.pdu, { type: 'MM4_delivery_report.REQ', mmStatus: 'Expired' }, 'DR-late'))).ok);
   t.like((await resOf('DR-late')).pdu, { type: 'MM4_delivery_report.RES', requestStatus: 'Ok' });
   t.deepEqual(imdnsFor('cpm-reports').map((n) => `${n.kind}:${n.status}`), ['delivery:delivered', 'display:displayed']);
 });
@@ -329,7 +298,7 @@ test('every MMS delivery status reaches the sender as its IMDN; interim ones wai
       await waitFor(`${id} awaitingReport`, async () => ((await handle.query(auditQuery)).state === 'awaitingReport' ? true : undefined));
       for (const [j, r] of reports.entries()) {
         const [mmStatus, extension] = r.split('/');
-        t.true((await toIwf(report(req.pdu, { type: 'MM4_delivery_report.REQ', mmStatus, extension }, `DR-${id}-${j}`))).ok);
+        t.true((await toIwf(mmscReport(req.pdu, { type: 'MM4_delivery_report.REQ', mmStatus, extension }, `DR-${id}-${j}`))).ok);
         t.like((await resOf(`DR-${id}-${j}`)).pdu, { requestStatus: 'Ok' }, 'every report is answered');
       }
       const outcome = await handle.result();
@@ -343,7 +312,7 @@ test('a delivery report that overtakes a lost MM4_forward.RES completes the deli
   const n = '+4915188888888';
   t.is((await send({ id: 'early-report', number: n, dispo: 'positive-delivery' })).status, 202);
   const [req] = await waitFor('REQ', () => (reqsTo(n).length ? reqsTo(n) : undefined));
-  t.true((await toIwf(report(req.pdu, { type: 'MM4_delivery_report.REQ', mmStatus: 'Retrieved' }, 'DR-early'))).ok);
+  t.true((await toIwf(mmscReport(req.pdu, { type: 'MM4_delivery_report.REQ', mmStatus: 'Retrieved' }, 'DR-early'))).ok);
   const outcome = await (await handleFor('early-report')).result();
   t.like(outcome, { result: 'delivered', report: 'Retrieved', attempts: 1 });
   t.is(reqsTo(n).length, 1, 'not resent: the report proves the MMSC has it');
@@ -352,6 +321,6 @@ test('a delivery report that overtakes a lost MM4_forward.RES completes the deli
 
 test('a report for an unknown message is answered Error-message-not-found', async (t) => {
   const fake = { messageId: 'iwf1.bm9wZS9ub3BlL25vcGU.m', to: ['+4915100000001/TYPE=PLMN@mms.mnc001.mcc001.gprs'], from: '+12025550101/TYPE=PLMN@mms.iwf.example.net' } as Mm4ForwardReq;
-  t.true((await toIwf(report(fake, { type: 'MM4_delivery_report.REQ', mmStatus: 'Expired' }, 'DR-unknown'))).ok);
+  t.true((await toIwf(mmscReport(fake, { type: 'MM4_delivery_report.REQ', mmStatus: 'Expired' }, 'DR-unknown'))).ok);
   t.like((await resOf('DR-unknown')).pdu, { type: 'MM4_delivery_report.RES', requestStatus: 'Error-message-not-found' });
 });

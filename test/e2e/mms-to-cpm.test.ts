@@ -5,14 +5,15 @@
  */
 import test from 'ava';
 import { Worker } from '@temporalio/worker';
-import { serializeMm4, type Mm4ForwardRes } from '../../protocols/mm4/pdu.js';
+import type { Mm4ForwardRes } from '../../protocols/mm4/pdu.js';
+import type { Mm4Req } from '../../protocols/mm4/answer.js';
 import { buildCpimMessage, cpimHeader, IMDN_NS, parseCpim, serializeCpim } from '../../protocols/cpim/cpim.js';
 import { serializeImdn } from '../../protocols/cpim/imdn.js';
 import { createSipEndpoint } from '../../clients/sip/endpoint.js';
 import { getHeader } from '../../protocols/sip/message.js';
 import { auditQuery, mmsToCpmWorkflowId } from '../../workflows/messages.js';
 import { startTestIwf, startTestTemporal, workflowBundle } from '../helpers/iwf.js';
-import { forwardReq, sendMm4, startFakeMmsc } from '../helpers/mmsc.js';
+import { forwardReq, mmscRes, sendMm4, startFakeMmsc } from '../helpers/mmsc.js';
 import { waitFor } from '../helpers/ports.js';
 import { startSipPeer } from '../helpers/sip-peer.js';
 
@@ -108,8 +109,7 @@ test('a text MMS reaches the CPM user as a CPIM MESSAGE and the MMSC gets an Ok 
   const handle = env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-happy'));
   await handle.result();
   // A .RES repeated after the delivery ended (the MMSC retried its answer): accepted, nothing to do.
-  const late = serializeMm4({ type: 'MM4_delivery_report.RES', version: '6.16.0', transactionId: dr.pdu.transactionId, messageId: 'M-happy', idsQuoted: true, from: ORIGIN, to: ['mm4-system@mms.iwf.example.net'], date: new Date(), requestStatus: 'Ok', extraHeaders: [] });
-  const lateAnswer = await sendMm4(env.iwf.mm4.port, late, { from: ORIGIN, to: ['mm4-system@mms.iwf.example.net'] });
+  const lateAnswer = await sendMm4(env.iwf.mm4.port, mmscRes(dr.pdu as Mm4Req), { from: ORIGIN, to: ['mm4-system@mms.iwf.example.net'] });
   t.true(lateAnswer.ok && /finished delivery/.test(lateAnswer.response), JSON.stringify(lateAnswer));
   const audit = await handle.query(auditQuery);
   t.is(audit.status, 'done');

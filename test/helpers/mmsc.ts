@@ -1,6 +1,7 @@
 import { SMTPServer } from 'smtp-server';
 import nodemailer from 'nodemailer';
-import { parseMm4, serializeMm4, type Mm4Pdu } from '../../protocols/mm4/pdu.js';
+import { mm4AnswerAddress, mm4AnswerTo, type Mm4Req } from '../../protocols/mm4/answer.js';
+import { parseMm4, serializeMm4, type Mm4ForwardReq, type Mm4MmStatus, type Mm4Pdu, type Mm4RequestStatus } from '../../protocols/mm4/pdu.js';
 
 const MMSC_SYSTEM = 'system-user@mms.mnc001.mcc001.gprs';
 
@@ -11,23 +12,38 @@ export interface ReceivedMm4 {
   pdu: Mm4Pdu;
 }
 
+/** The `.RES` an MMSC answers one of the IWF's requests with (protocols/mm4/answer.ts), as bytes. */
+export function mmscRes(req: Mm4Req, status = 'Ok', statusText?: string): Buffer {
+  return serializeMm4(mm4AnswerTo(req, { status: status as Mm4RequestStatus, statusText, from: MMSC_SYSTEM }));
+}
+
 /**
- * The `.RES` an MMSC answers a report REQ with (23.140 8.4.3/8.4.4): the request's transaction
- * and message ids, our system as sender, sent as its own SMTP transaction.
+ * The report an MMSC sends about an MM the IWF forwarded to it (23.140 8.4.3, 8.4.4): from the
+ * recipient back to the original sender, same X-Mms-Message-ID, an ack requested.
  */
-export function reportRes(req: Extract<Mm4Pdu, { type: 'MM4_delivery_report.REQ' | 'MM4_read_reply_report.REQ' }>, status = 'Ok'): Buffer {
-  return serializeMm4({
-    type: req.type === 'MM4_delivery_report.REQ' ? 'MM4_delivery_report.RES' : 'MM4_read_reply_report.RES',
+export function mmscReport(
+  req: Mm4ForwardReq,
+  report: { type: 'MM4_delivery_report.REQ'; mmStatus: string; extension?: string } | { type: 'MM4_read_reply_report.REQ'; readStatus: 'Read' },
+  transactionId: string,
+): Buffer {
+  const common = {
     version: '6.16.0',
-    transactionId: req.transactionId,
+    transactionId,
     messageId: req.messageId,
-    idsQuoted: req.idsQuoted,
-    from: MMSC_SYSTEM,
-    to: [req.originatorSystem!],
+    idsQuoted: true,
+    from: req.to[0],
+    to: [req.from],
+    sender: MMSC_SYSTEM,
     date: new Date(),
-    requestStatus: status as 'Ok',
+    ackRequest: true,
+    originatorSystem: MMSC_SYSTEM,
     extraHeaders: [],
-  });
+  };
+  return serializeMm4(
+    report.type === 'MM4_delivery_report.REQ'
+      ? { ...common, type: report.type, mmStatus: report.mmStatus as Mm4MmStatus, mmStatusExtension: report.extension }
+      : { ...common, type: report.type, readStatus: report.readStatus },
+  );
 }
 
 export interface FakeMmsc {
@@ -82,7 +98,7 @@ export async function startFakeMmsc(port = 0, onReceive?: (m: ReceivedMm4) => vo
       answer = (m) => {
         const pdu = m.pdu;
         if ((pdu.type !== 'MM4_delivery_report.REQ' && pdu.type !== 'MM4_read_reply_report.REQ') || !pdu.ackRequest || skip(m)) return;
-        setTimeout(() => void sendMm4(iwfMm4Port, reportRes(pdu), { from: MMSC_SYSTEM, to: [pdu.originatorSystem!] }), 10);
+        setTimeout(() => void sendMm4(iwfMm4Port, mmscRes(pdu), { from: MMSC_SYSTEM, to: [mm4AnswerAddress(pdu)] }), 10);
       };
     },
     close: () => new Promise((r) => server.close(() => r())),
