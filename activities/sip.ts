@@ -5,8 +5,7 @@ import { FTHTTP_CONTENT_TYPE, serializeFtHttp } from '../protocols/cpim/fthttp.j
 import { mediaUrl } from '../clients/media-store.js';
 import { ErrorType } from '../model/errors.js';
 import { permanent } from './failures.js';
-import { buildCpimMessage, serializeCpim, type Disposition } from '../protocols/cpim/cpim.js';
-import { serializeImdn } from '../protocols/cpim/imdn.js';
+import { buildCpimMessage, buildImdnCpim, serializeCpim, type Disposition } from '../protocols/cpim/cpim.js';
 import { cpmMessageIds, sipBranch } from '../protocols/interworking/ids.js';
 import { classifySipStatus } from '../protocols/interworking/sip-status.js';
 import type { SipHeader } from '../protocols/sip/message.js';
@@ -131,24 +130,21 @@ export function buildImdnMessage(a: ImdnActivityInput, deps: Pick<SipDeps, 'doma
   const kind = a.kind ?? 'delivery';
   const key = `imdn:${kind}:${a.status}`;
   const ids = cpmMessageIds(a.workflowId, `${a.to}|${key}`, deps.domain);
-  const xml = serializeImdn({
-    messageId: a.originalMessageId,
-    datetime: a.originalDateTime ?? new Date().toISOString(),
-    recipientUri: a.from,
-    originalRecipientUri: a.from,
-    ...(kind === 'display'
-      ? { kind: 'display' as const, status: a.status === 'displayed' ? ('displayed' as const) : ('error' as const) }
-      : { kind: 'delivery' as const, status: a.status === 'displayed' ? ('error' as const) : a.status }),
-  });
   const cpim = serializeCpim(
-    buildCpimMessage({
+    buildImdnCpim({
       from: a.from,
       to: a.to,
       dateTime: new Date(),
       imdnMessageId: ids.imdnMessageId,
-      contentType: 'message/imdn+xml',
-      body: Buffer.from(xml, 'utf8'),
-      extraContentHeaders: [{ name: 'Content-Disposition', value: 'notification' }],
+      notification: {
+        messageId: a.originalMessageId,
+        datetime: a.originalDateTime ?? new Date().toISOString(),
+        recipientUri: a.from,
+        originalRecipientUri: a.from,
+        ...(kind === 'display'
+          ? { kind: 'display' as const, status: a.status === 'displayed' ? ('displayed' as const) : ('error' as const) }
+          : { kind: 'delivery' as const, status: a.status === 'displayed' ? ('error' as const) : a.status }),
+      },
     }),
   );
   const headers: SipHeader[] = [

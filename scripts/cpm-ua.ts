@@ -14,8 +14,8 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { createSipEndpoint, type SipEndpoint } from '../clients/sip/endpoint.js';
-import { buildCpimMessage, parseCpim, readImdnFields, serializeCpim } from '../protocols/cpim/cpim.js';
-import { parseImdn, serializeImdn } from '../protocols/cpim/imdn.js';
+import { buildCpimMessage, buildImdnCpim, parseCpim, readImdnFields, serializeCpim } from '../protocols/cpim/cpim.js';
+import { parseImdn } from '../protocols/cpim/imdn.js';
 import { getHeader, type SipRequest } from '../protocols/sip/message.js';
 
 const { positionals, values: o } = parseArgs({
@@ -57,17 +57,10 @@ function message(ep: SipEndpoint, from: string, to: string, body: Buffer) {
 
 /** The IMDN a CPM client sends for a message it received (RFC 5438 7.2, CPIM per 6.3). */
 async function sendImdn(ep: SipEndpoint, me: string, to: string, messageId: string, datetime: string, kind: 'delivery' | 'display') {
-  const xml = serializeImdn(
-    kind === 'delivery'
-      ? { messageId, datetime, recipientUri: me, kind, status: 'delivered' }
-      : { messageId, datetime, recipientUri: me, kind, status: 'displayed' },
-  );
-  const body = serializeCpim(
-    buildCpimMessage({
-      from: me, to, dateTime: new Date(), imdnMessageId: token(), contentType: 'message/imdn+xml', body: Buffer.from(xml),
-      extraContentHeaders: [{ name: 'Content-Disposition', value: 'notification' }],
-    }),
-  );
+  const notification = kind === 'delivery'
+    ? { messageId, datetime, recipientUri: me, kind, status: 'delivered' as const }
+    : { messageId, datetime, recipientUri: me, kind, status: 'displayed' as const };
+  const body = serializeCpim(buildImdnCpim({ from: me, to, dateTime: new Date(), imdnMessageId: token(), notification }));
   const res = await message(ep, me, to, body);
   console.log(`--> IMDN ${kind} for ${messageId}: ${res.status} ${res.reason}`);
 }

@@ -3,6 +3,7 @@
  * namespace prefix is local to each message, so IMDN headers are found through `NS` (RFC 3862
  * 3.3.5, protocols.md 4.1), never by the literal `imdn.` prefix.
  */
+import { serializeImdn, type ImdnNotification } from './imdn.js';
 
 export interface CpimHeader {
   name: string;
@@ -127,6 +128,23 @@ export function buildCpimMessage(o: {
       body: o.body,
     },
   };
+}
+
+/**
+ * An IMDN as CPIM (RFC 5438 7.2.1.1): From/To of the notifier and the original sender, its own
+ * imdn.Message-ID and no notification requested, content message/imdn+xml with
+ * Content-Disposition: notification.
+ */
+export function buildImdnCpim(o: { from: string; to: string; dateTime: Date; imdnMessageId: string; notification: ImdnNotification }): CpimMessage {
+  return buildCpimMessage({
+    from: o.from,
+    to: o.to,
+    dateTime: o.dateTime,
+    imdnMessageId: o.imdnMessageId,
+    contentType: 'message/imdn+xml',
+    body: Buffer.from(serializeImdn(o.notification), 'utf8'),
+    extraContentHeaders: [{ name: 'Content-Disposition', value: 'notification' }],
+  });
 }
 
 const uriOf = (v: string) => /<([^>]+)>/.exec(v)?.[1] ?? v.trim();

@@ -7,8 +7,8 @@ import test from 'ava';
 import { Worker } from '@temporalio/worker';
 import type { Mm4ForwardRes } from '../../protocols/mm4/pdu.js';
 import type { Mm4Req } from '../../protocols/mm4/answer.js';
-import { buildCpimMessage, cpimHeader, IMDN_NS, parseCpim, serializeCpim } from '../../protocols/cpim/cpim.js';
-import { serializeImdn } from '../../protocols/cpim/imdn.js';
+import { buildImdnCpim, cpimHeader, IMDN_NS, parseCpim, serializeCpim } from '../../protocols/cpim/cpim.js';
+import type { ImdnNotification } from '../../protocols/cpim/imdn.js';
 import { createSipEndpoint } from '../../clients/sip/endpoint.js';
 import { getHeader } from '../../protocols/sip/message.js';
 import { auditQuery, mmsToCpmWorkflowId } from '../../workflows/messages.js';
@@ -91,17 +91,7 @@ test('a text MMS reaches the CPM user as a CPIM MESSAGE and the MMSC gets an Ok 
 
   // The CPM recipient's IMDN comes back through the core to the IWF and becomes the MMS delivery report.
   const imdnId = cpimHeader(cpim.message, 'Message-ID', IMDN_NS)!;
-  const ua = await createSipEndpoint({ host: '127.0.0.1', port: 0 });
-  const imdn = serializeCpim(buildCpimMessage({
-    from: 'tel:+12025550199', to: 'tel:+12025550101', dateTime: new Date(), imdnMessageId: 'imdn-back-1', contentType: 'message/imdn+xml',
-    body: Buffer.from(serializeImdn({ messageId: imdnId, datetime: '2025-03-04T10:15:02.000Z', recipientUri: 'tel:+12025550199', kind: 'delivery', status: 'delivered' })),
-    extraContentHeaders: [{ name: 'Content-Disposition', value: 'notification' }],
-  }));
-  const answer = await ua.sendRequest(
-    { method: 'MESSAGE', uri: 'tel:+12025550101', headers: [{ name: 'From', value: '<tel:+12025550199>;tag=i' }, { name: 'To', value: '<tel:+12025550101>' }, { name: 'Call-ID', value: 'imdn-back-1' }, { name: 'CSeq', value: '1 MESSAGE' }, { name: 'P-Asserted-Identity', value: '<tel:+12025550199>' }, { name: 'Content-Type', value: 'message/cpim' }], body: imdn },
-    { host: '127.0.0.1', port: env.iwf.sip.port, transport: 'udp' },
-  );
-  await ua.close();
+  const answer = await imdnBack({ number: '12025550199', imdnId, kind: 'delivery', status: 'delivered', callId: 'imdn-back-1' });
   t.is(answer.status, 202);
   const dr = await waitFor('delivery report', () => env.mmsc.received.find((r) => r.pdu.type === 'MM4_delivery_report.REQ' && r.pdu.messageId === 'M-happy'));
   t.like(dr.pdu, { mmStatus: 'Retrieved', from: '+12025550199/TYPE=PLMN@mms.iwf.example.net', to: ['+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs'], ackRequest: true });
@@ -190,23 +180,28 @@ test('a recipient who is not a CPM user gets an error .RES and causes no SIP tra
   t.is(env.peer.seen.filter((s) => s.req.uri.includes('4915112345678')).length, 0);
 });
 
-/** A CPM recipient's IMDN for the MESSAGE it got, sent through the core to the IWF (RFC 5438 7.2). */
-async function imdnBack(number: string, kind: 'delivery' | 'display', status: string) {
-  const [msg] = messagesTo(number);
-  const c = parseCpim(msg.req.body);
+/** The imdn.Message-ID of the (first) CPM MESSAGE a number got. */
+function imdnIdOf(number: string): string {
+  const c = parseCpim(messagesTo(number)[0].req.body);
   if (!c.ok) throw new Error(c.error);
-  const uri = `tel:+${number}`;
-  const body = serializeCpim(buildCpimMessage({
-    from: uri, to: 'tel:+12025550101', dateTime: new Date(), imdnMessageId: `imdn-${number}`, contentType: 'message/imdn+xml',
-    body: Buffer.from(serializeImdn({ messageId: cpimHeader(c.message, 'Message-ID', IMDN_NS)!, datetime: '2025-03-04T10:15:02.000Z', recipientUri: uri, kind, status } as never)),
-    extraContentHeaders: [{ name: 'Content-Disposition', value: 'notification' }],
+  return cpimHeader(c.message, 'Message-ID', IMDN_NS)!;
+}
+
+/** A CPM recipient's IMDN about a MESSAGE it got, sent through the core to the IWF (RFC 5438 7.2). */
+async function imdnBack(o: { number: string; imdnId: string; kind: 'delivery' | 'display'; status: string; callId: string; transport?: 'udp' | 'tcp'; pai?: boolean }) {
+  const uri = `tel:+${o.number}`;
+  const body = serializeCpim(buildImdnCpim({
+    from: uri, to: 'tel:+12025550101', dateTime: new Date(), imdnMessageId: o.callId,
+    notification: { messageId: o.imdnId, datetime: '2025-03-04T10:15:02.000Z', recipientUri: uri, kind: o.kind, status: o.status } as ImdnNotification,
   }));
+  const headers = [
+    { name: 'From', value: `<${uri}>;tag=x` }, { name: 'To', value: '<tel:+12025550101>' }, { name: 'Call-ID', value: o.callId }, { name: 'CSeq', value: '1 MESSAGE' },
+    ...(o.pai === false ? [] : [{ name: 'P-Asserted-Identity', value: `<${uri}>` }]),
+    { name: 'Content-Type', value: 'message/cpim' },
+  ];
   const ua = await createSipEndpoint({ host: '127.0.0.1', port: 0 });
   try {
-    return await ua.sendRequest(
-      { method: 'MESSAGE', uri: 'tel:+12025550101', headers: [{ name: 'From', value: `<${uri}>;tag=x` }, { name: 'To', value: '<tel:+12025550101>' }, { name: 'Call-ID', value: `imdn-${number}-${kind}` }, { name: 'CSeq', value: '1 MESSAGE' }, { name: 'P-Asserted-Identity', value: `<${uri}>` }, { name: 'Content-Type', value: 'message/cpim' }], body },
-      { host: '127.0.0.1', port: env.iwf.sip.port, transport: 'udp' },
-    );
+    return await ua.sendRequest({ method: 'MESSAGE', uri: 'tel:+12025550101', headers, body }, { host: '127.0.0.1', port: env.iwf.sip.port, transport: o.transport ?? 'udp' });
   } finally {
     await ua.close();
   }
@@ -217,7 +212,11 @@ test('IMDN failed, forbidden and error become Rejected, Rejected and Indetermina
   const rcpt = numbers.map((n) => `+${n}/TYPE=PLMN@mms.iwf.example.net`);
   await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-neg', to: rcpt }), { from: 'x@mms.mnc001.mcc001.gprs', to: rcpt });
   t.is(((await resFor('T-M-neg')).pdu as Mm4ForwardRes).requestStatus, 'Ok');
-  const answers = await Promise.all([imdnBack(numbers[0], 'delivery', 'failed'), imdnBack(numbers[1], 'delivery', 'forbidden'), imdnBack(numbers[2], 'delivery', 'error')]);
+  const answers = await Promise.all(
+    (['failed', 'forbidden', 'error'] as const).map((status, i) =>
+      imdnBack({ number: numbers[i], imdnId: imdnIdOf(numbers[i]), kind: 'delivery', status, callId: `imdn-${numbers[i]}-delivery` }),
+    ),
+  );
   t.deepEqual(answers.map((a) => a.status), [202, 202, 202]);
   await env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-neg')).result();
   const reports = env.mmsc.received.filter((r) => r.pdu.type === 'MM4_delivery_report.REQ' && r.pdu.messageId === 'M-neg');
@@ -293,21 +292,8 @@ test('a displayed IMDN becomes the delivery report and the read-reply report', a
   const c = parseCpim(msg.req.body);
   if (!c.ok) return t.fail(c.error);
   t.is(cpimHeader(c.message, 'Disposition-Notification', IMDN_NS), 'positive-delivery, negative-delivery, display');
-  const ua = await createSipEndpoint({ host: '127.0.0.1', port: 0 });
-  let imdnBody: Buffer;
-  try {
-    imdnBody = serializeCpim(buildCpimMessage({
-      from: 'tel:+12025550166', to: 'tel:+12025550101', dateTime: new Date(), imdnMessageId: 'imdn-back-2', contentType: 'message/imdn+xml',
-      body: Buffer.from(serializeImdn({ messageId: cpimHeader(c.message, 'Message-ID', IMDN_NS)!, datetime: '2025-03-04T10:15:02.000Z', recipientUri: 'tel:+12025550166', kind: 'display', status: 'displayed' })),
-    }));
-    const answer = await ua.sendRequest(
-      { method: 'MESSAGE', uri: 'tel:+12025550101', headers: [{ name: 'From', value: '<tel:+12025550166>;tag=d' }, { name: 'To', value: '<tel:+12025550101>' }, { name: 'Call-ID', value: 'imdn-back-2' }, { name: 'CSeq', value: '1 MESSAGE' }, { name: 'Content-Type', value: 'message/cpim' }], body: imdnBody },
-      { host: '127.0.0.1', port: env.iwf.sip.port, transport: 'tcp' },
-    );
-    t.is(answer.status, 202);
-  } finally {
-    await ua.close();
-  }
+  const displayed = { number: '12025550166', imdnId: cpimHeader(c.message, 'Message-ID', IMDN_NS)!, kind: 'display', status: 'displayed', pai: false } as const;
+  t.is((await imdnBack({ ...displayed, callId: 'imdn-back-2', transport: 'tcp' })).status, 202);
   const types = await waitFor('both reports', () => {
     const got = env.mmsc.received.filter((r) => r.pdu.messageId === 'M-read' && r.pdu.type.endsWith('report.REQ'));
     return got.length >= 2 ? got : undefined;
@@ -317,16 +303,8 @@ test('a displayed IMDN becomes the delivery report and the read-reply report', a
   await env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-read')).result();
 
   // The client sends its IMDN again after the delivery ended: taken (202), not reported twice.
-  const late = await createSipEndpoint({ host: '127.0.0.1', port: 0 });
-  try {
-    const again = await late.sendRequest(
-      { method: 'MESSAGE', uri: 'tel:+12025550101', headers: [{ name: 'From', value: '<tel:+12025550166>;tag=e' }, { name: 'To', value: '<tel:+12025550101>' }, { name: 'Call-ID', value: 'imdn-back-3' }, { name: 'CSeq', value: '1 MESSAGE' }, { name: 'Content-Type', value: 'message/cpim' }], body: imdnBody },
-      { host: '127.0.0.1', port: env.iwf.sip.port, transport: 'udp' },
-    );
-    t.is(again.status, 202);
-    t.regex(again.reason, /already ended/);
-  } finally {
-    await late.close();
-  }
+  const again = await imdnBack({ ...displayed, callId: 'imdn-back-3' });
+  t.is(again.status, 202);
+  t.regex(again.reason, /already ended/);
   t.is(env.mmsc.received.filter((r) => r.pdu.messageId === 'M-read' && r.pdu.type.endsWith('report.REQ')).length, 2);
 });
