@@ -8,10 +8,9 @@ import sharp from 'sharp';
 import { parseCpim } from '../../protocols/cpim/cpim.js';
 import { FTHTTP_CONTENT_TYPE, parseFtHttp } from '../../protocols/cpim/fthttp.js';
 import { getHeaders } from '../../protocols/sip/message.js';
-import { startTestIwf, startTestTemporal } from '../helpers/iwf.js';
-import { sendMm4, startFakeMmsc } from '../helpers/mmsc.js';
+import { sendMm4 } from '../helpers/mmsc.js';
 import { waitFor } from '../helpers/ports.js';
-import { startSipPeer } from '../helpers/sip-peer.js';
+import { startMmsToCpmRig } from '../helpers/rig.js';
 
 /** 50 AMR-NB 12.2 kbit/s frames (header 0x3C + 31 bytes) = 1000 ms (RFC 4867 5). */
 const amr = Buffer.concat([Buffer.from('#!AMR\n'), ...Array.from({ length: 50 }, () => Buffer.concat([Buffer.from([0x3c]), Buffer.alloc(31, 7)]))]);
@@ -62,11 +61,8 @@ function mms(jpeg: Buffer): string {
 }
 
 test('an MMS with SMIL, text, a 3 MB photo and a voice note becomes a text message and two file transfers', async (t) => {
-  const temporal = await startTestTemporal();
-  const mmsc = await startFakeMmsc();
-  const peer = await startSipPeer(() => 202);
-  const iwf = await startTestIwf({ temporalAddress: temporal.address, mmscPort: mmsc.port, outboundProxyPort: peer.port });
-  mmsc.answerReports(iwf.mm4.port); // as an MMSC does: every report gets its .RES
+  const rig = await startMmsToCpmRig();
+  const { mmsc, peer, iwf } = rig;
   try {
     // A 3 MB camera-sized photo (noise does not compress).
     const pixels = Buffer.alloc(3000 * 2000 * 3);
@@ -111,9 +107,6 @@ test('an MMS with SMIL, text, a 3 MB photo and a voice note becomes a text messa
     t.true(meta.width! <= 160 && meta.height! <= 120, `${meta.width}x${meta.height}`);
     t.deepEqual(Buffer.from(await (await fetch(audio.file.url)).arrayBuffer()), amr);
   } finally {
-    await iwf.stop();
-    await peer.close();
-    await mmsc.close();
-    await temporal.stop();
+    await rig.stop();
   }
 });

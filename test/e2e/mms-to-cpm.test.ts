@@ -12,10 +12,10 @@ import type { ImdnNotification } from '../../protocols/cpim/imdn.js';
 import { createSipEndpoint } from '../../clients/sip/endpoint.js';
 import { getHeader } from '../../protocols/sip/message.js';
 import { auditQuery, mmsToCpmWorkflowId } from '../../workflows/messages.js';
-import { startTestIwf, startTestTemporal, workflowBundle } from '../helpers/iwf.js';
-import { forwardReq, mmscRes, sendMm4, startFakeMmsc } from '../helpers/mmsc.js';
+import { workflowBundle } from '../helpers/iwf.js';
+import { forwardReq, mmscRes, sendMm4 } from '../helpers/mmsc.js';
 import { waitFor } from '../helpers/ports.js';
-import { startSipPeer } from '../helpers/sip-peer.js';
+import { startMmsToCpmRig } from '../helpers/rig.js';
 
 const ORIGIN = 'system-user@mms.mnc001.mcc001.gprs';
 const envelopeTo = (n: string) => ({ from: '+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs', to: [`+${n}/TYPE=PLMN@mms.iwf.example.net`] });
@@ -32,26 +32,14 @@ const answer = (uri: string) => {
   return 202;
 };
 
-let env: Awaited<ReturnType<typeof setup>>;
-async function setup() {
-  const temporal = await startTestTemporal();
-  const mmsc = await startFakeMmsc();
-  const peer = await startSipPeer((req) => answer(req.uri));
-  const iwf = await startTestIwf({ temporalAddress: temporal.address, mmscPort: mmsc.port, outboundProxyPort: peer.port });
-  // As an MMSC does, every report gets its .RES; M-noack's reports never do (resend test).
-  mmsc.answerReports(iwf.mm4.port, (m) => m.pdu.messageId === 'M-noack');
-  return { temporal, mmsc, peer, iwf };
-}
-
+let env: Awaited<ReturnType<typeof startMmsToCpmRig>>;
 test.before(async () => {
-  env = await setup();
+  // Every report gets its .RES, as from an MMSC; M-noack's reports never do (resend test).
+  env = await startMmsToCpmRig({ answer: (req) => answer(req.uri), unansweredReports: (m) => m.pdu.messageId === 'M-noack' });
 });
 
 test.after.always(async () => {
-  await env?.iwf.stop();
-  await env?.peer.close();
-  await env?.mmsc.close();
-  await env?.temporal.stop();
+  await env?.stop();
 });
 
 const resFor = (transactionId: string) =>

@@ -13,35 +13,19 @@ import { runCli } from '../../cli/main.js';
 import type { Mm4ForwardRes } from '../../protocols/mm4/pdu.js';
 import { mmsToCpmWorkflowId } from '../../workflows/messages.js';
 import { cpmDeliveryId } from '../../ingress/sip-server.js';
-import { startTestIwf, startTestTemporal } from '../helpers/iwf.js';
-import { forwardReq, sendMm4, startFakeMmsc } from '../helpers/mmsc.js';
+import { forwardReq, sendMm4 } from '../helpers/mmsc.js';
 import { waitFor } from '../helpers/ports.js';
-import { startSipPeer } from '../helpers/sip-peer.js';
+import { startMmsToCpmRig } from '../helpers/rig.js';
 
-let env: Awaited<ReturnType<typeof setup>>;
-async function setup() {
-  const temporal = await startTestTemporal();
-  const mmsc = await startFakeMmsc(); // never answers forward.REQs: CPM -> MMS deliveries wait
-  const peer = await startSipPeer(() => 480); // CPM users are always offline: MMS -> CPM deliveries wait
-  const iwf = await startTestIwf({
-    temporalAddress: temporal.address,
-    mmscPort: mmsc.port,
-    outboundProxyPort: peer.port,
-    retry: { maxAttempts: 5, initialInterval: '1h' },
-    mm4Ack: { timeout: '1h', maxAttempts: 3 },
-  });
-  mmsc.answerReports(iwf.mm4.port);
-  process.env.TEMPORAL_ADDRESS = temporal.address;
-  return { temporal, mmsc, peer, iwf };
-}
+let env: Awaited<ReturnType<typeof startMmsToCpmRig>>;
 test.before(async () => {
-  env = await setup();
+  // The MMSC never answers forward.REQs (CPM -> MMS deliveries wait); CPM users are always
+  // offline (480: MMS -> CPM deliveries wait).
+  env = await startMmsToCpmRig({ answer: () => 480, iwf: { retry: { maxAttempts: 5, initialInterval: '1h' }, mm4Ack: { timeout: '1h', maxAttempts: 3 } } });
+  process.env.TEMPORAL_ADDRESS = env.temporal.address;
 });
 test.after.always(async () => {
-  await env?.iwf.stop();
-  await env?.peer.close();
-  await env?.mmsc.close();
-  await env?.temporal.stop();
+  await env?.stop();
 });
 
 async function iwf(...args: string[]) {

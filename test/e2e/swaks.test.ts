@@ -5,10 +5,8 @@
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import type { Mm4ForwardRes } from '../../protocols/mm4/pdu.js';
-import { startTestIwf, startTestTemporal } from '../helpers/iwf.js';
-import { startFakeMmsc } from '../helpers/mmsc.js';
 import { waitFor } from '../helpers/ports.js';
-import { startSipPeer } from '../helpers/sip-peer.js';
+import { startMmsToCpmRig } from '../helpers/rig.js';
 
 const haveSwaks = spawnSync('swaks', ['--version'], { stdio: 'ignore' }).error === undefined;
 if (!haveSwaks && process.env.CI) throw new Error('swaks is required in CI: apt-get install swaks');
@@ -31,11 +29,8 @@ function run(cmd: string, args: string[], input: string): Promise<{ status: numb
 }
 
 (haveSwaks ? test : test.skip)('an MM4 text message sent with swaks as in the README is delivered and acknowledged', async (t) => {
-  const temporal = await startTestTemporal();
-  const mmsc = await startFakeMmsc();
-  const peer = await startSipPeer(() => 202);
-  const iwf = await startTestIwf({ temporalAddress: temporal.address, mmscPort: mmsc.port, outboundProxyPort: peer.port });
-  mmsc.answerReports(iwf.mm4.port); // as an MMSC does: every report gets its .RES
+  const rig = await startMmsToCpmRig();
+  const { mmsc, peer, iwf } = rig;
   try {
     // swaks treats a leading '+' as an option prefix, so the addresses come on stdin (README).
     // Asynchronous: the IWF under test runs in this very process and must keep answering.
@@ -58,9 +53,6 @@ function run(cmd: string, args: string[], input: string): Promise<{ status: numb
     t.is(msg?.req.uri, 'tel:+12025550199');
     t.regex(msg?.req.body.toString() ?? '', /\r\n\r\nLunch at 12:30\?$/);
   } finally {
-    await iwf.stop();
-    await peer.close();
-    await mmsc.close();
-    await temporal.stop();
+    await rig.stop();
   }
 });
