@@ -93,6 +93,8 @@ test('a CPM -> MMS delivery waiting for its .RES is resent on retry and rerouted
     t.is(reqs().length, 1);
     t.is((await iwf('deliveries', 'retry', id)).code, 0);
     await waitFor('resend', () => (reqs().length === 2 ? true : undefined));
+    // The MMSC has the copy before the send's completion is recorded: reroute waits for awaitingRes.
+    await waitFor('awaitingRes again', async () => ((await stateOf(id)) === 'awaitingRes' ? true : undefined));
     const rerouted = await iwf('deliveries', 'reroute', id, '--peer', 'operator-a', '--json');
     t.is(rerouted.code, 0, rerouted.err);
     t.like(JSON.parse(rerouted.out), { workflowId: id, command: 'operator.reroute' });
