@@ -1,6 +1,7 @@
 import type net from 'node:net';
 import { parseCSeq, parseVia } from '../../protocols/sip/headers.js';
 import { getHeader, type SipResponse } from '../../protocols/sip/message.js';
+import { realClock, type Clock, type TimerHandle } from './clock.js';
 import type { SipTransport, TransportName } from './transport.js';
 
 /** A response made up by the transaction layer (no such message was received). */
@@ -10,10 +11,11 @@ interface ClientTx {
   method: string;
   promise: Promise<SipResponse>;
   resolve(r: SipResponse): void;
-  timerE?: NodeJS.Timeout;
+  /** Armed once the first send has gone out (UDP only). */
+  timerE?: TimerHandle;
   /** UDP only: arms Timer E for the next retransmission. */
   scheduleE?: (interval: number) => void;
-  timerF: NodeJS.Timeout;
+  timerF: TimerHandle;
   proceeding: boolean;
   /** The TCP connection the request went out on: if it dies, no answer can come. */
   socket?: net.Socket;
@@ -23,14 +25,15 @@ interface ClientTx {
  * Non-INVITE client transactions (RFC 3261 17.1.2), keyed by branch. Every outcome is a response:
  * the first final one received, 408 at Timer F, 503 for a transport error, a lost connection or
  * close(). The Completed state's Timer K is not kept: a late final response finds no transaction
- * and is dropped, which is what Timer K would do.
+ * and is dropped, which is what Timer K would do. Timers run on the `clock` given (the real one by default).
  */
 export class ClientTransactions {
   private readonly txs = new Map<string, ClientTx>();
 
   constructor(
-    private readonly transport: SipTransport,
+    private readonly transport: Pick<SipTransport, 'send'>,
     private readonly timers: { t1: number; t2: number },
+    private readonly clock: Clock = realClock,
   ) {}
 
   /** Sends `bytes` (a request whose top Via carries `branch`) and runs its transaction. */
@@ -40,8 +43,9 @@ export class ClientTransactions {
     const { t1, t2 } = this.timers;
     let resolve!: (r: SipResponse) => void;
     const promise = new Promise<SipResponse>((r) => (resolve = r));
-    // Timer F: the transaction gives up and the TU sees 408 (RFC 3261 17.1.2.2).
-    const timerF = setTimeout(() => this.finish(branch, syntheticResponse(408, 'Request Timeout (no final response)')), 64 * t1);
+    // Timer F: the transaction gives up and the TU sees 408 (RFC 3261 17.1.2.2); it runs from the hand-over,
+    // so a send that never completes (a TCP connect hanging) still ends in 408.
+    const timerF = this.clock.setTimeout(() => this.finish(branch, syntheticResponse(408, 'Request Timeout (no final response)')), 64 * t1);
     const tx: ClientTx = { method, promise, resolve, timerF, proceeding: false };
     this.txs.set(branch, tx);
 
@@ -54,16 +58,20 @@ export class ClientTransactions {
         },
         (e: NodeJS.ErrnoException) => this.finish(branch, syntheticResponse(503, `Service Unavailable (${e.code ?? e.message})`)),
       );
-    void send();
+    const first = send();
     if (dest.transport === 'udp') {
       // Timer E: T1, doubling up to T2; in Proceeding every T2 (17.1.2.2).
       tx.scheduleE = (interval: number) => {
-        tx.timerE = setTimeout(() => {
+        tx.timerE = this.clock.setTimeout(() => {
           void send();
           tx.scheduleE?.(tx.proceeding ? t2 : Math.min(2 * interval, t2));
         }, interval);
       };
-      tx.scheduleE(t1);
+      // 17.1.2.2: Timer E is set once the request has been passed to the transport, i.e. when the first send has
+      // gone out, not when it was asked for. A provisional response may have come first: then it starts at T2.
+      void first.then(() => {
+        if (this.txs.get(branch) === tx) tx.scheduleE?.(tx.proceeding ? t2 : t1);
+      });
     }
     return promise;
   }
@@ -76,8 +84,8 @@ export class ClientTransactions {
     if (res.status >= 200) this.finish(branch!, res);
     else if (!tx.proceeding) {
       tx.proceeding = true;
-      if (tx.scheduleE) {
-        clearTimeout(tx.timerE);
+      if (tx.scheduleE && tx.timerE !== undefined) {
+        this.clock.clearTimeout(tx.timerE);
         tx.scheduleE(this.timers.t2);
       }
     }
@@ -98,8 +106,8 @@ export class ClientTransactions {
   private finish(branch: string, res: SipResponse): void {
     const tx = this.txs.get(branch);
     if (!tx) return;
-    clearTimeout(tx.timerE);
-    clearTimeout(tx.timerF);
+    this.clock.clearTimeout(tx.timerE);
+    this.clock.clearTimeout(tx.timerF);
     this.txs.delete(branch);
     tx.resolve(res);
   }

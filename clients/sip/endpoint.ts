@@ -3,6 +3,7 @@ import { formatVia } from '../../protocols/sip/headers.js';
 import { getHeader, serializeSipMessage, type SipHeader, type SipResponse } from '../../protocols/sip/message.js';
 import type { ResponseSpec } from '../../protocols/sip/response.js';
 import { ClientTransactions, syntheticResponse } from './client-transactions.js';
+import { realClock, type Clock } from './clock.js';
 import { ServerTransactions, type RequestHandler } from './server-transactions.js';
 import { SipTransport, type TransportLog, type TransportName } from './transport.js';
 
@@ -23,6 +24,8 @@ export interface SipEndpointOptions {
   timers?: { t1?: number; t2?: number; t4?: number };
   maxMessageBytes?: number;
   log?: TransportLog;
+  /** Where the transaction timers and the connect timeout run; default the real clock (tests pass a fake one). */
+  clock?: Clock;
 }
 
 export interface OutgoingRequest {
@@ -66,16 +69,17 @@ const MAGIC_COOKIE = 'z9hG4bK';
 export async function createSipEndpoint(o: SipEndpointOptions): Promise<SipEndpoint> {
   const t1 = o.timers?.t1 ?? 500;
   const t2 = o.timers?.t2 ?? 4000;
+  const clock = o.clock ?? realClock;
   const transport = new SipTransport(
-    { host: o.host, port: o.port, transports: o.transports ?? ['udp', 'tcp'], maxMessageBytes: o.maxMessageBytes, connectTimeoutMs: 64 * t1, log: o.log },
+    { host: o.host, port: o.port, transports: o.transports ?? ['udp', 'tcp'], maxMessageBytes: o.maxMessageBytes, connectTimeoutMs: 64 * t1, clock, log: o.log },
     {
       message: (m, flow) => (m.kind === 'response' ? clients.onResponse(m) : void servers.onRequest(m, flow)),
       invalid: (e, flow) => servers.onInvalid(e, flow),
       closed: (socket, reason) => clients.onConnectionClosed(socket, reason),
     },
   );
-  const clients = new ClientTransactions(transport, { t1, t2 });
-  const servers = new ServerTransactions(transport, { t1, log: o.log });
+  const clients = new ClientTransactions(transport, { t1, t2 }, clock);
+  const servers = new ServerTransactions(transport, { t1, log: o.log }, clock);
   await transport.start();
   const sentBy = o.publicHost ?? (o.host === '0.0.0.0' || o.host === '::' ? '127.0.0.1' : o.host);
   let closed = false;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { parseCSeq, parseVia } from '../../protocols/sip/headers.js';
 import { getHeader, serializeSipMessage, type SipParseError, type SipRequest } from '../../protocols/sip/message.js';
 import { createResponse, responseTarget, type ResponseSpec } from '../../protocols/sip/response.js';
+import { realClock, type Clock } from './clock.js';
 import type { Flow, SipTransport, TransportLog, TransportName } from './transport.js';
 
 export type RequestHandler = (
@@ -24,7 +25,7 @@ const printable = (s: string) => s.replace(/[\0-\x1f\x7f]/g, '?');
  * Non-INVITE server transactions (RFC 3261 17.2.2) keyed by top Via branch + sent-by + method.
  * A retransmission is absorbed: the handler is not called again and the last response, if any
  * yet, is sent again. A transaction lives Timer J (64*T1) after its response on UDP, none on TCP.
- * Requests without an RFC 3261 branch are answered but not matched (no RFC 2543 fallback).
+ * Requests without an RFC 3261 branch are answered but not matched (no RFC 2543 fallback). Timer J runs on `clock`.
  * INVITE is out of scope (501: no INVITE transactions, hence no ACK or CANCEL semantics either).
  */
 export class ServerTransactions {
@@ -33,8 +34,9 @@ export class ServerTransactions {
   private readonly txs = new Map<string, ServerTx>();
 
   constructor(
-    private readonly transport: SipTransport,
+    private readonly transport: Pick<SipTransport, 'send'>,
     private readonly o: { t1: number; log?: TransportLog },
+    private readonly clock: Clock = realClock,
   ) {}
 
   async onRequest(req: SipRequest, flow: Flow): Promise<void> {
@@ -55,7 +57,7 @@ export class ServerTransactions {
     tx.response = this.serialize(req, spec, toTag, flow);
     this.send(req, tx.response, flow);
     // Timer J: keep absorbing retransmissions for 64*T1 on UDP; zero on reliable transports.
-    if (key) setTimeout(() => this.txs.delete(key), flow.transport === 'udp' ? 64 * this.o.t1 : 0).unref();
+    if (key) this.clock.setTimeout(() => this.txs.delete(key), flow.transport === 'udp' ? 64 * this.o.t1 : 0, { unref: true });
   }
 
   /** A request that did not parse gets 400 when it can be answered at all (RFC 3261 18.3, 21.4.1). */

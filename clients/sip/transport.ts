@@ -2,6 +2,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { SipStreamFramer } from '../../protocols/sip/framer.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, parseSipMessage, type SipMessage, type SipParseError } from '../../protocols/sip/message.js';
+import { realClock, type Clock } from './clock.js';
 
 export type TransportName = 'udp' | 'tcp';
 
@@ -35,8 +36,10 @@ export interface TransportOptions {
   port: number;
   transports: TransportName[];
   maxMessageBytes?: number;
-  /** Connect attempts give up after this long (the transaction's Timer F). */
+  /** Connect attempts give up after this long (the transaction's Timer F), on `clock`. */
   connectTimeoutMs: number;
+  /** Default the real one. Idle connections are closed by the socket's own inactivity timer, not by this clock. */
+  clock?: Clock;
   log?: TransportLog;
 }
 
@@ -159,16 +162,18 @@ export class SipTransport {
     const attempt = new Promise<net.Socket>((resolve, reject) => {
       const s = net.connect({ host: dest.host, port: dest.port });
       this.sockets.add(s); // so close() also stops attempts in progress
-      s.setTimeout(this.o.connectTimeoutMs, () => s.destroy(Object.assign(new Error(`connect ETIMEDOUT ${k}`), { code: 'ETIMEDOUT' })));
+      const clock = this.o.clock ?? realClock;
+      const timer = clock.setTimeout(() => s.destroy(Object.assign(new Error(`connect ETIMEDOUT ${k}`), { code: 'ETIMEDOUT' })), this.o.connectTimeoutMs, { unref: true });
       const failed = (e: Error) => {
+        clock.clearTimeout(timer);
         this.sockets.delete(s);
         reject(e);
       };
       s.once('error', failed);
       s.once('close', () => failed(new Error(`connection to ${k} closed while connecting`)));
       s.once('connect', () => {
-        s.removeAllListeners('error').removeAllListeners('close').removeAllListeners('timeout');
-        s.setTimeout(0);
+        clock.clearTimeout(timer);
+        s.removeAllListeners('error').removeAllListeners('close');
         this.adopt(s, k);
         resolve(s);
       });

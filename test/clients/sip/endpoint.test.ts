@@ -2,7 +2,7 @@ import test from 'ava';
 import { createSipEndpoint } from '../../../clients/sip/endpoint.js';
 import { parseNameAddrParams, parseVia } from '../../../protocols/sip/headers.js';
 import { getHeader, getHeaders } from '../../../protocols/sip/message.js';
-import { endpointPair, fastTimers, message, quiet, UTF8_BODY } from './fixtures.js';
+import { deferred, endpointPair, fastTimers, message, quiet, UTF8_BODY } from './fixtures.js';
 
 for (const transport of ['udp', 'tcp'] as const) {
   test(`a MESSAGE over ${transport} is answered 202 with a To-tag and its UTF-8 body bytes intact`, async (t) => {
@@ -92,7 +92,7 @@ test('INVITE is answered 501 without reaching the handler; CANCEL of nothing is 
 });
 
 test('a request missing mandatory headers or with a CSeq for another method is answered 400', async (t) => {
-  const { a, b, seen, close } = await endpointPair();
+  const { a, b, seen, clock, close } = await endpointPair();
   try {
     const noCallId = message('bad');
     noCallId.headers = noCallId.headers.filter((h) => h.name !== 'Call-ID');
@@ -101,7 +101,13 @@ test('a request missing mandatory headers or with a CSeq for another method is a
     t.regex(res.reason, /Call-ID/);
     const wrongCseq = message('cseq');
     wrongCseq.headers = wrongCseq.headers.map((h) => (h.name === 'CSeq' ? { name: 'CSeq', value: '1 OPTIONS' } : h));
-    t.is((await a.sendRequest({ ...wrongCseq, branch: 'z9hG4bKwrong-cseq' }, { host: '127.0.0.1', port: b.port, transport: 'tcp' })).status, 408, 'a response for another method does not match the transaction (RFC 3261 17.1.3)');
+    const tcp = { host: '127.0.0.1', port: b.port, transport: 'tcp' as const };
+    const wrong = a.sendRequest({ ...wrongCseq, branch: 'z9hG4bKwrong-cseq' }, tcp);
+    // b's 400 (CSeq 1 OPTIONS) comes back on the connection before its answer to a CANCEL sent after it.
+    const cancel = { ...message('c'), method: 'CANCEL', body: Buffer.alloc(0), headers: message('c').headers.map((h) => (h.name === 'CSeq' ? { name: 'CSeq', value: '1 CANCEL' } : h)) };
+    t.is((await a.sendRequest(cancel, tcp)).status, 481);
+    clock.advance(64 * fastTimers.t1);
+    t.is((await wrong).status, 408, 'a response for another method does not match the transaction (RFC 3261 17.1.3)');
     t.is(seen.length, 0);
   } finally {
     await close();
@@ -124,9 +130,13 @@ test('the same branch while a transaction is pending yields its one outcome; a b
 
 test('close() resolves pending requests with 503 and later ones too', async (t) => {
   const { a, b, close } = await endpointPair();
-  b.onRequest(() => new Promise(() => {}));
+  const reached = deferred();
+  b.onRequest(() => {
+    reached.resolve();
+    return new Promise(() => {});
+  });
   const pending = a.sendRequest(message('p'), { host: '127.0.0.1', port: b.port, transport: 'tcp' });
-  await new Promise((r) => setTimeout(r, 50));
+  await reached.promise;
   await close();
   const res = await pending;
   t.is(res.status, 503);
