@@ -3,7 +3,7 @@ import { SmtpSendError } from '../clients/smtp.js';
 import { ErrorType } from '../model/errors.js';
 
 /**
- * The one table from protocol failures to activity failures (conventions.md 1.7). SMTP 5xx is a
+ * The one table from protocol failures to activity failures. SMTP 5xx is a
  * permanent refusal by the MMSC; 4xx and connection errors are retried by Temporal.
  */
 export function smtpFailure(err: unknown, what: string): Error {

@@ -1,10 +1,10 @@
 import sharp, { type Metadata, type Sharp } from 'sharp';
 
-// The one wrapper around sharp (conventions.md 1.10): global settings are made once, here.
+// The one wrapper around sharp: its process-wide settings are made once, here.
 sharp.cache(false);
 sharp.concurrency(1);
 
-/** RCS thumbnails are small previews (protocols.md 6: "commonly a few KB"). */
+/** RCS thumbnails (GSMA RCC.07 FT-over-HTTP, file-info type="thumbnail") are small previews. */
 const THUMB = { width: 160, height: 120, quality: 70 };
 
 /** A JPEG preview of an image (first frame of an animation); undefined when it cannot be decoded. */
@@ -33,7 +33,7 @@ export type FittedImage = { ok: true; bytes: Buffer; contentType: string; width:
 const MAX_DOWNSCALES = 8;
 
 /**
- * Fits an image to an MMS recipient (content classes, protocols.md 2.3): within the resolution,
+ * Fits an image to an MMS recipient (OMA-TS-MMS_CONF content classes): within the resolution,
  * in an accepted format (WebP/AVIF/HEIF-like inputs become JPEG; animated GIF stays animated when
  * GIF is accepted), metadata stripped, and never above the byte budget: JPEG quality is searched
  * by bisection and the picture shrinks further only when the lowest quality does not fit.

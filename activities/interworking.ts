@@ -18,7 +18,7 @@ export interface InterworkingDeps {
   mm4: { domain: string; peers: Mm4Peer[]; defaultPeer?: string };
 }
 
-/** Address conversion and CPM-user selection for MMS -> CPM (protocols.md 2.2, 7.4, 8). */
+/** Address conversion and CPM-user selection (docs/mms-addressing.md, docs/interworking.md). */
 export function createInterworkingActivities(deps: InterworkingDeps) {
   const toUri = (raw: string) => {
     const parsed = parseMmsAddress(raw);
@@ -30,7 +30,7 @@ export function createInterworkingActivities(deps: InterworkingDeps) {
   async function planRecipient(mms: string): Promise<RecipientPlan> {
     const conv = toUri(mms);
     if (!conv.ok) return { mms, refused: { status: 'Error-sending-address-unresolved', reason: conv.error } };
-    // An explicit sip:/tel: form (protocols.md 8) is the MMSC telling us the recipient is a CPM user.
+    // An explicit sip:/tel: form (docs/mms-addressing.md) is the MMSC telling us the recipient is a CPM user.
     if (conv.kind === 'uri') return { mms, uri: conv.uri };
     if (!conv.e164 || !(await deps.directory.isCpmUser(conv.e164))) {
       return { mms, refused: { status: 'Error-sending-address-unresolved', reason: 'recipient is not a CPM user' } };
@@ -45,7 +45,7 @@ export function createInterworkingActivities(deps: InterworkingDeps) {
         throw permanent(ErrorType.MalformedMessage, `From '${req.mm4.from}' is not a usable originator: ${sender.error}`);
       }
       const recipients = await Promise.all(req.mm4.recipients.map(planRecipient));
-      // MMS has one delivery-report flag for success and failure (protocols.md 7.4).
+      // MMS has one delivery-report flag (X-Mms-Delivery-Report, 23.140 8.4.1) for success and failure.
       const disposition: ConvertedMessage['disposition'] = [];
       if (req.mm4.deliveryReport) disposition.push('positive-delivery', 'negative-delivery');
       if (req.mm4.readReply) disposition.push('display');
@@ -60,7 +60,7 @@ export function createInterworkingActivities(deps: InterworkingDeps) {
     },
 
     /**
-     * CPM -> MMS addresses (protocols.md 7.4): sender from P-Asserted-Identity under our MMSE
+     * CPM -> MMS addresses (docs/interworking.md): sender from P-Asserted-Identity under our MMSE
      * domain, recipient under the MMSC peer that serves its number; mints the X-Mms-Message-ID.
      */
     async convertCpmToMms({ workflowId, request, peer }: { workflowId: string; request: CpmToMmsInput; peer?: string }): Promise<Mm4Route> {

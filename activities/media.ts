@@ -107,7 +107,7 @@ export function createMediaActivities(deps: MediaDeps) {
         // With an allowlist, redirects would lead around it: they are refused then.
         res = await fetch(f.url, { signal: AbortSignal.timeout(60_000), redirect: deps.fetchHosts.length ? 'error' : 'follow' });
       } catch (e) {
-        throw new Error(`fetching ${f.url}: ${(e as Error).message}`);
+        throw new Error(`fetching ${f.url}: ${(e as Error).message}`, { cause: e });
       }
       if (res.status >= 400 && res.status < 500) throw permanent(ErrorType.ContentNotAccepted, `file ${f.url} answered HTTP ${res.status}`);
       if (!res.ok || !res.body) throw new Error(`fetching ${f.url}: HTTP ${res.status}`);
@@ -125,7 +125,7 @@ export function createMediaActivities(deps: MediaDeps) {
     },
 
     /**
-     * Content adaptation for one MMSC peer (protocols.md 2.3, 7.4): keep what fits, fit images with
+     * Content adaptation for one MMSC peer (docs/mms-content.md): keep what fits, fit images with
      * sharp, and when nothing fits (or the type is not accepted, or no transcoder exists for it)
      * degrade to a text line with the file's link, as operators do. Every decision is a note.
      */

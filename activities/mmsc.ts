@@ -61,8 +61,8 @@ export interface ForwardReqInput {
 export function createMmscActivities(deps: MmscDeps) {
   return {
     /**
-     * MM4_delivery_report.REQ / MM4_read_reply_report.REQ to the originator MMSE (23.140 8.4.3,
-     * 8.4.4; protocols.md 1.6-1.7): From the reported recipient, To the original sender, our
+     * MM4_delivery_report.REQ / MM4_read_reply_report.REQ to the originator MMSE (23.140 8.4.2,
+     * 8.4.3): From the reported recipient, To the original sender, our
      * system as originator with an ack requested; the transaction id routes the .RES back.
      */
     async sendMm4Report(a: ReportInput): Promise<{ transactionId: string }> {
@@ -98,7 +98,7 @@ export function createMmscActivities(deps: MmscDeps) {
     },
 
     /**
-     * MM4_forward.REQ toward the recipient's MMSC (23.140 8.4.1, protocols.md 7.4): our system as
+     * MM4_forward.REQ toward the recipient's MMSC (23.140 8.4.1, docs/interworking.md): our system as
      * X-Mms-Originator-System with an ack requested; report flags from the CPIM disposition
      * request; a fresh X-Mms-Transaction-ID per attempt, the same X-Mms-Message-ID on every resend.
      */
@@ -130,7 +130,7 @@ export function createMmscActivities(deps: MmscDeps) {
         subject: request.cpm.subject,
         ackRequest: true,
         originatorSystem: deps.mm4.systemAddress,
-        // MMS has one delivery-report flag for success and failure (protocols.md 7.4).
+        // MMS has one delivery-report flag (X-Mms-Delivery-Report, 23.140 8.4.1) for success and failure.
         deliveryReport: dispo.includes('positive-delivery') || dispo.includes('negative-delivery'),
         readReply: dispo.includes('display'),
         messageClass: 'Personal',
@@ -146,8 +146,8 @@ export function createMmscActivities(deps: MmscDeps) {
     },
 
     /**
-     * MM4_forward.RES: a new SMTP transaction to X-Mms-Originator-System (23.140 8.4.2,
-     * protocols.md 1.5), echoing the request's transaction and message ids.
+     * MM4_forward.RES: a new SMTP transaction to X-Mms-Originator-System (23.140 8.4.1),
+     * echoing the request's transaction and message ids.
      */
     async sendMm4ForwardRes(a: ForwardResInput): Promise<void> {
       if (!a.originatorSystem) {

@@ -10,7 +10,7 @@ import { cpmMessageIds, sipBranch } from '../protocols/interworking/ids.js';
 import { classifySipStatus } from '../protocols/interworking/sip-status.js';
 import type { SipHeader } from '../protocols/sip/message.js';
 
-/** OMA CPM standalone (pager mode) service identifier, protocols.md 5.1. */
+/** ICSI of OMA CPM standalone (pager mode) messaging (OMA-TS-CPM_Conv_Fnct). */
 export const ICSI_CPM_MSG = 'urn:urn-7:3gpp-service.ims.icsi.oma.cpm.msg';
 const ANONYMOUS = 'sip:anonymous@anonymous.invalid';
 
@@ -45,7 +45,7 @@ export function cpmParts(content: MmsContent): CpmPart[] {
   return parts.length ? parts : [{ kind: 'text', text: '' }];
 }
 
-/** RCS FT-over-HTTP feature tag (protocols.md 5.1): asks the core for a client that can take it. */
+/** RCS FT-over-HTTP IARI (GSMA RCC.07): asks the core for a client that can take it. */
 const IARI_FTHTTP = 'urn:urn-7:3gpp-application.ims.iari.rcs.fthttp';
 
 function partBody(part: CpmPart, publicUrl: string): { contentType: string; body: Buffer } {
@@ -68,7 +68,7 @@ function partBody(part: CpmPart, publicUrl: string): { contentType: string; body
 }
 
 /**
- * Builds the pager-mode SIP MESSAGE of protocols.md 5.2 (vector sip-message-cpim-text.txt) for
+ * Builds a pager-mode SIP MESSAGE (RFC 3428 + CPIM, like test/fixtures/sip-message-cpim-text.txt) for
  * part `index` of the delivery to one recipient. Ids derive from workflow, recipient and part.
  */
 export function buildCpmMessage(a: CpmMessageInput, deps: Pick<SipDeps, 'domain' | 'outboundProxy' | 'transport' | 'mediaPublicUrl'>, part: CpmPart = cpmParts(a.content)[0], index = 0) {
@@ -122,7 +122,7 @@ export interface ImdnActivityInput {
 }
 
 /**
- * A delivery IMDN as a pager-mode MESSAGE (RFC 5438 7, protocols.md 4.3): From/To reversed, its
+ * A delivery IMDN as a pager-mode MESSAGE (RFC 5438 7.2.1.1): From/To reversed, its
  * own imdn.Message-ID, no notification requested, content message/imdn+xml with
  * Content-Disposition: notification.
  */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /**
- * Audio/video with ffmpeg (Debian's build: libx264, AAC, H.263; no AMR encoder, toolchain.md 10).
+ * Audio/video with ffmpeg (Debian's build: libx264, AAC, H.263; no AMR encoder; docs/tooling-notes.md).
  * Optional: where ffmpeg is not installed every function reports it, and callers record that and
  * fall back (a download link) instead of failing the delivery.
  */
@@ -30,7 +30,8 @@ async function run(args: string[], input: Buffer, outExt: string, timeoutMs = 12
       child.once('error', reject);
       child.once('exit', (code) => {
         clearTimeout(timer);
-        code === 0 ? resolve() : reject(new Error(`ffmpeg exited ${code}: ${err.trim()}`));
+        if (code === 0) resolve();
+        else reject(new Error(`ffmpeg exited ${code}: ${err.trim()}`));
       });
     });
     return await readFile(outPath);
@@ -63,7 +64,7 @@ export async function videoThumbnail(video: Buffer): Promise<Buffer | undefined>
 }
 
 /**
- * Video for MMS (protocols.md 2.3, toolchain.md 10.1): 3GPP with H.264 Constrained Baseline (or
+ * Video for MMS (OMA-TS-MMS_CONF content classes; docs/tooling-notes.md): 3GPP with H.264 Constrained Baseline (or
  * H.263 QCIF for the Video Basic class) and AAC-LC mono; the video bitrate is derived from the
  * byte budget and the clip's duration, and lowered until the result fits.
  */
@@ -92,7 +93,7 @@ export async function videoForMms(video: Buffer, maxBytes: number, h263: boolean
   return { ok: false, note: `video does not fit ${maxBytes} bytes at any bitrate tried` };
 }
 
-/** Audio for MMS: AAC-LC mono in 3GPP (Debian's ffmpeg has no AMR-NB encoder, toolchain.md 10.1). */
+/** Audio for MMS: AAC-LC mono in 3GPP (Debian's ffmpeg has no AMR-NB encoder, docs/tooling-notes.md). */
 export async function audioForMms(audio: Buffer, maxBytes: number): Promise<Transcoded> {
   if (!ffmpegAvailable()) return { ok: false, note: 'audio not transcoded: ffmpeg is not installed' };
   for (const kbps of [32, 24, 16, 12]) {

@@ -1,5 +1,5 @@
 /**
- * `iwf`: the operator's command line (issue 5). Talks to the same Temporal namespace as the IWF,
+ * `iwf`: the operator's command line. Talks to the same Temporal namespace as the IWF,
  * found through the IWF's configuration (`--config`, IWF_CONFIG, TEMPORAL_ADDRESS ...).
  */
 import { Command, CommanderError } from 'commander';
@@ -19,7 +19,7 @@ export async function runCli(argv: string[], out: Out = { print: (l) => console.
       client = new Client({ connection, namespace: config.temporal.namespace });
       return client;
     } catch (e) {
-      throw new Error(`cannot reach Temporal at ${address}: ${(e as Error).message}`);
+      throw new Error(`cannot reach Temporal at ${address}: ${(e as Error).message}`, { cause: e });
     }
   };
   const program = new Command('iwf')

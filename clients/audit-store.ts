@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import type { AuditEntry, Direction } from '../model/delivery.js';
 
 /**
- * One finished delivery as kept after Temporal's retention (issue 5.6): ids, peer, outcome and
+ * One finished delivery as kept after Temporal's retention: ids, peer, outcome and
  * every state change; never message bodies.
  */
 export interface AuditRecord {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { StoredRef } from '../model/delivery.js';
 
 /**
- * A stored object as workflows see it (claim check, conventions.md 1.10): never the bytes.
+ * A stored object as workflows see it (claim check): never the bytes.
  * `id` carries 132 bits of randomness, so a URL built from it is unguessable.
  */
 export type ContentRef = StoredRef;

@@ -37,7 +37,7 @@ export function temporalDispatcher(client: Client, taskQueue: string, deadlineMs
           workflowId,
           taskQueue,
           args: [input],
-          // Exactly-once intake (temporal.md 2.4): a running duplicate is the same delivery, and a
+          // Exactly-once intake (docs/temporal-notes.md): a running duplicate is the same delivery, and a
           // finished one is never started again while the namespace retains it.
           workflowIdConflictPolicy: 'USE_EXISTING',
           workflowIdReusePolicy: 'REJECT_DUPLICATE',

@@ -96,7 +96,7 @@ export function createMm4Server(o: Mm4ServerOptions) {
     const isReport = pdu.type === 'MM4_delivery_report.REQ' || pdu.type === 'MM4_read_reply_report.REQ';
     if (isReport && pdu.ackRequest) {
       // The report is durably with its delivery (signal), or its delivery ended (a report after the
-      // final one changes nothing, issue 5.4), or it is unknown: either way the MMSC gets its .RES.
+      // final one changes nothing), or it is unknown: either way the MMSC gets its .RES.
       const status: Mm4Status = delivered === 'unknown' ? 'Error-message-not-found' : 'Ok';
       answerReport(pdu, peer, status).catch((e: Error) => o.log.warn({ ...log, error: e.message, type: pdu.type }, 'report .RES not sent; the MMSC will retry the report'));
     }
@@ -128,7 +128,7 @@ export function createMm4Server(o: Mm4ServerOptions) {
     banner: 'MM4 interworking function',
     size: o.maxMessageBytes,
     authOptional: true,
-    // The bundled certificate has expired (toolchain.md 7); MM4 TLS comes with real certificates.
+    // The bundled certificate has expired (docs/tooling-notes.md); MM4 TLS comes with real certificates.
     disabledCommands: ['STARTTLS', 'AUTH'],
     logger: false,
     onConnect(session, cb) {

@@ -3,8 +3,8 @@ import { workflowIdFromMintedMm4Id } from '../protocols/interworking/ids.js';
 import type { Mm4InboundSignal } from '../workflows/messages.js';
 
 /**
- * Which delivery an inbound MM4 answer or report belongs to, with no lookup table
- * (conventions.md 1.9): ids the IWF mints encode the workflow id. A `.RES` echoes our
+ * Which delivery an inbound MM4 answer or report belongs to, with no lookup table:
+ * ids the IWF mints encode the workflow id. A `.RES` echoes our
  * X-Mms-Transaction-ID; a report names the X-Mms-Message-ID we gave the MM.
  */
 export function routeMm4Pdu(pdu: Mm4Pdu): { workflowId: string; signal: Mm4InboundSignal } | undefined {

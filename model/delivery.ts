@@ -16,7 +16,7 @@ export interface RetryPolicy {
 
 /**
  * What the MM4 front-end hands to the `mmsToCpm` workflow: the fields of the MM4_forward.REQ that
- * the delivery needs, never media bytes (those go to the media store, issue 4). Dates are ISO
+ * the delivery needs, never media bytes (those go to the media store). Dates are ISO
  * strings so the input reads well in the Temporal UI.
  */
 export interface MmsToCpmInput {
@@ -27,7 +27,7 @@ export interface MmsToCpmInput {
     version: string;
     transactionId: string;
     messageId: string;
-    /** Whether the peer quoted its ids; echoed in our answers (protocols.md 1.1). */
+    /** Whether the peer quoted its ids; echoed in our answers (docs/mm4-interop.md). */
     idsQuoted: boolean;
     from: string;
     /** Recipients this MMSE asked us to serve: the SMTP RCPT TO list (includes Bcc, 23.140 8.4.1). */
@@ -170,7 +170,7 @@ export interface AdaptedContent {
   notes: string[];
 }
 
-/** Operator commands, sent to a delivery's machine through Temporal updates (issue 5). */
+/** Operator commands, sent to a delivery's machine through Temporal updates. */
 export type OperatorEvent =
   | { type: 'operator.retry' }
   | { type: 'operator.abandon'; reason: string }

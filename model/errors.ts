@@ -1,5 +1,5 @@
 /**
- * The one failure vocabulary of the IWF (conventions.md 1.7). Activities throw
+ * The one failure vocabulary of the IWF. Activities throw
  * `ApplicationFailure`s whose `type` is one of these; machines and workflows match on the string,
  * never on `instanceof` (classes do not survive the workflow sandbox boundary).
  */

@@ -1,6 +1,6 @@
 /**
- * MM4 request status tokens (3GPP TS 23.140 clause 8.4, text form of MM1 X-Mms-Response-Status,
- * protocols.md 1.9). Kept in model/ because machines and workflows carry them as plain strings.
+ * MM4 request status tokens (3GPP TS 23.140 clause 8.4; the text form of the MM1 X-Mms-Response-Status
+ * values of OMA-TS-MMS_ENC). Kept in model/ because machines and workflows carry them as plain strings.
  */
 export type Mm4Status =
   | 'Ok'

@@ -11,7 +11,7 @@ export interface RecipientOutcome {
 }
 
 /**
- * How a delivery ended (conventions.md 1.5): outcomes are final machine states, not exceptions.
+ * How a delivery ended: outcomes are final machine states, not exceptions.
  * `delivered`: every recipient accepted; `partial`: some; `rejected`: none (permanent);
  * `failed`: none, after transient failures ran out of attempts or time.
  */

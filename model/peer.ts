@@ -13,7 +13,7 @@ export interface Mm4Peer {
   accepts: MmsLimits;
 }
 
-/** Limits an MM must fit for a peer: by default those of an OMA MMS content class (protocols.md 2.3). */
+/** Limits an MM must fit for a peer: by default those of an OMA MMS content class (docs/mms-content.md). */
 export interface MmsLimits {
   maxMessageBytes: number;
   maxImage: { width: number; height: number };
@@ -21,7 +21,7 @@ export interface MmsLimits {
   mediaTypes: string[];
 }
 
-/** OMA MMS Conformance content classes (protocols.md 2.3): size and image resolution. */
+/** Content classes of the OMA MMS Conformance Document (OMA-TS-MMS_CONF): size and image resolution. */
 export const CONTENT_CLASSES: Record<string, Omit<MmsLimits, 'mediaTypes'>> = {
   'image-basic': { maxMessageBytes: 30 * 1024, maxImage: { width: 160, height: 120 } },
   'image-rich': { maxMessageBytes: 100 * 1024, maxImage: { width: 640, height: 480 } },
@@ -32,7 +32,7 @@ export const CONTENT_CLASSES: Record<string, Omit<MmsLimits, 'mediaTypes'>> = {
   'content-rich': { maxMessageBytes: 300 * 1024, maxImage: { width: 1600, height: 1200 } },
 };
 
-/** Media types of the core content classes plus common MMS ones (protocols.md 2.3, 2.4). */
+/** Media types of the core content classes plus common MMS ones (OMA-TS-MMS_CONF; docs/mms-content.md). */
 export const DEFAULT_MMS_MEDIA_TYPES = [
   'text/plain',
   'image/jpeg',

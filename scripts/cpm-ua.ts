@@ -31,7 +31,7 @@ const { positionals, values: o } = parseArgs({
     notify: { type: 'string', default: 'positive-delivery,negative-delivery,display' },
   },
 });
-const [iwfHost, iwfPort] = o.iwf!.split(':');
+const [iwfHost, iwfPort] = o.iwf.split(':');
 const iwf = { host: iwfHost, port: Number(iwfPort), transport: 'udp' as const };
 const uriOf = (v: string | undefined) => /<([^>]+)>/.exec(v ?? '')?.[1] ?? v ?? '';
 const token = () => randomBytes(6).toString('hex');
@@ -98,15 +98,15 @@ async function listen() {
 async function send() {
   if (!o.to) throw new Error('send needs --to <tel: or sip: URI>');
   const ep = await createSipEndpoint({ host: '127.0.0.1', port: 0 });
-  const notify = o.notify!.split(',').map((s) => s.trim()).filter(Boolean);
+  const notify = o.notify.split(',').map((s) => s.trim()).filter(Boolean);
   const id = token();
   const body = serializeCpim(
     buildCpimMessage({
-      from: o.from!, to: o.to, dateTime: new Date(), imdnMessageId: id, disposition: notify as never,
-      contentType: 'text/plain; charset=utf-8', body: Buffer.from(o.text!),
+      from: o.from, to: o.to, dateTime: new Date(), imdnMessageId: id, disposition: notify as never,
+      contentType: 'text/plain; charset=utf-8', body: Buffer.from(o.text),
     }),
   );
-  const res = await message(ep, o.from!, o.to, body);
+  const res = await message(ep, o.from, o.to, body);
   console.log(`MESSAGE ${o.to} (imdn.Message-ID ${id}): ${res.status} ${res.reason}`);
   await ep.close();
   process.exitCode = res.status >= 200 && res.status < 300 ? 0 : 1;

@@ -1,6 +1,6 @@
 /**
  * A tiny validating reader for the config tree. Every problem is collected with the dotted key
- * that caused it, so one start-up error lists everything wrong at once (conventions.md 1.11).
+ * that caused it, so one start-up error lists everything wrong at once.
  */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

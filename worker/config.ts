@@ -167,7 +167,7 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
   const domain = r.str('mm4.domain', 'mms.iwf.example.net')!;
   const peers = r.list('mm4.peers').map((_, i): Mm4Peer => {
     const p = `mm4.peers[${i}]`;
-    const sub = new Reader({ x: _ as Obj });
+    const sub = new Reader({ x: _ });
     r.unknownKeys(`mm4.peers.${i}`, ['name', 'domains', 'smtp', 'allow', 'numbers', 'contentClass', 'maxMessageBytes', 'maxImage', 'mediaTypes']);
     const cls = sub.oneOf('x.contentClass', Object.keys(CONTENT_CLASSES), 'megapixel');
     const base = CONTENT_CLASSES[cls];
@@ -293,7 +293,7 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
   return config;
 }
 
-/** Reads and validates the configuration once at start (conventions.md 1.11). */
+/** Reads and validates the configuration once at start. */
 export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Config {
   const { tree, file } = readConfigFile(argv, env);
   return buildConfig(tree, env, file ? resolve(file, '..') : process.cwd());

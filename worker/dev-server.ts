@@ -23,7 +23,7 @@ export interface DevServer {
 }
 
 /**
- * Starts `temporal server start-dev` as a child process (temporal.md 3.2 and 4): SQLite with WAL,
+ * Starts `temporal server start-dev` as a child process (docs/temporal-notes.md): SQLite with WAL,
  * our search attributes registered, updates and multi-operations enabled, and waits until the
  * frontend answers.
  */

@@ -3,7 +3,7 @@ import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporali
 
 export type Logger = PinoLogger;
 
-/** The root logger: JSON lines on stdout (conventions.md 1.12). */
+/** The root logger: JSON lines on stdout. */
 export function createLogger(level: string): Logger {
   return pino({ level, base: { svc: 'cpm-mms-iwf' }, timestamp: pino.stdTimeFunctions.isoTime });
 }

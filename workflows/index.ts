@@ -1,4 +1,4 @@
-/** The single module the worker bundles (conventions.md 1.1). */
+/** The single module the worker bundles. */
 export { mmsToCpm } from './mms-to-cpm.workflow.js';
 export { cpmToMms } from './cpm-to-mms.workflow.js';
 export { mediaJanitor } from './media-janitor.workflow.js';

@@ -1,6 +1,6 @@
 /**
  * Names shared by the workflows and by everything that talks to them (ingress, CLI, tests):
- * search attributes, queries, signals and the workflow-id rules (conventions.md 1.13).
+ * search attributes, queries, signals and the workflow-id rules.
  * Imported by workflow code, so: no Node modules here.
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';

@@ -1,6 +1,6 @@
 /**
- * MMS addresses: the OMA-TS-MMS_ENC addressing model (protocols.md 2.1) plus the non-standard
- * forms by which MMSCs hand CPM/SIP recipients to an IWF (protocols.md 8). Pure.
+ * MMS addresses: the OMA-TS-MMS_ENC addressing model plus the non-standard forms by which
+ * MMSCs hand CPM/SIP recipients to an IWF (docs/mms-addressing.md). Pure.
  */
 
 export type MmsAddress =
@@ -18,7 +18,7 @@ function unescapeValue(v: string): string {
   return v.replace(/%([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
 }
 
-/** Strips a display name, quotes and angle brackets (protocols.md 8, step a). */
+/** Strips a display name, quotes and angle brackets (docs/mms-addressing.md, step 1). */
 export function bareAddress(input: string): string {
   let s = input.trim();
   const angle = /<([^<>]*)>\s*$/.exec(s);
@@ -56,7 +56,7 @@ export function parseMmsAddress(input: string): { ok: true; address: MmsAddress 
       return { ok: true, address: { kind: 'ipv6', ip: value, domain } };
     }
     const unescaped = unescapeValue(value);
-    // Escaped SIP/tel targets, e.g. sip%3Abob%40ims.example.net/TYPE=SIP (protocols.md 8 shape 3).
+    // Escaped SIP/tel targets, e.g. sip%3Abob%40ims.example.net/TYPE=SIP (docs/mms-addressing.md, shape 3).
     if (URI_SCHEME.test(unescaped)) return { ok: true, address: { kind: 'uri', uri: normaliseUriScheme(unescaped) } };
     return { ok: true, address: { kind: 'other', typeToken: tokenRaw, value: unescaped, domain } };
   }
@@ -66,7 +66,7 @@ export function parseMmsAddress(input: string): { ok: true; address: MmsAddress 
     const local = s.slice(0, at);
     const domain = s.slice(at + 1);
     if (!/^[^\s@]+$/.test(domain)) return { ok: false, error: `bad domain '${domain}'` };
-    // number@domain without /TYPE (NowSMS style, protocols.md 1.2): a PLMN address.
+    // number@domain without /TYPE (NowSMS style; docs/mms-addressing.md): a PLMN address.
     if (PHONE.test(local) && (local.startsWith('+') || local.replace(/\D/g, '').length > 8)) {
       return { ok: true, address: { kind: 'plmn', number: local.replace(/[.-]/g, ''), domain } };
     }
@@ -95,7 +95,7 @@ const at = (domain?: string) => (domain ? `@${domain}` : '');
 
 /**
  * Writes the strict MMS form. A `uri` address is written as an escaped device address with
- * TYPE=SIP or TYPE=TEL (the only MMS-legal carrier for a URI; protocols.md 8).
+ * TYPE=SIP or TYPE=TEL (the only MMS-legal carrier for a URI; docs/mms-addressing.md).
  */
 export function formatMmsAddress(a: MmsAddress): string {
   switch (a.kind) {

@@ -51,7 +51,7 @@ export function parseCpmUri(input: string): CpmUri | undefined {
 
 type Result<T> = ({ ok: true } & T) | { ok: false; error: string };
 
-/** MMS address -> CPM URI (protocols.md 2.2): PLMN -> tel:+E164 or sip:+E164@domain;user=phone. */
+/** MMS address -> CPM URI (docs/mms-addressing.md): PLMN -> tel:+E164 or sip:+E164@domain;user=phone. */
 export function mmsToCpmUri(
   a: MmsAddress,
   opts: { defaultCountry: string; sipDomain: string; form: 'tel' | 'sip' },
@@ -83,7 +83,7 @@ export function mmsToCpmUri(
   }
 }
 
-/** CPM URI -> MMS address (protocols.md 2.2, 7.4): numbers become PLMN under our MMSE domain. */
+/** CPM URI -> MMS address (docs/mms-addressing.md): numbers become PLMN under our MMSE domain. */
 export function cpmUriToMms(uri: string, opts: { defaultCountry: string; mmsDomain: string }): Result<{ address: MmsAddress; e164?: string }> {
   const u = parseCpmUri(uri);
   if (!u) return { ok: false, error: `'${uri.slice(0, 80)}' is not a sip:/tel: URI` };
@@ -91,7 +91,7 @@ export function cpmUriToMms(uri: string, opts: { defaultCountry: string; mmsDoma
   if (e164) return { ok: true, e164, address: { kind: 'plmn', number: e164, domain: opts.mmsDomain } };
   if (u.scheme === 'tel') return { ok: false, error: `'${uri}' has no usable number` };
   if (!u.user) return { ok: false, error: `'${uri}' has no user part` };
-  // A non-numeric SIP user has only the e-mail rendering in MMS (protocols.md 2.2).
+  // A non-numeric SIP user has only the e-mail rendering in MMS (docs/mms-addressing.md).
   return { ok: true, address: { kind: 'email', local: u.user, domain: u.host! } };
 }
 

@@ -1,7 +1,7 @@
 /**
  * message/cpim (RFC 3862) with IMDN headers (RFC 5438). Pure. CPIM header order is kept; the
- * namespace prefix is local to each message, so IMDN headers are found through `NS` (RFC 3862
- * 3.3.5, protocols.md 4.1), never by the literal `imdn.` prefix.
+ * namespace prefix is local to each message, so IMDN headers are found through the
+ * `NS` header (RFC 3862), never by the literal `imdn.` prefix.
  */
 import { serializeImdn, type ImdnNotification } from './imdn.js';
 
@@ -101,7 +101,7 @@ export function cpimHeader(m: CpimMessage, name: string, nsUrn?: string): string
 /** RFC 3339 with milliseconds in UTC, as CPM clients write DateTime. */
 const rfc3339 = (d: Date) => d.toISOString();
 
-/** A CPIM message as the IWF sends it in pager mode (protocols.md 4.1, 5.2). */
+/** A CPIM message as the IWF sends it in pager mode (RFC 3862 with the RFC 5438 headers). */
 export function buildCpimMessage(o: {
   from: string;
   to: string;

@@ -1,6 +1,6 @@
 /**
- * RCS File Transfer over HTTP descriptors, application/vnd.gsma.rcs-ft-http+xml (GSMA RCC.07,
- * protocols.md 6). Pure.
+ * RCS File Transfer over HTTP descriptors, application/vnd.gsma.rcs-ft-http+xml (GSMA RCC.07).
+ * Pure.
  */
 export const FTHTTP_CONTENT_TYPE = 'application/vnd.gsma.rcs-ft-http+xml';
 

@@ -13,9 +13,9 @@ export type CpmIntake =
 const refuse = (status: number, reason: string, headers?: SipHeader[]): CpmIntake => ({ ok: false, status, reason, headers });
 
 /**
- * Reads a pager-mode MESSAGE (RFC 3428 + CPIM, protocols.md 5.2) into the cpmToMms input, or the
+ * Reads a pager-mode MESSAGE (RFC 3428 + CPIM, RFC 3862) into the cpmToMms input, or the
  * SIP answer that refuses it. The sender is the asserted identity (RFC 3325), preferring a tel URI
- * (protocols.md 2.2), never the CPIM From; the recipient is the Request-URI.
+ * (docs/mms-addressing.md), never the CPIM From; the recipient is the Request-URI.
  */
 export function readCpmMessage(req: SipRequest, receivedAt: Date): CpmIntake {
   const outer = parseContentType(getHeader(req.headers, 'Content-Type'));

@@ -21,7 +21,7 @@ export interface IsfRequest {
 }
 
 /**
- * The Interworking Selection Function (OMA CPM; protocols.md 7.2) for CPM -> MMS: decides from the
+ * The Interworking Selection Function (OMA-AD-CPM; docs/interworking.md) for CPM -> MMS: decides from the
  * recipient, the message type and its size, under operator policy, whether a CPM standalone
  * message is interworked to MMS. Pure: the caller supplies the directory answer. The SIP status
  * is how the front-end refuses (RFC 3261 21.4: 404 not for us, 413 too large, 415 type).

@@ -31,7 +31,7 @@ export function extractText(content: MimeEntity): { text: string; unsupported: s
   return { text: texts.join('\n'), unsupported };
 }
 
-/** X-Mms-Expiry (absolute or relative, protocols.md 1.4), bounded by the configured default. */
+/** X-Mms-Expiry, absolute or relative (docs/mm4-interop.md); the default when absent, capped by the maximum. */
 function expiryOf(pdu: Mm4ForwardReq, ctx: IntakeContext): string {
   const now = ctx.receivedAt.getTime();
   let at = now + ctx.defaultExpiryMs;

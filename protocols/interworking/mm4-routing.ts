@@ -1,7 +1,7 @@
 import type { Mm4Peer } from '../../model/peer.js';
 
 /**
- * Which MMSC serves a number (protocols.md 1.2: static prefix tables, as Mbuni's allowed-prefix):
+ * Which MMSC serves a number (static prefix tables, as Mbuni's allowed-prefix; docs/mm4-interop.md):
  * the peer with the longest matching `numbers` prefix, else the configured default peer.
  */
 export function choosePeer(peers: Mm4Peer[], e164: string, defaultPeer?: string): { peer: Mm4Peer; why: string } | undefined {

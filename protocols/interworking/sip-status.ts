@@ -3,7 +3,7 @@ import type { Mm4Status } from '../../model/mm4-status.js';
 /** How the IWF treats a final SIP answer to a pager-mode MESSAGE toward a CPM user. */
 export interface SipVerdict {
   outcome: 'accepted' | 'permanent' | 'transient';
-  /** The MM4 X-Mms-Request-Status-Code this answer becomes (23.140 8.4.2, protocols.md 1.9). */
+  /** The MM4 X-Mms-Request-Status-Code this answer becomes (MM4_forward.RES, 23.140 8.4.1). */
   mm4Status: Mm4Status;
 }
 

@@ -1,6 +1,6 @@
 /**
  * RFC 5322 / RFC 2045-2047 header handling. Pure and tolerant: garbage lines are skipped, never
- * thrown on (conventions.md 1.8: input is always untrusted).
+ * thrown on (input is always untrusted).
  */
 
 export interface HeaderField {

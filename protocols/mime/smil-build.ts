@@ -17,7 +17,7 @@ function smilElement(type: string): string {
 }
 
 /**
- * An MM body (protocols.md 2.5): text alone as text/plain; with media, multipart/related with a
+ * An MM body (docs/mms-content.md): text alone as text/plain; with media, multipart/related with a
  * SMIL presentation first (`type`/`start` parameters), one slide per media part, the text on the
  * first, parts referenced by `cid:` (RFC 2392) and named by Content-Location.
  */

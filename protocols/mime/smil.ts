@@ -4,7 +4,7 @@ import type { MimeEntity } from './entity.js';
 const stripId = (v: string) => v.trim().replace(/^<|>$/g, '');
 
 /**
- * The leaf parts of an MM in presentation order (protocols.md 2.5): the order of the SMIL `src`
+ * The leaf parts of an MM in presentation order (docs/mms-content.md): the order of the SMIL `src`
  * references (`cid:` per RFC 2392, or a Content-Location name), then any part the SMIL does not
  * name, in MIME order. Without SMIL: MIME order. The SMIL part itself is left out.
  */

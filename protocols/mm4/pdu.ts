@@ -24,7 +24,7 @@ export interface Mm4Common {
   date?: Date;
   sender?: string;
   rfc822MessageId?: string;
-  /** The peer double-quoted its ids; we echo its style back (protocols.md 1.1). */
+  /** The peer double-quoted its ids; we echo its style back (docs/mm4-interop.md). */
   idsQuoted: boolean;
   /** X-* headers this codec does not interpret, kept for logs and pass-through. */
   extraHeaders: HeaderField[];
@@ -112,7 +112,7 @@ const enumOf = <T extends string>(values: readonly T[], v: string | undefined): 
   v === undefined ? undefined : values.find((x) => x.toLowerCase() === v.trim().toLowerCase());
 
 /**
- * Parses an MM4 PDU as a tolerant reader (protocols.md 1.10): header names and the message type
+ * Parses an MM4 PDU as a tolerant reader (docs/mm4-interop.md): header names and the message type
  * case-insensitive, quoted or bare ids, Yes/No in any case, absolute or relative expiry,
  * `Unrecognized` for `Unrecognised`. Missing mandatory fields give `ok: false` with the MM4 status
  * to answer and what could still be read. Never throws.
@@ -253,7 +253,7 @@ function parseUnchecked(raw: Buffer): Mm4ParseResult {
   }
 }
 
-/** X-Mms-Expiry: an RFC 5322 date, or (some senders) relative seconds (protocols.md 1.4). */
+/** X-Mms-Expiry: an RFC 5322 date, or (some senders) relative seconds (docs/mm4-interop.md). */
 function parseExpiry(v: string | undefined, warnings: string[]): Mm4ForwardReq['expiry'] {
   if (!v) return undefined;
   if (/^\d{1,10}$/.test(v.trim())) return { relativeSeconds: Number(v.trim()) };

@@ -64,6 +64,6 @@ export function serializeMm4(pdu: Mm4Pdu): Buffer {
   const head = h.filter((x): x is [string, string] => x[1] !== undefined && x[1] !== '').map(([k, v]) => `${k}: ${v}`).join('\r\n');
 
   if (pdu.type === 'MM4_forward.REQ') return Buffer.concat([Buffer.from(head + '\r\n'), serializeMimeEntity(pdu.content)]);
-  // .RES and reports carry no MM content (protocols.md 1.5).
+  // .RES and reports carry no MM content (23.140 8.4.1-8.4.3).
   return Buffer.from(`${head}\r\nContent-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n`);
 }

@@ -1,4 +1,4 @@
-/** MM4 vocabulary: PDU types and value sets (3GPP TS 23.140 clause 8.4; protocols.md 1.9). */
+/** MM4 vocabulary: PDU types and value sets (3GPP TS 23.140 clause 8.4). */
 import type { Mm4Status } from '../../model/mm4-status.js';
 
 export const MM4_MESSAGE_TYPES = [

@@ -14,7 +14,7 @@ export function startIwfProcess(configFile: string): Promise<{ child: ChildProce
   });
   return new Promise((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       for (const line of out.split('\n')) {
         if (!line.includes('"IWF running"')) continue;
@@ -22,7 +22,7 @@ export function startIwfProcess(configFile: string): Promise<{ child: ChildProce
       }
     });
     let err = '';
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.once('exit', (code) => reject(new Error(`IWF exited early (${code}): ${err}`)));
   });
 }

@@ -15,7 +15,7 @@ export async function startTestTemporal(): Promise<DevServer> {
 }
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
-/** The workflow bundle, built once per test process (temporal.md 3.4). */
+/** The workflow bundle, built once per test process (docs/temporal-notes.md). */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } });
   return bundle;

@@ -102,8 +102,8 @@ function spawnSipp(scenario: string, args: string[], timeoutSeconds: number): Om
   const hardStop = setTimeout(() => child.kill('SIGKILL'), (timeoutSeconds + 5) * 1000).unref();
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout = tail(stdout + d.toString())));
-  child.stderr!.on('data', (d: Buffer) => (stderr = tail(stderr + d.toString())));
+  child.stdout.on('data', (d: Buffer) => (stdout = tail(stdout + d.toString())));
+  child.stderr.on('data', (d: Buffer) => (stderr = tail(stderr + d.toString())));
   const done = new Promise<SippResult>((resolve) => {
     const finish = (code: number | null, spawnError?: string) => {
       clearTimeout(hardStop);

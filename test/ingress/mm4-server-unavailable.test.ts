@@ -57,10 +57,10 @@ test('an oversized MM4 PDU is refused with 552', async (t) => {
     mediaTtlMs: 60_000,
     replies: { smtp: createSmtpClient({ heloName: 'x' }), systemAddress: 'mm4-system@x', domain: 'x' },
     dispatcher: {
-      startMmsToCpm: async () => t.fail('must not start a delivery') as never,
-      startCpmToMms: async () => t.fail('must not start a delivery') as never,
-      signalMm4: async () => t.fail('must not signal') as never,
-      signalImdn: async () => t.fail('must not signal') as never,
+      startMmsToCpm: async () => t.fail('must not start a delivery'),
+      startCpmToMms: async () => t.fail('must not start a delivery'),
+      signalMm4: async () => t.fail('must not signal'),
+      signalImdn: async () => t.fail('must not signal'),
     },
     log: quiet,
   });

@@ -2,11 +2,12 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { buildConfig, ConfigError, loadConfig } from '../../worker/config.js';
+import type { Obj } from '../../worker/config-schema.js';
 
 const example = new URL('../../iwf.example.yaml', import.meta.url);
 
 test('the documented example configuration is valid and means what it says', (t) => {
-  const c = buildConfig(parse(readFileSync(example, 'utf8')), {});
+  const c = buildConfig(parse(readFileSync(example, 'utf8')) as Obj, {});
   t.deepEqual(c.mm4.listen, { host: '127.0.0.1', port: 2525 });
   t.deepEqual(c.sip.outboundProxy, { host: '127.0.0.1', port: 5070 });
   t.is(c.mm4.peers[0].name, 'operator-a');
@@ -44,7 +45,7 @@ test('every bad key is named in one error', (t) => {
       }),
     { instanceOf: ConfigError },
   );
-  const msg = err!.message;
+  const msg = err.message;
   for (const key of [
     'mm4.lisen: unknown key',
     'mm4.listen: must be host:port',
@@ -63,5 +64,5 @@ test('every bad key is named in one error', (t) => {
 
 test('--config names a file that must exist', (t) => {
   const err = t.throws(() => loadConfig(['--config', '/nonexistent/iwf.yaml'], {}), { instanceOf: ConfigError });
-  t.regex(err!.message, /\/nonexistent\/iwf.yaml: cannot be read/);
+  t.regex(err.message, /\/nonexistent\/iwf.yaml: cannot be read/);
 });

@@ -20,7 +20,7 @@ test('the MMS address forms of MMS_ENC parse', (t) => {
   t.deepEqual(parse('+4915112345678@mms.nowsms.example'), { kind: 'plmn', number: '+4915112345678', domain: 'mms.nowsms.example' });
 });
 
-test('the SIP-prefix shapes of protocols.md section 8 become URIs', (t) => {
+test('escaped, quoted, bracketed and upper-case SIP targets become URIs', (t) => {
   for (const s of ['sip%3Abob%40ims.example.net/TYPE=SIP', '"sip:bob@ims.example.net"', '<sip:bob@ims.example.net>', 'SIP:bob@ims.example.net']) {
     t.deepEqual(parse(s), { kind: 'uri', uri: 'sip:bob@ims.example.net' }, s);
   }
@@ -54,7 +54,7 @@ test('E.164 normalisation accepts possible numbers and national forms', (t) => {
   t.is(normaliseE164('call me', 'US'), undefined);
 });
 
-test('MMS addresses map to CPM URIs as protocols.md 2.2 says', (t) => {
+test('MMS addresses map to tel:, sip:;user=phone or sip: URIs, and what has no CPM form is refused', (t) => {
   t.deepEqual(mmsToCpmUri(parse('+12025550199/TYPE=PLMN@x'), opts), { ok: true, e164: '+12025550199', uri: 'tel:+12025550199' });
   t.deepEqual(mmsToCpmUri(parse('2025550199/TYPE=PLMN@x'), { ...opts, form: 'sip' }), {
     ok: true,
