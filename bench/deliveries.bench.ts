@@ -20,7 +20,7 @@ import { buildConfig } from '../worker/config.js';
 import { startDevServer } from '../worker/dev-server.js';
 import { startIwf } from '../worker/iwf.js';
 import { createLogger } from '../worker/logger.js';
-import { forwardReq, mmscRes, sendMm4, startFakeMmsc } from '../test/helpers/mmsc.js';
+import { answerAddress, forwardReq, mmscRes, sendMm4, startFakeMmsc } from '../test/helpers/mmsc.js';
 import { freePort } from '../test/helpers/ports.js';
 import { startSipPeer } from '../test/helpers/sip-peer.js';
 
@@ -48,11 +48,10 @@ async function main() {
   const resAt = new Map<string, number>();
   let iwfMm4Port = 0;
   const mmsc = await startFakeMmsc(0, (m) => {
-    if (m.pdu.type === 'MM4_forward.RES') return void resAt.set(m.pdu.messageId, performance.now());
-    if (m.pdu.type !== 'MM4_forward.REQ') return;
-    const req = m.pdu;
-    seen.set(req.content.body.toString('utf8').trim(), performance.now());
-    void sendMm4(iwfMm4Port, mmscRes(req), { from: 'sys@mms.mnc001.mcc001.gprs', to: [req.originatorSystem!] });
+    if (m.type === 'MM4_forward.RES') return void resAt.set(m.messageId!, performance.now());
+    if (m.type !== 'MM4_forward.REQ') return;
+    seen.set((m.text ?? '').trim(), performance.now());
+    void sendMm4(iwfMm4Port, mmscRes(m), { from: 'sys@mms.mnc001.mcc001.gprs', to: [answerAddress(m)] });
   });
   const peer = await startSipPeer((req) => {
     const c = parseCpim(req.body);

@@ -27,7 +27,7 @@ const N = Number(process.env.BENCH_MEDIA_N ?? 20);
 const C = Number(process.env.BENCH_CONCURRENCY ?? 4);
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 
-/** A camera-like 3000x2000 JPEG: gradient plus noise (toolchain.md 6's test source). */
+/** A camera-like 3000x2000 JPEG: gradient plus noise. */
 async function photo(seed: number): Promise<Buffer> {
   const w = 3000;
   const h = 2000;
@@ -82,7 +82,7 @@ async function main() {
   // --- MMS -> CPM with a photo per message through the IWF
   const server = await startDevServer({ port: await freePort(), namespace: 'default', dbFile: join(dir, 'temporal.sqlite') });
   const resAt = new Map<string, number>();
-  const mmsc = await startFakeMmsc(0, (m) => void resAt.set(m.pdu.messageId, performance.now()));
+  const mmsc = await startFakeMmsc(0, (m) => void resAt.set(m.messageId!, performance.now()));
   const peer = await startSipPeer(() => 202);
   const config = buildConfig({
     log: { level: 'warn' },

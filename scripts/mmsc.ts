@@ -10,9 +10,7 @@
  * Every answer is its own SMTP transaction to the IWF's MM4 port (23.140 8.4).
  */
 import { parseArgs } from 'node:util';
-import type { Mm4ForwardReq } from '../protocols/mm4/pdu.js';
-import { mm4AnswerAddress } from '../protocols/mm4/answer.js';
-import { mmscReport, mmscRes, sendMm4, startFakeMmsc } from '../test/helpers/mmsc.js';
+import { answerAddress, mmscReport, mmscRes, sendMm4, startFakeMmsc, type ReceivedMm4 } from '../test/helpers/mmsc.js';
 
 const { values: o } = parseArgs({
   options: {
@@ -23,32 +21,32 @@ const { values: o } = parseArgs({
   },
 });
 const SYSTEM = 'system-user@mms.mnc001.mcc001.gprs';
-const iwfPort = Number(o.iwf!.split(':')[1]);
+const iwfPort = Number(o.iwf.split(':')[1]);
 
 async function deliver(raw: Buffer, what: string, to: string) {
   const r = await sendMm4(iwfPort, raw, { from: SYSTEM, to: [to] });
   console.log(`--> ${what}: SMTP ${r.ok ? 'ok' : `failed ${r.code ?? ''}`} ${r.response}`);
 }
 
-function answerForward(req: Mm4ForwardReq) {
-  const to = mm4AnswerAddress(req);
+function answerForward(req: ReceivedMm4) {
+  const to = answerAddress(req);
   if (!o['no-res']) {
     setTimeout(() => void deliver(mmscRes(req, 'Ok', 'stand-in MMSC'), `MM4_forward.RES Ok for ${req.transactionId}`, to), 200);
   }
   if (!o.reports) return;
-  if (req.deliveryReport) {
+  if (req.headers['x-mms-delivery-report']?.toLowerCase() === 'yes') {
     const dr = mmscReport(req, { type: 'MM4_delivery_report.REQ', mmStatus: 'Retrieved' }, `${req.transactionId}-dr`);
     setTimeout(() => void deliver(dr, `MM4_delivery_report.REQ Retrieved for ${req.messageId}`, to), 1000);
   }
-  if (req.readReply) {
+  if (req.headers['x-mms-read-reply']?.toLowerCase() === 'yes') {
     const rr = mmscReport(req, { type: 'MM4_read_reply_report.REQ', readStatus: 'Read' }, `${req.transactionId}-rr`);
     setTimeout(() => void deliver(rr, `MM4_read_reply_report.REQ Read for ${req.messageId}`, to), 2500);
   }
 }
 
 const mmsc = await startFakeMmsc(Number(o.port), (m) => {
-  console.log(`<-- ${m.pdu.type} for ${m.to.join(', ')} at ${new Date().toISOString()}\n${m.raw.toString('utf8')}`);
-  if (m.pdu.type === 'MM4_forward.REQ') answerForward(m.pdu);
+  console.log(`<-- ${m.type} for ${m.envelope.to.join(', ')} at ${new Date().toISOString()}\n${m.raw.toString('utf8')}`);
+  if (m.type === 'MM4_forward.REQ') answerForward(m);
 });
 mmsc.answerReports(iwfPort); // the IWF's reports (MMS -> CPM) get their .RES
 console.log(`stand-in MMSC listening on 127.0.0.1:${mmsc.port}; answers go to the IWF at ${o.iwf}`);

@@ -10,16 +10,14 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { ffmpegAvailable } from '../../activities/transcode.js';
 import { createSipEndpoint, type SipEndpoint } from '../../clients/sip/endpoint.js';
 import { cpmDeliveryId } from '../../ingress/sip-server.js';
 import { serializeFtHttp } from '../../protocols/cpim/fthttp.js';
-import { entityText } from '../../protocols/mime/entity.js';
-import type { Mm4ForwardReq } from '../../protocols/mm4/pdu.js';
 import { auditQuery } from '../../workflows/messages.js';
 import { startTestIwf, startTestTemporal } from '../helpers/iwf.js';
 import { startFakeMmsc } from '../helpers/mmsc.js';
 import { waitFor } from '../helpers/ports.js';
+import { testWith } from '../helpers/tools.js';
 
 let env: Awaited<ReturnType<typeof setup>>;
 const files = new Map<string, { type: string; body: Buffer }>();
@@ -71,7 +69,7 @@ async function sendFile(id: string, number: string, path: string, type: string, 
 }
 
 const reqTo = (number: string) =>
-  waitFor(`REQ to ${number}`, () => env.mmsc.received.find((r) => r.to[0].startsWith(number))?.pdu as Mm4ForwardReq | undefined, 60_000);
+  waitFor(`REQ to ${number}`, () => env.mmsc.received.find((r) => r.type === 'MM4_forward.REQ' && r.envelope.to[0].startsWith(number)), 60_000);
 
 test('a large photo is fetched and fitted to Image Rich: at most 640x480 and within 100 KB', async (t) => {
   // Noise does not compress: the JPEG is large and the quality search has real work to do.
@@ -82,15 +80,15 @@ test('a large photo is fetched and fitted to Image Rich: at most 640x480 and wit
   files.set('/photo.jpg', { type: 'image/jpeg', body: photo });
   t.is((await sendFile('media-photo', '+4915170000001', '/photo.jpg', 'image/jpeg', photo.length, 'photo.jpg')).status, 202);
   const req = await reqTo('+4915170000001');
-  t.is(req.content.mediaType, 'multipart/related');
-  t.is(req.content.params.type, 'application/smil');
-  const [smil, image] = req.content.parts!;
-  t.is(smil.mediaType, 'application/smil');
-  t.regex(smil.body.toString(), /<img src="cid:part0@iwf" region="Image"\/>/);
-  t.is(image.mediaType, 'image/jpeg');
-  const meta = await sharp(image.body).metadata();
+  t.is(req.contentType.mediaType, 'multipart/related');
+  t.is(req.contentType.params.type, 'application/smil');
+  const [smil, image] = req.attachments;
+  t.is(smil.contentType, 'application/smil');
+  t.regex(smil.content.toString(), /<img src="cid:part0@iwf" region="Image"\/>/);
+  t.is(image.contentType, 'image/jpeg');
+  const meta = await sharp(image.content).metadata();
   t.true(meta.width! <= 640 && meta.height! <= 480, `${meta.width}x${meta.height}`);
-  t.true(image.body.length <= 100 * 1024 - 2048, `${image.body.length} bytes`);
+  t.true(image.content.length <= 100 * 1024 - 2048, `${image.content.length} bytes`);
   const audit = await env.iwf.client.workflow.getHandle(cpmDeliveryId('tel:+12025550101', 'media-photo')).query(auditQuery);
   t.deepEqual(audit.trail.filter((e) => e.from !== e.to).map((e) => e.to).slice(1, 5), ['converting', 'fetching', 'adapting', 'sending']);
   t.regex(audit.trail.find((e) => e.to === 'sending')?.detail ?? '', /image adapted: jpeg 2000x1500 \d+ B -> jpeg 640x480 \d+ B/);
@@ -101,9 +99,9 @@ test('a video too large for the peer becomes a download link in the text', async
   files.set('/clip.mp4', { type: 'video/mp4', body: video });
   t.is((await sendFile('media-video', '+4915170000002', '/clip.mp4', 'video/mp4', video.length, 'clip.mp4')).status, 202);
   const req = await reqTo('+4915170000002');
-  t.is(req.content.mediaType, 'text/plain');
-  t.regex(entityText(req.content), /^clip\.mp4: http:\/\/127\.0\.0\.1:\d+\/m\/[A-Za-z0-9_-]{22}\/clip\.mp4 \(until /);
-  const url = /(http:\S+)/.exec(entityText(req.content))![1];
+  t.is(req.contentType.mediaType, 'text/plain');
+  t.regex(req.text ?? '', /^clip\.mp4: http:\/\/127\.0\.0\.1:\d+\/m\/[A-Za-z0-9_-]{22}\/clip\.mp4 \(until /);
+  const url = /(http:\S+)/.exec(req.text ?? '')![1];
   const download = await fetch(url);
   t.is(download.status, 200, 'the link serves the fetched file from our Media Storage Server');
   t.is(Number(download.headers.get('content-length')), video.length);
@@ -116,7 +114,7 @@ test('a file link that is gone fails the delivery with a failure IMDN', async (t
   t.regex(outcome.statusText, /HTTP 404/);
 });
 
-(ffmpegAvailable() ? test : test.skip)('a video clip is transcoded to 3GPP within the peer budget', async (t) => {
+testWith('ffmpeg')('a video clip is transcoded to 3GPP within the peer budget', async (t) => {
   const out = join(mkdtempSync(join(tmpdir(), 'clip-')), 'clip.mp4');
   const r = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=640x480:rate=25:duration=3', '-vf', 'noise=alls=40:allf=t', '-c:v', 'libx264', '-b:v', '1500k', out]);
   t.is(r.status, 0, String(r.stderr));
@@ -124,8 +122,9 @@ test('a file link that is gone fails the delivery with a failure IMDN', async (t
   files.set('/clip2.mp4', { type: 'video/mp4', body: clip });
   t.is((await sendFile('media-clip', '+4915170000004', '/clip2.mp4', 'video/mp4', clip.length, 'clip2.mp4')).status, 202);
   const req = await reqTo('+4915170000004');
-  const video = req.content.parts?.find((p) => p.mediaType === 'video/3gpp');
+  const video = req.attachments.find((p) => p.contentType === 'video/3gpp');
   t.truthy(video, 'a video/3gpp part');
-  t.true(video!.body.length <= 100 * 1024 - 2048, `${video!.body.length} B`);
-  t.regex(req.content.parts![0].body.toString(), /<video src="cid:part0@iwf" region="Image"\/>/);
+  t.true(video!.content.length <= 100 * 1024 - 2048, `${video!.content.length} B`);
+  t.is(req.attachments[0].contentType, 'application/smil');
+  t.regex(req.attachments[0].content.toString(), /<video src="cid:part0@iwf" region="Image"\/>/);
 });

@@ -9,14 +9,13 @@ import { Worker } from '@temporalio/worker';
 import { createSipEndpoint, type SipEndpoint } from '../../clients/sip/endpoint.js';
 import { cpimHeader, IMDN_NS, parseCpim } from '../../protocols/cpim/cpim.js';
 import { parseImdn } from '../../protocols/cpim/imdn.js';
-import { extractText } from '../../protocols/interworking/mm4-intake.js';
-import type { Mm4ForwardReq } from '../../protocols/mm4/pdu.js';
 import type { SipRequest } from '../../protocols/sip/message.js';
 import { auditQuery } from '../../workflows/messages.js';
 import { startTestIwf, startTestTemporal, workflowBundle } from '../helpers/iwf.js';
-import { mmscReport, mmscRes, sendMm4, startFakeMmsc, type ReceivedMm4 } from '../helpers/mmsc.js';
+import { answerAddress, MMSC_SYSTEM, mmscReport, mmscRes, sendMm4, startFakeMmsc, type ReceivedMm4 } from '../helpers/mmsc.js';
 import { freePort, waitFor } from '../helpers/ports.js';
-import { runSipp, sippAvailable, SIPP_DIR } from '../helpers/sipp.js';
+import { runSipp, SIPP_DIR } from '../helpers/sipp.js';
+import { testWith } from '../helpers/tools.js';
 
 /** The MMSC's answer per recipient number; undefined = it never answers. */
 function mmscAnswer(to: string): string | undefined {
@@ -30,13 +29,12 @@ async function setup() {
   const temporal = await startTestTemporal();
   let iwfMm4Port = 0;
   const mmsc = await startFakeMmsc(0, (m: ReceivedMm4) => {
-    if (m.pdu.type !== 'MM4_forward.REQ') return;
-    const status = mmscAnswer(m.to[0]);
+    if (m.type !== 'MM4_forward.REQ') return;
+    const status = mmscAnswer(m.envelope.to[0]);
     if (!status) return;
-    const req = m.pdu;
-    // The .RES is its own SMTP transaction toward X-Mms-Originator-System, i.e. the IWF (23.140 8.4.2).
-    const res = mmscRes(req, status, `MMSC says ${status}`);
-    setTimeout(() => void sendMm4(iwfMm4Port, res, { from: 'system-user@mms.mnc001.mcc001.gprs', to: [req.originatorSystem!] }), 20);
+    // The .RES is its own SMTP transaction toward X-Mms-Originator-System, i.e. the IWF (3GPP TS 23.140 §8.4.2).
+    const res = mmscRes(m, status, `MMSC says ${status}`);
+    setTimeout(() => void sendMm4(iwfMm4Port, res, { from: MMSC_SYSTEM, to: [answerAddress(m)] }), 20);
   });
   // One SIP node plays the S-CSCF that hands MESSAGEs to the IWF and the outbound proxy IMDNs reach.
   const imdns: SipRequest[] = [];
@@ -93,8 +91,7 @@ function send(o: { id: string; number: string; text?: string; dispo?: string; bo
   return (o.from ?? env.core).sendRequest({ method: 'MESSAGE', uri, headers, body }, { host: '127.0.0.1', port: env.iwf.sip.port, transport: 'udp' });
 }
 
-const reqsTo = (number: string) =>
-  env.mmsc.received.filter((r): r is ReceivedMm4 & { pdu: Mm4ForwardReq } => r.pdu.type === 'MM4_forward.REQ' && r.to[0].startsWith(number));
+const reqsTo = (number: string) => env.mmsc.received.filter((r) => r.type === 'MM4_forward.REQ' && r.envelope.to[0].startsWith(number));
 const imdnFor = (id: string) =>
   waitFor(`IMDN for ${id}`, () =>
     env.imdns.find((r) => {
@@ -115,20 +112,20 @@ test('a CPIM text MESSAGE becomes an MM4_forward.REQ and the MMSC .RES completes
   const res = await send({ id: 'cpm-happy', number: '+4915112345678' });
   t.is(res.status, 202);
   const [req] = await waitFor('MM4_forward.REQ', () => (reqsTo('+4915112345678').length ? reqsTo('+4915112345678') : undefined));
-  const pdu = req.pdu;
-  t.is(pdu.from, '+12025550101/TYPE=PLMN@mms.iwf.example.net', 'sender from P-Asserted-Identity (tel preferred), not the anonymous CPIM From');
-  t.deepEqual(pdu.to, ['+4915112345678/TYPE=PLMN@mms.mnc001.mcc001.gprs']);
-  t.deepEqual(req.to, ['+4915112345678/TYPE=PLMN@mms.mnc001.mcc001.gprs'], 'RCPT TO');
-  t.is(req.from, '+12025550101/TYPE=PLMN@mms.iwf.example.net', 'MAIL FROM');
-  t.true(pdu.ackRequest);
-  t.is(pdu.originatorSystem, 'mm4-system@mms.iwf.example.net');
-  t.false(pdu.deliveryReport);
-  t.false(pdu.readReply);
-  t.is(pdu.subject, 'Grüße');
-  t.is(pdu.date?.toISOString(), '2025-03-04T10:15:02.000Z');
-  t.is(extractText(pdu.content).text, 'Hallo aus RCS ✓');
-  t.regex(pdu.messageId, /^iwf1\./);
-  t.regex(pdu.transactionId, /^iwf1\..*\.t1$/);
+  t.is(req.from, '+12025550101/TYPE=PLMN@mms.iwf.example.net', 'sender from P-Asserted-Identity (tel preferred), not the anonymous CPIM From');
+  t.deepEqual(req.to, ['+4915112345678/TYPE=PLMN@mms.mnc001.mcc001.gprs']);
+  t.deepEqual(req.envelope.to, ['+4915112345678/TYPE=PLMN@mms.mnc001.mcc001.gprs'], 'RCPT TO');
+  t.is(req.envelope.from, '+12025550101/TYPE=PLMN@mms.iwf.example.net', 'MAIL FROM');
+  t.is(req.headers['x-mms-ack-request'], 'Yes');
+  t.is(req.headers['x-mms-originator-system'], 'mm4-system@mms.iwf.example.net');
+  t.is(req.headers['x-mms-delivery-report'], 'No');
+  t.is(req.headers['x-mms-read-reply'], 'No');
+  t.is(req.subject, 'Grüße');
+  t.is(req.date, '2025-03-04T10:15:02.000Z');
+  t.is(req.contentType.mediaType, 'text/plain');
+  t.is(req.text, 'Hallo aus RCS ✓');
+  t.regex(req.messageId ?? '', /^iwf1\./);
+  t.regex(req.transactionId ?? '', /^iwf1\..*\.t1$/);
 
   const handle = await handleFor('cpm-happy');
   const outcome = await handle.result();
@@ -157,8 +154,8 @@ test.after('every finished delivery replays deterministically against the curren
 test('delivery notifications requested: the flags reach MM4 and the delivery waits for the report', async (t) => {
   t.is((await send({ id: 'cpm-dr', number: '+4915112345679', dispo: 'positive-delivery, negative-delivery, display' })).status, 202);
   const [req] = await waitFor('REQ', () => (reqsTo('+4915112345679').length ? reqsTo('+4915112345679') : undefined));
-  t.true(req.pdu.deliveryReport);
-  t.true(req.pdu.readReply);
+  t.is(req.headers['x-mms-delivery-report'], 'Yes');
+  t.is(req.headers['x-mms-read-reply'], 'Yes');
   const handle = await handleFor('cpm-dr');
   await waitFor('awaitingReport', async () => ((await handle.query(auditQuery)).state === 'awaitingReport' ? true : undefined));
   await handle.terminate('test done');
@@ -168,8 +165,13 @@ test('delivery notifications requested: the flags reach MM4 and the delivery wai
 test('a re-sent MESSAGE with the same imdn.Message-ID creates no second delivery', async (t) => {
   t.is((await send({ id: 'cpm-dup', number: '+4915112340000' })).status, 202);
   t.is((await send({ id: 'cpm-dup', number: '+4915112340000' })).status, 202);
-  await (await handleFor('cpm-dup')).result();
-  await new Promise((r) => setTimeout(r, 300));
+  // Both MESSAGEs were answered 202, so every delivery they started exists; once each has ended
+  // it has sent all it ever will.
+  const handle = await handleFor('cpm-dup');
+  await handle.result();
+  const deliveries: string[] = [];
+  for await (const w of env.iwf.client.workflow.list({ query: `WorkflowType = "cpmToMms"` })) if (w.workflowId.endsWith('/cpm-dup')) deliveries.push(w.workflowId);
+  t.deepEqual(deliveries, [handle.workflowId], 'one delivery');
   t.is(reqsTo('+4915112340000').length, 1);
 });
 
@@ -194,8 +196,8 @@ test('an MMSC that never answers gets the same message again, then the sender a 
   await imdnFor('cpm-silent');
   const reqs = reqsTo('+4915199999999');
   t.is(reqs.length, 2);
-  t.is(reqs[0].pdu.messageId, reqs[1].pdu.messageId, 'a resend reuses X-Mms-Message-ID');
-  t.not(reqs[0].pdu.transactionId, reqs[1].pdu.transactionId);
+  t.is(reqs[0].messageId, reqs[1].messageId, 'a resend reuses X-Mms-Message-ID');
+  t.not(reqs[0].transactionId, reqs[1].transactionId);
   t.like(await (await handleFor('cpm-silent')).result(), { result: 'failed', mm4Status: 'Error-network-problem', attempts: 2 });
 });
 
@@ -240,16 +242,16 @@ test('a MESSAGE from an untrusted source is refused with 403', async (t) => {
   }
 });
 
-(sippAvailable() ? test : test.skip)('SIPp as the sending CPM side gets 202 and its text reaches the MMSC', async (t) => {
+testWith('sipp')('SIPp as the sending CPM side gets 202 and its text reaches the MMSC', async (t) => {
   const run = runSipp(`${SIPP_DIR}uac-message.xml`, [`127.0.0.1:${env.iwf.sip.port}`, '-s', '+4915155555555', '-i', '127.0.0.1', '-p', String(await freePort()), '-t', 'u1', '-m', '1'], 30);
   const { code, stderr, messages } = await run.done;
   t.is(code, 0, `${stderr}\n${messages}`);
   const [req] = await waitFor('REQ from SIPp', () => (reqsTo('+4915155555555').length ? reqsTo('+4915155555555') : undefined));
-  t.is(extractText(req.pdu.content).text, 'Hello from SIPp');
+  t.is(req.text, 'Hello from SIPp');
 });
 
-const toIwf = (raw: Buffer) => sendMm4(env.iwf.mm4.port, raw, { from: 'system-user@mms.mnc001.mcc001.gprs', to: ['mm4-system@mms.iwf.example.net'] });
-const resOf = (tid: string) => waitFor(`.RES for ${tid}`, () => env.mmsc.received.find((r) => r.pdu.type.endsWith('.RES') && r.pdu.transactionId === tid));
+const toIwf = (raw: Buffer) => sendMm4(env.iwf.mm4.port, raw, { from: MMSC_SYSTEM, to: ['mm4-system@mms.iwf.example.net'] });
+const resOf = (tid: string) => waitFor(`.RES for ${tid}`, () => env.mmsc.received.find((r) => r.type.endsWith('.RES') && r.transactionId === tid));
 const imdnsFor = (id: string) =>
   env.imdns
     .map((r) => parseCpim(r.body))
@@ -262,20 +264,20 @@ test('MMS delivery and read reports reach the CPM sender as IMDNs, and the MMSC 
   const handle = await handleFor('cpm-reports');
   await waitFor('awaitingReport', async () => ((await handle.query(auditQuery)).state === 'awaitingReport' ? true : undefined));
 
-  t.true((await toIwf(mmscReport(req.pdu, { type: 'MM4_delivery_report.REQ', mmStatus: 'Retrieved' }, 'DR-1'))).ok);
-  t.like((await resOf('DR-1')).pdu, { type: 'MM4_delivery_report.RES', requestStatus: 'Ok', messageId: req.pdu.messageId });
+  t.true((await toIwf(mmscReport(req, { type: 'MM4_delivery_report.REQ', mmStatus: 'Retrieved' }, 'DR-1'))).ok);
+  t.like(await resOf('DR-1'), { type: 'MM4_delivery_report.RES', requestStatus: 'Ok', messageId: req.messageId });
   await waitFor('IMDN delivered', () => (imdnsFor('cpm-reports').length ? true : undefined));
   // The same report again (the MMSC did not see our .RES): answered, not forwarded twice.
-  t.true((await toIwf(mmscReport(req.pdu, { type: 'MM4_delivery_report.REQ', mmStatus: 'Retrieved' }, 'DR-1b'))).ok);
+  t.true((await toIwf(mmscReport(req, { type: 'MM4_delivery_report.REQ', mmStatus: 'Retrieved' }, 'DR-1b'))).ok);
   await resOf('DR-1b');
 
-  t.true((await toIwf(mmscReport(req.pdu, { type: 'MM4_read_reply_report.REQ', readStatus: 'Read' }, 'RR-1'))).ok);
-  t.like((await resOf('RR-1')).pdu, { type: 'MM4_read_reply_report.RES', requestStatus: 'Ok' });
+  t.true((await toIwf(mmscReport(req, { type: 'MM4_read_reply_report.REQ', readStatus: 'Read' }, 'RR-1'))).ok);
+  t.like(await resOf('RR-1'), { type: 'MM4_read_reply_report.RES', requestStatus: 'Ok' });
   const outcome = await handle.result();
   t.like(outcome, { result: 'delivered', report: 'Retrieved', imdnSent: true });
   // A report after the delivery ended: known message, so answered Ok; nothing is forwarded.
-  t.true((await toIwf(mmscReport(req.pdu, { type: 'MM4_delivery_report.REQ', mmStatus: 'Expired' }, 'DR-late'))).ok);
-  t.like((await resOf('DR-late')).pdu, { type: 'MM4_delivery_report.RES', requestStatus: 'Ok' });
+  t.true((await toIwf(mmscReport(req, { type: 'MM4_delivery_report.REQ', mmStatus: 'Expired' }, 'DR-late'))).ok);
+  t.like(await resOf('DR-late'), { type: 'MM4_delivery_report.RES', requestStatus: 'Ok' });
   t.deepEqual(imdnsFor('cpm-reports').map((n) => `${n.kind}:${n.status}`), ['delivery:delivered', 'display:displayed']);
 });
 
@@ -298,8 +300,8 @@ test('every MMS delivery status reaches the sender as its IMDN; interim ones wai
       await waitFor(`${id} awaitingReport`, async () => ((await handle.query(auditQuery)).state === 'awaitingReport' ? true : undefined));
       for (const [j, r] of reports.entries()) {
         const [mmStatus, extension] = r.split('/');
-        t.true((await toIwf(mmscReport(req.pdu, { type: 'MM4_delivery_report.REQ', mmStatus, extension }, `DR-${id}-${j}`))).ok);
-        t.like((await resOf(`DR-${id}-${j}`)).pdu, { requestStatus: 'Ok' }, 'every report is answered');
+        t.true((await toIwf(mmscReport(req, { type: 'MM4_delivery_report.REQ', mmStatus, extension }, `DR-${id}-${j}`))).ok);
+        t.like(await resOf(`DR-${id}-${j}`), { requestStatus: 'Ok' }, 'every report is answered');
       }
       const outcome = await handle.result();
       t.is(outcome.report, reports.find((r) => r !== 'Deferred' && r !== 'Forwarded')!.split('/')[0], `${id}: the first final status stays`);
@@ -312,7 +314,7 @@ test('a delivery report that overtakes a lost MM4_forward.RES completes the deli
   const n = '+4915188888888';
   t.is((await send({ id: 'early-report', number: n, dispo: 'positive-delivery' })).status, 202);
   const [req] = await waitFor('REQ', () => (reqsTo(n).length ? reqsTo(n) : undefined));
-  t.true((await toIwf(mmscReport(req.pdu, { type: 'MM4_delivery_report.REQ', mmStatus: 'Retrieved' }, 'DR-early'))).ok);
+  t.true((await toIwf(mmscReport(req, { type: 'MM4_delivery_report.REQ', mmStatus: 'Retrieved' }, 'DR-early'))).ok);
   const outcome = await (await handleFor('early-report')).result();
   t.like(outcome, { result: 'delivered', report: 'Retrieved', attempts: 1 });
   t.is(reqsTo(n).length, 1, 'not resent: the report proves the MMSC has it');
@@ -320,7 +322,7 @@ test('a delivery report that overtakes a lost MM4_forward.RES completes the deli
 });
 
 test('a report for an unknown message is answered Error-message-not-found', async (t) => {
-  const fake = { messageId: 'iwf1.bm9wZS9ub3BlL25vcGU.m', to: ['+4915100000001/TYPE=PLMN@mms.mnc001.mcc001.gprs'], from: '+12025550101/TYPE=PLMN@mms.iwf.example.net' } as Mm4ForwardReq;
+  const fake = { messageId: 'iwf1.bm9wZS9ub3BlL25vcGU.m', to: ['+4915100000001/TYPE=PLMN@mms.mnc001.mcc001.gprs'], from: '+12025550101/TYPE=PLMN@mms.iwf.example.net' };
   t.true((await toIwf(mmscReport(fake, { type: 'MM4_delivery_report.REQ', mmStatus: 'Expired' }, 'DR-unknown'))).ok);
-  t.like((await resOf('DR-unknown')).pdu, { type: 'MM4_delivery_report.RES', requestStatus: 'Error-message-not-found' });
+  t.like(await resOf('DR-unknown'), { type: 'MM4_delivery_report.RES', requestStatus: 'Error-message-not-found' });
 });

@@ -71,7 +71,7 @@ test('an MMS with SMIL, text, a 3 MB photo and a voice note becomes a text messa
     t.true(jpeg.length > 3_000_000, `${jpeg.length} B`);
     const sent = await sendMm4(iwf.mm4.port, mms(jpeg), { from: '+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs', to: ['+12025550199/TYPE=PLMN@mms.iwf.example.net'] });
     t.true(sent.ok, JSON.stringify(sent));
-    await waitFor('.RES', () => mmsc.received.find((r) => r.pdu.transactionId === 'T-media'));
+    await waitFor('.RES', () => mmsc.received.find((r) => r.transactionId === 'T-media'));
     const msgs = peer.seen.filter((s) => s.req.method === 'MESSAGE').map((s) => {
       const c = parseCpim(s.req.body);
       if (!c.ok) throw new Error(c.error);

@@ -5,8 +5,6 @@
  */
 import test from 'ava';
 import { Worker } from '@temporalio/worker';
-import type { Mm4ForwardRes } from '../../protocols/mm4/pdu.js';
-import type { Mm4Req } from '../../protocols/mm4/answer.js';
 import { buildImdnCpim, cpimHeader, IMDN_NS, parseCpim, serializeCpim } from '../../protocols/cpim/cpim.js';
 import type { ImdnNotification } from '../../protocols/cpim/imdn.js';
 import { createSipEndpoint } from '../../clients/sip/endpoint.js';
@@ -35,7 +33,7 @@ const answer = (uri: string) => {
 let env: Awaited<ReturnType<typeof startMmsToCpmRig>>;
 test.before(async () => {
   // Every report gets its .RES, as from an MMSC; M-noack's reports never do (resend test).
-  env = await startMmsToCpmRig({ answer: (req) => answer(req.uri), unansweredReports: (m) => m.pdu.messageId === 'M-noack' });
+  env = await startMmsToCpmRig({ answer: (req) => answer(req.uri), unansweredReports: (m) => m.messageId === 'M-noack' });
 });
 
 test.after.always(async () => {
@@ -44,7 +42,7 @@ test.after.always(async () => {
 
 const resFor = (transactionId: string) =>
   waitFor(`MM4_forward.RES for ${transactionId}`, () =>
-    env.mmsc.received.find((r) => r.pdu.type === 'MM4_forward.RES' && r.pdu.transactionId === transactionId),
+    env.mmsc.received.find((r) => r.type === 'MM4_forward.RES' && r.transactionId === transactionId),
   );
 const messagesTo = (number: string) => env.peer.seen.filter((s) => s.req.method === 'MESSAGE' && s.req.uri === `tel:+${number}`);
 
@@ -53,11 +51,10 @@ test('a text MMS reaches the CPM user as a CPIM MESSAGE and the MMSC gets an Ok 
   t.true(sent.ok, JSON.stringify(sent));
 
   const res = await resFor('T-M-happy');
-  const pdu = res.pdu as Mm4ForwardRes;
-  t.is(pdu.requestStatus, 'Ok');
-  t.is(pdu.messageId, 'M-happy');
-  t.deepEqual(res.to, [ORIGIN]);
-  t.true(res.raw.toString().includes('X-Mms-Transaction-ID: "T-M-happy"'), 'ids echoed with the peer\'s quoting');
+  t.is(res.requestStatus, 'Ok');
+  t.is(res.messageId, 'M-happy');
+  t.deepEqual(res.envelope.to, [ORIGIN]);
+  t.is(res.headers['x-mms-transaction-id'], '"T-M-happy"', 'ids echoed with the peer\'s quoting');
 
   const [msg] = messagesTo('12025550199');
   const h = (n: string) => getHeader(msg.req.headers, n);
@@ -81,13 +78,14 @@ test('a text MMS reaches the CPM user as a CPIM MESSAGE and the MMSC gets an Ok 
   const imdnId = cpimHeader(cpim.message, 'Message-ID', IMDN_NS)!;
   const answer = await imdnBack({ number: '12025550199', imdnId, kind: 'delivery', status: 'delivered', callId: 'imdn-back-1' });
   t.is(answer.status, 202);
-  const dr = await waitFor('delivery report', () => env.mmsc.received.find((r) => r.pdu.type === 'MM4_delivery_report.REQ' && r.pdu.messageId === 'M-happy'));
-  t.like(dr.pdu, { mmStatus: 'Retrieved', from: '+12025550199/TYPE=PLMN@mms.iwf.example.net', to: ['+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs'], ackRequest: true });
+  const dr = await waitFor('delivery report', () => env.mmsc.received.find((r) => r.type === 'MM4_delivery_report.REQ' && r.messageId === 'M-happy'));
+  t.like(dr, { mmStatus: 'Retrieved', from: '+12025550199/TYPE=PLMN@mms.iwf.example.net', to: ['+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs'] });
+  t.is(dr.headers['x-mms-ack-request'], 'Yes');
 
   const handle = env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-happy'));
   await handle.result();
   // A .RES repeated after the delivery ended (the MMSC retried its answer): accepted, nothing to do.
-  const lateAnswer = await sendMm4(env.iwf.mm4.port, mmscRes(dr.pdu as Mm4Req), { from: ORIGIN, to: ['mm4-system@mms.iwf.example.net'] });
+  const lateAnswer = await sendMm4(env.iwf.mm4.port, mmscRes(dr), { from: ORIGIN, to: ['mm4-system@mms.iwf.example.net'] });
   t.true(lateAnswer.ok && /finished delivery/.test(lateAnswer.response), JSON.stringify(lateAnswer));
   const audit = await handle.query(auditQuery);
   t.is(audit.status, 'done');
@@ -109,30 +107,31 @@ test('a text MMS reaches the CPM user as a CPIM MESSAGE and the MMSC gets an Ok 
 });
 
 test('a retransmitted MM4_forward.REQ is acknowledged again but never sent twice', async (t) => {
-  const raw = forwardReq({ messageId: 'M-dup' });
+  // No delivery report asked: the delivery ends with its .RES, so its end bounds what it sends.
+  const raw = forwardReq({ messageId: 'M-dup', deliveryReport: false });
   const first = await sendMm4(env.iwf.mm4.port, raw, envelopeTo('12025550198'));
   const second = await sendMm4(env.iwf.mm4.port, raw, envelopeTo('12025550198'));
   t.true(first.ok && second.ok);
   await resFor('T-M-dup');
   const third = await sendMm4(env.iwf.mm4.port, raw, envelopeTo('12025550198'));
   t.true(third.ok, 'a retransmission after completion is acknowledged too');
-  await new Promise((r) => setTimeout(r, 1000));
+  await env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-dup')).result();
   t.is(messagesTo('12025550198').length, 1);
-  t.is(env.mmsc.received.filter((r) => r.pdu.transactionId === 'T-M-dup').length, 1);
+  t.is(env.mmsc.received.filter((r) => r.transactionId === 'T-M-dup').length, 1);
 });
 
 test('a permanent SIP refusal becomes the mapped MM4 error status', async (t) => {
   await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-404', to: to('12025550404') }), envelopeTo('12025550404'));
   const res = await resFor('T-M-404');
-  t.is((res.pdu as Mm4ForwardRes).requestStatus, 'Error-sending-address-unresolved');
-  t.regex((res.pdu as Mm4ForwardRes).statusText ?? '', /SIP 404/);
+  t.is(res.requestStatus, 'Error-sending-address-unresolved');
+  t.regex(res.statusText ?? '', /SIP 404/);
   t.is(messagesTo('12025550404').length, 1);
 });
 
 test('a transient SIP refusal is retried durably and then delivered', async (t) => {
   await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-480', to: to('12025550480') }), envelopeTo('12025550480'));
   const res = await resFor('T-M-480');
-  t.is((res.pdu as Mm4ForwardRes).requestStatus, 'Ok');
+  t.is(res.requestStatus, 'Ok');
   // The MMS asked for a delivery report: the .RES came at once (store-and-forward), the retry follows.
   const msgs = await waitFor('second attempt', () => (messagesTo('12025550480').length >= 2 ? messagesTo('12025550480') : undefined));
   t.is(msgs.length, 2);
@@ -143,7 +142,7 @@ test('a transient SIP refusal is retried durably and then delivered', async (t) 
 test('transient refusals that never end are answered Error-network-problem after the attempts', async (t) => {
   await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-503', to: to('12025550503'), deliveryReport: false }), envelopeTo('12025550503'));
   const res = await resFor('T-M-503');
-  t.is((res.pdu as Mm4ForwardRes).requestStatus, 'Error-network-problem');
+  t.is(res.requestStatus, 'Error-network-problem');
   t.is(messagesTo('12025550503').length, 3);
 });
 
@@ -151,11 +150,11 @@ test('store-and-forward: with a delivery report asked, an offline user means .RE
   const rcpt = '+12025550513/TYPE=PLMN@mms.iwf.example.net';
   await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-saf', to: [rcpt] }), { from: 'x@mms.mnc001.mcc001.gprs', to: [rcpt] });
   const res = await resFor('T-M-saf');
-  t.is((res.pdu as Mm4ForwardRes).requestStatus, 'Ok');
-  t.regex((res.pdu as Mm4ForwardRes).statusText ?? '', /store-and-forward/);
-  const dr = await waitFor('Expired report', () => env.mmsc.received.find((r) => r.pdu.type === 'MM4_delivery_report.REQ' && r.pdu.messageId === 'M-saf'));
-  t.like(dr.pdu, { mmStatus: 'Expired' });
-  t.is(env.mmsc.received.filter((r) => r.pdu.type === 'MM4_forward.RES' && r.pdu.messageId === 'M-saf').length, 1);
+  t.is(res.requestStatus, 'Ok');
+  t.regex(res.statusText ?? '', /store-and-forward/);
+  const dr = await waitFor('Expired report', () => env.mmsc.received.find((r) => r.type === 'MM4_delivery_report.REQ' && r.messageId === 'M-saf'));
+  t.like(dr, { mmStatus: 'Expired' });
+  t.is(env.mmsc.received.filter((r) => r.type === 'MM4_forward.RES' && r.messageId === 'M-saf').length, 1);
 });
 
 test('a recipient who is not a CPM user gets an error .RES and causes no SIP traffic', async (t) => {
@@ -164,7 +163,8 @@ test('a recipient who is not a CPM user gets an error .RES and causes no SIP tra
     to: ['+4915112345678/TYPE=PLMN@mms.iwf.example.net'],
   });
   const res = await resFor('T-M-nocpm');
-  t.is((res.pdu as Mm4ForwardRes).requestStatus, 'Error-sending-address-unresolved');
+  t.is(res.requestStatus, 'Error-sending-address-unresolved');
+  await env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-nocpm')).result();
   t.is(env.peer.seen.filter((s) => s.req.uri.includes('4915112345678')).length, 0);
 });
 
@@ -199,7 +199,7 @@ test('IMDN failed, forbidden and error become Rejected, Rejected and Indetermina
   const numbers = ['12025550161', '12025550162', '12025550163'];
   const rcpt = numbers.map((n) => `+${n}/TYPE=PLMN@mms.iwf.example.net`);
   await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-neg', to: rcpt }), { from: 'x@mms.mnc001.mcc001.gprs', to: rcpt });
-  t.is(((await resFor('T-M-neg')).pdu as Mm4ForwardRes).requestStatus, 'Ok');
+  t.is((await resFor('T-M-neg')).requestStatus, 'Ok');
   const answers = await Promise.all(
     (['failed', 'forbidden', 'error'] as const).map((status, i) =>
       imdnBack({ number: numbers[i], imdnId: imdnIdOf(numbers[i]), kind: 'delivery', status, callId: `imdn-${numbers[i]}-delivery` }),
@@ -207,20 +207,21 @@ test('IMDN failed, forbidden and error become Rejected, Rejected and Indetermina
   );
   t.deepEqual(answers.map((a) => a.status), [202, 202, 202]);
   await env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-neg')).result();
-  const reports = env.mmsc.received.filter((r) => r.pdu.type === 'MM4_delivery_report.REQ' && r.pdu.messageId === 'M-neg');
-  const byRecipient = Object.fromEntries(reports.map((r) => [r.pdu.from.split('/')[0], (r.pdu as { mmStatus: string }).mmStatus]));
+  const reports = env.mmsc.received.filter((r) => r.type === 'MM4_delivery_report.REQ' && r.messageId === 'M-neg');
+  const byRecipient = Object.fromEntries(reports.map((r) => [r.from.split('/')[0], r.mmStatus]));
   t.deepEqual(byRecipient, { '+12025550161': 'Rejected', '+12025550162': 'Rejected', '+12025550163': 'Indeterminate' });
 });
 
 test('several recipients get one MESSAGE each and the MMSC one .RES', async (t) => {
   const rcpt = ['+12025550101', '+12025550102'].map((n) => `${n}/TYPE=PLMN@mms.iwf.example.net`);
-  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-multi', to: rcpt }), { from: 'x@mms.mnc001.mcc001.gprs', to: rcpt });
+  // No delivery report asked: the delivery ends with its .RES, so its end bounds what it sends.
+  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-multi', to: rcpt, deliveryReport: false }), { from: 'x@mms.mnc001.mcc001.gprs', to: rcpt });
   const res = await resFor('T-M-multi');
-  t.is((res.pdu as Mm4ForwardRes).requestStatus, 'Ok');
+  t.is(res.requestStatus, 'Ok');
+  await env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-multi')).result();
   t.is(messagesTo('12025550101').length, 1);
   t.is(messagesTo('12025550102').length, 1);
-  await new Promise((r) => setTimeout(r, 300));
-  t.is(env.mmsc.received.filter((r) => r.pdu.transactionId === 'T-M-multi').length, 1);
+  t.is(env.mmsc.received.filter((r) => r.transactionId === 'T-M-multi').length, 1);
 });
 
 test('MM4 from a source no peer allows is refused with a 5xx', async (t) => {
@@ -248,26 +249,27 @@ test('a malformed MM4_forward.REQ that asks for an ack gets an error .RES', asyn
   const r = await sendMm4(env.iwf.mm4.port, raw, envelopeTo('12025550199'));
   t.true(r.ok, JSON.stringify(r));
   const res = await resFor('T-malformed');
-  t.is((res.pdu as Mm4ForwardRes).requestStatus, 'Error-message-format-corrupt');
-  t.regex((res.pdu as Mm4ForwardRes).statusText ?? '', /X-Mms-Message-ID/i);
+  t.is(res.requestStatus, 'Error-message-format-corrupt');
+  t.regex(res.statusText ?? '', /X-Mms-Message-ID/i);
 });
 
 test('a CPM user who never confirms yields an Expired delivery report at the expiry', async (t) => {
   await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-expiry', to: to('12025550177'), extra: ['X-Mms-Expiry: 2'] }), envelopeTo('12025550177'));
-  t.is(((await resFor('T-M-expiry')).pdu as Mm4ForwardRes).requestStatus, 'Ok');
-  const dr = await waitFor('Expired report', () => env.mmsc.received.find((r) => r.pdu.type === 'MM4_delivery_report.REQ' && r.pdu.messageId === 'M-expiry'), 30_000);
-  t.like(dr.pdu, { mmStatus: 'Expired' });
+  t.is((await resFor('T-M-expiry')).requestStatus, 'Ok');
+  const dr = await waitFor('Expired report', () => env.mmsc.received.find((r) => r.type === 'MM4_delivery_report.REQ' && r.messageId === 'M-expiry'), 30_000);
+  t.like(dr, { mmStatus: 'Expired' });
 });
 
 test('a report the originator MMSC does not answer is resent with the same ids, then given up', async (t) => {
   await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-noack', to: to('12025550178'), extra: ['X-Mms-Expiry: 1'] }), envelopeTo('12025550178'));
   const handle = env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-noack'));
   await handle.result(); // bounded: expiry 1 s, then delivery.mm4Ack 3 s x 2 sends
-  const reports = env.mmsc.received.filter((r) => r.pdu.type === 'MM4_delivery_report.REQ' && r.pdu.messageId === 'M-noack');
+  const reports = env.mmsc.received.filter((r) => r.type === 'MM4_delivery_report.REQ' && r.messageId === 'M-noack');
   t.is(reports.length, 2, 'sent, then resent once (maxAttempts 2)');
-  t.like(reports[0].pdu, { mmStatus: 'Expired' });
-  t.is(reports[1].pdu.transactionId, reports[0].pdu.transactionId, 'a resend is the same report');
-  t.is(reports[1].raw.toString().match(/^Message-ID: (.*)$/m)?.[1], reports[0].raw.toString().match(/^Message-ID: (.*)$/m)?.[1]);
+  t.like(reports[0], { mmStatus: 'Expired' });
+  t.is(reports[1].transactionId, reports[0].transactionId, 'a resend is the same report');
+  t.truthy(reports[0].headers['message-id']);
+  t.is(reports[1].headers['message-id'], reports[0].headers['message-id']);
   const audit = await handle.query(auditQuery);
   t.true(audit.trail.some((e) => e.to === 'resendingReports'));
   t.regex(audit.trail.map((e) => e.detail ?? '').join('\n'), /no \.RES for report\(s\) 1 after 2 send\(s\); given up/);
@@ -283,16 +285,16 @@ test('a displayed IMDN becomes the delivery report and the read-reply report', a
   const displayed = { number: '12025550166', imdnId: cpimHeader(c.message, 'Message-ID', IMDN_NS)!, kind: 'display', status: 'displayed', pai: false } as const;
   t.is((await imdnBack({ ...displayed, callId: 'imdn-back-2', transport: 'tcp' })).status, 202);
   const types = await waitFor('both reports', () => {
-    const got = env.mmsc.received.filter((r) => r.pdu.messageId === 'M-read' && r.pdu.type.endsWith('report.REQ'));
+    const got = env.mmsc.received.filter((r) => r.messageId === 'M-read' && r.type.endsWith('report.REQ'));
     return got.length >= 2 ? got : undefined;
   });
-  t.like(types.find((r) => r.pdu.type === 'MM4_delivery_report.REQ')!.pdu, { mmStatus: 'Retrieved' });
-  t.like(types.find((r) => r.pdu.type === 'MM4_read_reply_report.REQ')!.pdu, { readStatus: 'Read' });
+  t.like(types.find((r) => r.type === 'MM4_delivery_report.REQ'), { mmStatus: 'Retrieved' });
+  t.like(types.find((r) => r.type === 'MM4_read_reply_report.REQ'), { readStatus: 'Read' });
   await env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-read')).result();
 
   // The client sends its IMDN again after the delivery ended: taken (202), not reported twice.
   const again = await imdnBack({ ...displayed, callId: 'imdn-back-3' });
   t.is(again.status, 202);
   t.regex(again.reason, /already ended/);
-  t.is(env.mmsc.received.filter((r) => r.pdu.messageId === 'M-read' && r.pdu.type.endsWith('report.REQ')).length, 2);
+  t.is(env.mmsc.received.filter((r) => r.messageId === 'M-read' && r.type.endsWith('report.REQ')).length, 2);
 });

@@ -1,5 +1,5 @@
 /**
- * Operator control (issue 5): the `iwf` command line against a running IWF and a real dev server:
+ * Operator control: the `iwf` command line against a running IWF and a real dev server:
  * list and show deliveries, retry now, abandon with a reason, reroute, and clear refusals.
  */
 import test from 'ava';
@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSipEndpoint, type SipEndpoint } from '../../clients/sip/endpoint.js';
 import { runCli } from '../../cli/main.js';
-import type { Mm4ForwardRes } from '../../protocols/mm4/pdu.js';
 import { mmsToCpmWorkflowId } from '../../workflows/messages.js';
 import { cpmDeliveryId } from '../../ingress/sip-server.js';
 import { forwardReq, sendMm4 } from '../helpers/mmsc.js';
@@ -63,9 +62,9 @@ test('a delivery waiting to retry is listed, retried now, then abandoned with it
 
   const abandoned = await iwf('deliveries', 'abandon', id, '--reason', 'subscriber ported out');
   t.is(abandoned.code, 0, abandoned.err);
-  const res = await waitFor('.RES', () => env.mmsc.received.find((r) => r.pdu.transactionId === 'T-M-op'));
-  t.is((res.pdu as Mm4ForwardRes).requestStatus, 'Error-network-problem');
-  t.regex((res.pdu as Mm4ForwardRes).statusText ?? '', /abandoned by operator: subscriber ported out/);
+  const res = await waitFor('.RES', () => env.mmsc.received.find((r) => r.transactionId === 'T-M-op'));
+  t.is(res.requestStatus, 'Error-network-problem');
+  t.regex(res.statusText ?? '', /abandoned by operator: subscriber ported out/);
 
   await env.iwf.client.workflow.getHandle(id).result(); // after its audit record is written
   const shown = await iwf('deliveries', 'show', id);
@@ -89,7 +88,7 @@ test('a CPM -> MMS delivery waiting for its .RES is resent on retry and rerouted
     t.is(res.status, 202);
     const id = cpmDeliveryId('tel:+12025550101', 'op-cpm');
     await waitFor('awaitingRes', async () => ((await stateOf(id)) === 'awaitingRes' ? true : undefined));
-    const reqs = () => env.mmsc.received.filter((r) => r.to[0].startsWith('+4915112345600'));
+    const reqs = () => env.mmsc.received.filter((r) => r.envelope.to[0].startsWith('+4915112345600'));
     t.is(reqs().length, 1);
     t.is((await iwf('deliveries', 'retry', id)).code, 0);
     await waitFor('resend', () => (reqs().length === 2 ? true : undefined));
@@ -99,7 +98,7 @@ test('a CPM -> MMS delivery waiting for its .RES is resent on retry and rerouted
     t.is(rerouted.code, 0, rerouted.err);
     t.like(JSON.parse(rerouted.out), { workflowId: id, command: 'operator.reroute' });
     await waitFor('rerouted send', () => (reqs().length === 3 ? true : undefined));
-    t.is(reqs()[2].pdu.messageId, reqs()[0].pdu.messageId, 'the same MM, sent again');
+    t.is(reqs()[2].messageId, reqs()[0].messageId, 'the same MM, sent again');
     const bad = await iwf('deliveries', 'abandon', id);
     t.is(bad.code, 2, 'a missing --reason is a usage error');
     t.regex(bad.err, /--reason/);

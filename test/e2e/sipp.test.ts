@@ -3,16 +3,13 @@
  * must satisfy a third-party SIP implementation over UDP and over TCP.
  */
 import test from 'ava';
-import type { Mm4ForwardRes } from '../../protocols/mm4/pdu.js';
 import { startTestIwf, startTestTemporal } from '../helpers/iwf.js';
 import { forwardReq, sendMm4, startFakeMmsc } from '../helpers/mmsc.js';
 import { freePort, waitFor } from '../helpers/ports.js';
-import { runSipp, sippAvailable, scenarioWithStatus, SIPP_DIR } from '../helpers/sipp.js';
+import { runSipp, scenarioWithStatus, SIPP_DIR } from '../helpers/sipp.js';
+import { testWith } from '../helpers/tools.js';
 
-const haveSipp = sippAvailable();
-if (!haveSipp && process.env.CI) throw new Error('sipp (Debian package sip-tester) is required in CI: apt-get install sip-tester');
-const sippTest = haveSipp ? test : test.skip; // outside CI only: say why in the output
-if (!haveSipp) console.warn('SIPp tests skipped: sipp is not installed (apt-get install sip-tester)');
+const sippTest = testWith('sipp');
 
 let temporal: Awaited<ReturnType<typeof startTestTemporal>>;
 let mmsc: Awaited<ReturnType<typeof startFakeMmsc>>;
@@ -35,9 +32,9 @@ async function deliverThroughSipp(t: import('ava').ExecutionContext, transport: 
       to: ['+12025550199/TYPE=PLMN@mms.iwf.example.net'],
     });
     t.true(sent.ok);
-    const res = await waitFor(`.RES ${id}`, () => mmsc.received.find((r) => r.pdu.transactionId === `T-${id}`), 60_000);
+    const res = await waitFor(`.RES ${id}`, () => mmsc.received.find((r) => r.transactionId === `T-${id}`), 60_000);
     const run = await sipp.done;
-    return { res: res.pdu as Mm4ForwardRes, run };
+    return { res, run };
   } finally {
     sipp.kill();
     await iwf.stop();
