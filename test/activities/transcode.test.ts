@@ -1,14 +1,11 @@
-import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { audioForMms, ffmpegAvailable, videoForMms, videoThumbnail } from '../../activities/transcode.js';
+import { audioForMms, videoForMms, videoThumbnail } from '../../activities/transcode.js';
+import { testWith } from '../helpers/tools.js';
 
-const have = ffmpegAvailable();
-if (!have && process.env.CI) throw new Error('ffmpeg is required in CI: apt-get install ffmpeg');
-if (!have) console.warn('ffmpeg tests skipped: ffmpeg is not installed (apt-get install ffmpeg)');
 
 /** A 4 s 640x480 test pattern with a tone, made by ffmpeg itself (lavfi testsrc + sine). */
 function testClip(): Buffer {
@@ -18,7 +15,7 @@ function testClip(): Buffer {
   return readFileSync(out);
 }
 
-(have ? test : test.skip)('video becomes 3GPP H.264 baseline within the byte budget, with a thumbnail', async (t) => {
+testWith('ffmpeg')('video becomes 3GPP H.264 baseline within the byte budget, with a thumbnail', async (t) => {
   const clip = testClip();
   t.true(clip.length > 100 * 1024, `source ${clip.length} B`);
   const out = await videoForMms(clip, 100 * 1024, false);
@@ -32,7 +29,7 @@ function testClip(): Buffer {
   t.true(m.width <= 160 && m.height <= 120);
 });
 
-(have ? test : test.skip)('audio becomes AAC in 3GPP within the budget; an impossible budget is a clear failure', async (t) => {
+testWith('ffmpeg')('audio becomes AAC in 3GPP within the budget; an impossible budget is a clear failure', async (t) => {
   const clip = testClip();
   const out = await audioForMms(clip, 30 * 1024);
   if (!out.ok) return t.fail(out.note);

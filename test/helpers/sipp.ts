@@ -4,7 +4,7 @@
  * the test process exits (an ava timeout), so a test never hangs on it or leaves it behind.
  */
 import type { ExecutionContext } from 'ava';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
@@ -12,26 +12,6 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
 
 export const SIPP_DIR = fileURLToPath(new URL('../sipp/', import.meta.url));
-
-/** Whether SIPp (Debian sip-tester) is installed. */
-export function sippAvailable(): boolean {
-  return spawnSync('sipp', ['-v'], { stdio: 'ignore' }).error === undefined;
-}
-
-/**
- * For a test that needs SIPp: true when it is installed. Otherwise the test fails with a clear
- * message under CI (process.env.CI) and elsewhere passes with the reason in its log.
- */
-export function requireSipp(t: ExecutionContext): boolean {
-  if (sippAvailable()) return true;
-  const reason = 'sipp is not installed (Debian package sip-tester: apt-get install sip-tester)';
-  if (process.env.CI) t.fail(`${reason}; CI must run the SIPp tests`);
-  else {
-    t.log(`skipped: ${reason}`);
-    t.pass();
-  }
-  return false;
-}
 
 /** A copy of a scenario with its `SIP/2.0 202 Accepted` status line replaced. */
 export function scenarioWithStatus(name: string, statusLine: string): string {

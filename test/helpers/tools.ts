@@ -36,10 +36,14 @@ export function toolAvailable(tool: Tool): boolean {
   return ok;
 }
 
-/** `test` when `tool` is there; a failing test under CI and `test.skip` elsewhere when it is not. */
+/**
+ * `test` when `tool` is there; a failing test under CI and `test.skip` elsewhere when it is not.
+ * Use it as `testWith(tool)(title, fn)` or `testWith(tool).serial(title, fn)`.
+ */
 export function testWith(tool: Tool): TestFn {
   if (toolAvailable(tool)) return test;
   if (!process.env.CI) return test.skip as unknown as TestFn;
-  const failing = ((title: string) => test(title, (t) => t.fail(`${probes[tool].hint}; CI must run this test`))) as unknown as TestFn;
-  return failing;
+  const fail = (register: typeof test | typeof test.serial) => (title: string) =>
+    register(title, (t) => t.fail(`${probes[tool].hint}; CI must run this test`));
+  return Object.assign(fail(test), { serial: fail(test.serial) }) as unknown as TestFn;
 }

@@ -5,7 +5,8 @@
 import test from 'ava';
 import { createSipEndpoint } from '../../../clients/sip/endpoint.js';
 import { getHeader, type SipRequest } from '../../../protocols/sip/message.js';
-import { requireSipp, runSipp, startSipp } from '../../helpers/sipp.js';
+import { runSipp, startSipp } from '../../helpers/sipp.js';
+import { testWith } from '../../helpers/tools.js';
 import { quiet } from './fixtures.js';
 
 const CPIM = [
@@ -36,8 +37,7 @@ function cpimMessage(id: string) {
 
 for (const transport of ['udp', 'tcp'] as const) {
   for (const status of [202, 480]) {
-    test.serial(`our MESSAGE over ${transport} to a SIPp UAS comes back with its status ${status}`, async (t) => {
-      if (!requireSipp(t)) return;
+    testWith('sipp').serial(`our MESSAGE over ${transport} to a SIPp UAS comes back with its status ${status}`, async (t) => {
       const sipp = await startSipp({ scenario: 'uas-message.xml', transport, set: { status: String(status) }, timeoutSeconds: 20 }, t);
       const a = await createSipEndpoint({ host: '127.0.0.1', port: 0, timers: { t1: 100 }, log: quiet });
       try {
@@ -54,8 +54,7 @@ for (const transport of ['udp', 'tcp'] as const) {
     });
   }
 
-  test.serial(`a SIPp UAC's CPIM MESSAGE over ${transport} gets 202 from our endpoint`, async (t) => {
-    if (!requireSipp(t)) return;
+  testWith('sipp').serial(`a SIPp UAC's CPIM MESSAGE over ${transport} gets 202 from our endpoint`, async (t) => {
     const b = await createSipEndpoint({ host: '127.0.0.1', port: 0, log: quiet });
     const seen: SipRequest[] = [];
     b.onRequest((req, info) => {
