@@ -1,90 +1,36 @@
-import { and, assign, fromPromise, setup } from 'xstate';
-import type { AdaptedContent, CpmToMmsInput, IsfDecision, Mm4Route, OperatorEvent, StoredRef } from '../model/delivery.js';
+import { and, assign } from 'xstate';
+import type { AdaptedContent, IsfDecision, Mm4Route } from '../model/delivery.js';
 import type { Mm4Status } from '../model/mm4-status.js';
 import type { CpmToMmsOutcome } from '../model/outcome.js';
 import type { ActorError } from './common.js';
-import { deliveryReportToImdn, requestedFor, type ImdnDeliveryStatus } from '../protocols/interworking/reports.js';
+import { deliveryReportToImdn, requestedFor } from './cpm-reports.js';
+import { cpmToMmsSetup, type CpmToMmsContext, type ForwardResEvent, type ReportEvent } from './cpm-to-mms.setup.js';
+
+export type { AdaptInput, CpmToMmsContext, CpmToMmsEvent, ForwardResEvent, ImdnInput, ReportEvent, SendInput } from './cpm-to-mms.setup.js';
 
 /**
  * The CPM -> MMS delivery (one pager-mode MESSAGE):
  * received -> selecting (ISF) -> converting -> [fetching] -> adapting -> sending -> awaitingRes -> accepted
  *   -> awaitingReport (when delivery notifications were asked for) -> done;
  * every refusal or timeout -> failed -> notifying (negative-delivery IMDN when asked for) -> done.
- * Pure: actors come from the workflow, time from `after` (durable timers in Temporal).
+ * Pure: actors come from the workflow, time from `after` (durable timers in Temporal); no guard or
+ * delay reads the current time.
  */
-
-export interface SendInput {
-  route: Mm4Route;
-  attempt: number;
-  content: AdaptedContent;
-}
-
-export interface AdaptInput {
-  text: string;
-  file?: StoredRef;
-  peer: string;
-}
-
-export interface ImdnInput {
-  kind: 'delivery' | 'display';
-  status: 'delivered' | 'failed' | 'forbidden' | 'error' | 'displayed';
-  reason: string;
-}
-
-export type CpmToMmsEvent =
-  | OperatorEvent
-  | { type: 'mm4.res'; status?: string; statusText?: string; transactionId: string }
-  | { type: 'mm4.report'; report: 'delivery' | 'read'; status?: string; statusText?: string; statusExtension?: string };
-
-export interface CpmToMmsContext {
-  request: CpmToMmsInput;
-  decision?: IsfDecision;
-  route?: Mm4Route;
-  /** An MMSC peer an operator chose instead of the routing table's. */
-  peerOverride?: string;
-  /** The FT-over-HTTP file, fetched into our store. */
-  fetched?: StoredRef;
-  content?: AdaptedContent;
-  attempt: number;
-  /** The MMSC's answer once it arrived (it may overtake the send activity's completion). */
-  res?: { status: string; statusText?: string };
-  failure?: { result: 'rejected' | 'failed'; mm4Status: Mm4Status; reason: string };
-  /** Last X-Mms-MM-Status-Code received; `reported` is the IMDN status already sent for it. */
-  report?: string;
-  reportExtension?: string;
-  reported?: ImdnDeliveryStatus;
-  /** X-Mms-Read-Status received. */
-  read?: string;
-  imdnSent: boolean;
-  note?: string;
-}
-
-const placeholder = <O, I>(name: string) =>
-  fromPromise<O, I>(async () => {
-    throw new Error(`actor '${name}' must be provided by the workflow`);
-  });
 
 const wants = (ctx: CpmToMmsContext, d: string) => ctx.request.cpm.disposition.includes(d as never);
 const failWith = (result: 'rejected' | 'failed', mm4Status: Mm4Status, reason: string) => ({
   failure: { result, mm4Status, reason },
   note: `${result}: ${reason}`,
 });
+/** The IMDN the last delivery report stands for; undefined while none or only an interim one came. */
+const imdnOf = (ctx: CpmToMmsContext) => (ctx.report === undefined ? undefined : deliveryReportToImdn(ctx.report, ctx.reportExtension));
+const errorOf = ({ event }: { event: { error: unknown } }) => event.error as ActorError;
+/** The params of a `fail` action for an actor that failed: what was being done, and the failure's message. */
+const failure =
+  (result: 'rejected' | 'failed', mm4Status: Mm4Status, doing: string) =>
+  ({ event }: { event: { error: unknown } }) => ({ result, mm4Status, reason: `${doing}: ${(event.error as ActorError).message}` });
 
-export const cpmToMmsMachine = setup({
-  types: {
-    context: {} as CpmToMmsContext,
-    input: {} as CpmToMmsInput,
-    events: {} as CpmToMmsEvent,
-    output: {} as CpmToMmsOutcome,
-  },
-  actors: {
-    select: placeholder<IsfDecision, CpmToMmsInput>('select'),
-    convert: placeholder<Mm4Route, { request: CpmToMmsInput; peer?: string }>('convert'),
-    fetch: placeholder<StoredRef, NonNullable<CpmToMmsInput['cpm']['file']>>('fetch'),
-    adapt: placeholder<AdaptedContent, AdaptInput>('adapt'),
-    sendForward: placeholder<void, SendInput>('sendForward'),
-    sendImdn: placeholder<void, ImdnInput>('sendImdn'),
-  },
+export const cpmToMmsMachine = cpmToMmsSetup.extend({
   guards: {
     hasFile: ({ context }) => context.request.cpm.file !== undefined,
     resOk: ({ context }) => context.res?.status === 'Ok',
@@ -97,11 +43,45 @@ export const cpmToMmsMachine = setup({
     canResend: ({ context }) => context.attempt < context.request.mm4Ack.maxAttempts,
     wantsAnyReport: ({ context }) => ['positive-delivery', 'negative-delivery', 'display'].some((d) => wants(context, d)),
     /** A final delivery report arrived and has not been answered yet (reports may overtake the .RES). */
-    finalReportPending: ({ context }) => context.reported === undefined && context.report !== undefined && deliveryReportToImdn(context.report, context.reportExtension) !== undefined,
-    reportRequested: ({ context }) => wants(context, requestedFor(deliveryReportToImdn(context.report!, context.reportExtension)!)),
+    finalReportPending: ({ context }) => context.reported === undefined && imdnOf(context) !== undefined,
+    reportRequested: ({ context }) => wants(context, requestedFor(imdnOf(context)!)),
+    reportedDelivered: ({ context }) => context.reported === 'delivered',
     wantsRead: ({ context }) => wants(context, 'display'),
     readPending: ({ context }) => context.read === 'Read',
     wantsFailureImdn: ({ context }) => wants(context, 'negative-delivery'),
+  },
+  actions: {
+    fail: assign((_, f: NonNullable<CpmToMmsContext['failure']>) => failWith(f.result, f.mm4Status, f.reason)),
+    recordDecision: assign((_, decision: IsfDecision) => ({ decision, note: `ISF: interwork (${decision.reason})` })),
+    refuseByIsf: assign((_, decision: IsfDecision) => ({ decision, ...failWith('rejected', 'Error-service-denied', `ISF: not interworked (${decision.reason})`) })),
+    /**
+     * Only the first final X-Mms-MM-Status-Code (23.140 §8.4.3) counts: a later delivery report, a
+     * duplicate or a contradicting one, is not forwarded as a second IMDN.
+     */
+    recordReport: assign(({ context }, report: ReportEvent) => {
+      if (report.report === 'read') return context.read ? {} : { read: report.status, note: `read report ${report.status ?? ''}` };
+      if (imdnOf(context) !== undefined) return { note: `delivery report ${report.status ?? ''} ignored: final status ${context.report} already received` };
+      return { report: report.status, reportExtension: report.statusExtension, note: `delivery report ${report.status ?? ''}` };
+    }),
+    recordRes: assign((_, res: ForwardResEvent) => ({
+      res: { status: res.status ?? 'Error-unspecified', statusText: res.statusText },
+      note: `MM4_forward.RES ${res.status ?? '(no status)'}${res.statusText ? `: ${res.statusText}` : ''}`,
+    })),
+    recordRoute: assign((_, route: Mm4Route) => ({ route, note: `routed to MMSC peer ${route.peer}` })),
+    recordContent: assign((_, content: AdaptedContent) => ({ content, note: content.notes.length ? content.notes.join('; ') : 'no adaptation needed' })),
+    /** SMTP 5xx is the MMSC's refusal; anything else means it could not be reached. */
+    failSend: assign((_, e: ActorError) =>
+      e.type === 'MmscRejected'
+        ? failWith('rejected', 'Error-service-denied', e.message)
+        : failWith('failed', 'Error-network-problem', `MM4_forward.REQ not delivered: ${e.message}`),
+    ),
+    /** An error status in the MM4_forward.RES: the MMSC refused the MM (23.140 §8.4.2). */
+    failOnRes: assign(({ context }) => {
+      const { status, statusText } = context.res!;
+      return failWith('rejected', status as Mm4Status, `MMSC answered ${status}${statusText ? ` (${statusText})` : ''}`);
+    }),
+    recordImdnSent: assign(({ context }) => ({ reported: imdnOf(context), imdnSent: true, note: `IMDN ${imdnOf(context)} sent` })),
+    recordImdnFailed: assign(({ context }, err: ActorError) => ({ reported: imdnOf(context), note: `IMDN not sent: ${err.message}` })),
   },
   delays: {
     resTimeout: ({ context }) => context.request.mm4Ack.timeoutMs,
@@ -113,21 +93,9 @@ export const cpmToMmsMachine = setup({
   initial: 'received',
   on: {
     // An MM4_forward.RES may arrive while the send activity is still reporting completion.
-    // Reports are recorded wherever they arrive; a final status is never overwritten (issue 5.4).
-    'mm4.report': {
-      actions: assign(({ context, event }) => {
-        if (event.report === 'read') return context.read ? {} : { read: event.status, note: `read report ${event.status ?? ''}` };
-        const final = context.report !== undefined && deliveryReportToImdn(context.report, context.reportExtension) !== undefined;
-        if (final) return { note: `delivery report ${event.status ?? ''} ignored: final status ${context.report} already received` };
-        return { report: event.status, reportExtension: event.statusExtension, note: `delivery report ${event.status ?? ''}` };
-      }),
-    },
-    'mm4.res': {
-      actions: assign(({ event }) => ({
-        res: { status: event.status ?? 'Error-unspecified', statusText: event.statusText },
-        note: `MM4_forward.RES ${event.status ?? '(no status)'}${event.statusText ? `: ${event.statusText}` : ''}`,
-      })),
-    },
+    // Reports are recorded wherever they arrive (they may overtake the .RES).
+    'mm4.report': { actions: { type: 'recordReport', params: ({ event }) => event } },
+    'mm4.res': { actions: { type: 'recordRes', params: ({ event }) => event } },
   },
   states: {
     received: {
@@ -141,23 +109,10 @@ export const cpmToMmsMachine = setup({
         src: 'select',
         input: ({ context }) => context.request,
         onDone: [
-          {
-            guard: ({ event }) => event.output.interwork,
-            target: 'converting',
-            actions: assign(({ event }) => ({ decision: event.output, note: `ISF: interwork (${event.output.reason})` })),
-          },
-          {
-            target: 'failed',
-            actions: assign(({ event }) => ({
-              decision: event.output,
-              ...failWith('rejected', 'Error-service-denied', `ISF: not interworked (${event.output.reason})`),
-            })),
-          },
+          { guard: ({ event }) => event.output.interwork, target: 'converting', actions: { type: 'recordDecision', params: ({ event }) => event.output } },
+          { target: 'failed', actions: { type: 'refuseByIsf', params: ({ event }) => event.output } },
         ],
-        onError: {
-          target: 'failed',
-          actions: assign(({ event }) => failWith('failed', 'Error-unspecified', `selection failed: ${(event.error as ActorError).message}`)),
-        },
+        onError: { target: 'failed', actions: { type: 'fail', params: failure('failed', 'Error-unspecified', 'selection failed') } },
       },
     },
     converting: {
@@ -167,13 +122,10 @@ export const cpmToMmsMachine = setup({
         src: 'convert',
         input: ({ context }) => ({ request: context.request, peer: context.peerOverride }),
         onDone: [
-          { guard: 'hasFile', target: 'fetching', actions: assign(({ event }) => ({ route: event.output, note: `routed to MMSC peer ${event.output.peer}` })) },
-          { target: 'adapting', actions: assign(({ event }) => ({ route: event.output, note: `routed to MMSC peer ${event.output.peer}` })) },
+          { guard: 'hasFile', target: 'fetching', actions: { type: 'recordRoute', params: ({ event }) => event.output } },
+          { target: 'adapting', actions: { type: 'recordRoute', params: ({ event }) => event.output } },
         ],
-        onError: {
-          target: 'failed',
-          actions: assign(({ event }) => failWith('failed', 'Error-sending-address-unresolved', `not routable: ${(event.error as ActorError).message}`)),
-        },
+        onError: { target: 'failed', actions: { type: 'fail', params: failure('failed', 'Error-sending-address-unresolved', 'not routable') } },
       },
     },
     fetching: {
@@ -183,10 +135,7 @@ export const cpmToMmsMachine = setup({
         src: 'fetch',
         input: ({ context }) => context.request.cpm.file!,
         onDone: { target: 'adapting', actions: assign(({ event }) => ({ fetched: event.output, note: `file stored as ${event.output.id} (${event.output.size} B)` })) },
-        onError: {
-          target: 'failed',
-          actions: assign(({ event }) => failWith('rejected', 'Error-content-not-accepted', `file could not be fetched: ${(event.error as ActorError).message}`)),
-        },
+        onError: { target: 'failed', actions: { type: 'fail', params: failure('rejected', 'Error-content-not-accepted', 'file could not be fetched') } },
       },
     },
     adapting: {
@@ -195,14 +144,8 @@ export const cpmToMmsMachine = setup({
         id: 'adapt',
         src: 'adapt',
         input: ({ context }) => ({ text: context.request.text, file: context.fetched, peer: context.route!.peer }),
-        onDone: {
-          target: 'sending',
-          actions: assign(({ event }) => ({ content: event.output, note: event.output.notes.length ? event.output.notes.join('; ') : 'no adaptation needed' })),
-        },
-        onError: {
-          target: 'failed',
-          actions: assign(({ event }) => failWith('rejected', 'Error-content-not-accepted', `adaptation failed: ${(event.error as ActorError).message}`)),
-        },
+        onDone: { target: 'sending', actions: { type: 'recordContent', params: ({ event }) => event.output } },
+        onError: { target: 'failed', actions: { type: 'fail', params: failure('rejected', 'Error-content-not-accepted', 'adaptation failed') } },
       },
     },
     sending: {
@@ -213,16 +156,7 @@ export const cpmToMmsMachine = setup({
         src: 'sendForward',
         input: ({ context }) => ({ route: context.route!, attempt: context.attempt, content: context.content! }),
         onDone: { target: 'awaitingRes', actions: assign(({ context }) => ({ note: `MM4_forward.REQ sent (attempt ${context.attempt})` })) },
-        onError: {
-          target: 'failed',
-          actions: assign(({ event }) => {
-            const e = event.error as ActorError;
-            // SMTP 5xx is the MMSC's refusal; anything else means it could not be reached.
-            return e.type === 'MmscRejected'
-              ? failWith('rejected', 'Error-service-denied', e.message)
-              : failWith('failed', 'Error-network-problem', `MM4_forward.REQ not delivered: ${e.message}`);
-          }),
-        },
+        onError: { target: 'failed', actions: { type: 'failSend', params: errorOf } },
       },
     },
     awaitingRes: {
@@ -230,14 +164,7 @@ export const cpmToMmsMachine = setup({
       always: [
         { guard: 'resOk', target: 'accepted' },
         { guard: 'reportBeforeRes', target: 'accepted', actions: assign({ note: 'a report came before the MM4_forward.RES: the MMSC has the message' }) },
-        {
-          guard: 'resRefused',
-          target: 'failed',
-          actions: assign(({ context }) => {
-            const { status, statusText } = context.res!;
-            return failWith('rejected', status as Mm4Status, `MMSC answered ${status}${statusText ? ` (${statusText})` : ''}`);
-          }),
-        },
+        { guard: 'resRefused', target: 'failed', actions: 'failOnRes' },
       ],
       on: {
         'operator.retry': { target: 'sending', actions: assign({ note: 'operator: resend now' }) },
@@ -268,7 +195,7 @@ export const cpmToMmsMachine = setup({
         {
           guard: 'finalReportPending',
           target: 'reported',
-          actions: assign(({ context }) => ({ reported: deliveryReportToImdn(context.report!, context.reportExtension), note: 'no IMDN requested for this outcome' })),
+          actions: assign(({ context }) => ({ reported: imdnOf(context), note: 'no IMDN requested for this outcome' })),
         },
       ],
       after: { reportWait: { target: 'done', actions: assign({ note: 'no delivery report before the wait ended' }) } },
@@ -279,19 +206,13 @@ export const cpmToMmsMachine = setup({
       invoke: {
         id: 'sendReport',
         src: 'sendImdn',
-        input: ({ context }) => ({ kind: 'delivery' as const, status: deliveryReportToImdn(context.report!, context.reportExtension)!, reason: `delivery report ${context.report}` }),
-        onDone: {
-          target: 'reported',
-          actions: assign(({ context }) => ({ reported: deliveryReportToImdn(context.report!, context.reportExtension), imdnSent: true, note: `IMDN ${deliveryReportToImdn(context.report!, context.reportExtension)} sent` })),
-        },
-        onError: {
-          target: 'reported',
-          actions: assign(({ context, event }) => ({ reported: deliveryReportToImdn(context.report!, context.reportExtension), note: `IMDN not sent: ${(event.error as ActorError).message}` })),
-        },
+        input: ({ context }) => ({ kind: 'delivery' as const, status: imdnOf(context)!, reason: `delivery report ${context.report}` }),
+        onDone: { target: 'reported', actions: 'recordImdnSent' },
+        onError: { target: 'reported', actions: { type: 'recordImdnFailed', params: errorOf } },
       },
     },
     reported: {
-      always: [{ guard: and(['wantsRead', ({ context }) => context.reported === 'delivered']), target: 'awaitingRead' }, { target: 'done' }],
+      always: [{ guard: and(['wantsRead', 'reportedDelivered']), target: 'awaitingRead' }, { target: 'done' }],
     },
     awaitingRead: {
       description: 'The sender asked for display notifications: wait for the MMS read-reply report.',
@@ -314,7 +235,7 @@ export const cpmToMmsMachine = setup({
       always: [{ guard: 'wantsFailureImdn', target: 'notifying' }, { target: 'done' }],
     },
     notifying: {
-      description: 'Negative-delivery IMDN (<failed/>) to the CPM sender (RFC 5438, protocols.md 7.4).',
+      description: 'Negative-delivery IMDN (<failed/>, RFC 5438) to the CPM sender: the MMS side refused or never took the message.',
       invoke: {
         id: 'sendImdn',
         src: 'sendImdn',

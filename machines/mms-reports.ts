@@ -1,8 +1,9 @@
 import type { Mm4Status } from '../model/mm4-status.js';
 
 /**
- * MMS -> CPM reporting rules (issue 5.2, protocols.md 7.4), pure: which MM4 report an IMDN or a
- * final SIP outcome stands for, and how an IMDN updates what is queued and already reported.
+ * MMS -> CPM reporting rules, pure: which MM4 report (MM4_delivery_report.REQ, 3GPP TS 23.140
+ * §8.4.3; MM4_read_reply_report.REQ, §8.4.4) an IMDN (RFC 5438) or a final SIP outcome stands
+ * for, and how an IMDN updates what is queued and already reported.
  */
 
 /** An MM4 report to send to the originator MMSE about one recipient. */
@@ -53,8 +54,9 @@ export function reportForSipFailure(status: Mm4Status): string {
 }
 
 /**
- * Applies one IMDN. A final status is never overwritten and a duplicate never forwarded twice
- * (issue 5.4); `displayed` implies delivered, so a missing delivery report goes first.
+ * Applies one IMDN. A final status is never overwritten and a duplicate never forwarded twice: the
+ * originator MMSE gets one delivery report per recipient (23.140 §8.4.3) and one read report
+ * (§8.4.4); `displayed` implies delivered, so a missing delivery report goes first.
  */
 export function applyImdn<R extends Reportable>(
   recipients: R[],

@@ -108,7 +108,9 @@ export async function mmsToCpm(input: MmsToCpmInput): Promise<DeliveryOutcome> {
   });
   return runMachine(
     machine,
-    input,
+    // The machine's clock: inside the sandbox Date.now() is workflow time (the current workflow
+    // task's, replayed from history), so guards and delays decide the same on every replay.
+    { request: input, now: () => Date.now() },
     'mms-to-cpm',
     { peer: input.peer, mm4MessageId: input.mm4.messageId, mm4TransactionId: input.mm4.transactionId },
     (send) => {

@@ -70,8 +70,9 @@ function durableClock() {
 
 /**
  * Runs a delivery machine inside the workflow: audit trail + query, searchable state, current
- * details for the UI, and a failure (not a stuck workflow task) if the machine itself errors
- * (temporal.md 1.4 sharp edge 1).
+ * details for the UI, and a failure (not a stuck workflow task) if the machine itself errors: an
+ * actor error nobody observes is rethrown by XState from a timer, and anything thrown in workflow
+ * code that is not an ApplicationFailure fails the workflow task, which Temporal retries forever.
  */
 export async function runMachine<M extends AnyStateMachine>(
   machine: M,

@@ -1,15 +1,20 @@
 import test from 'ava';
-import { createActor, fromPromise, SimulatedClock, toPromise, type Actor } from 'xstate';
+import { createActor, fromPromise, toPromise } from 'xstate';
+import type { ActorError } from '../../machines/common.js';
 import { cpmToMmsMachine, type AdaptInput, type ImdnInput, type SendInput } from '../../machines/cpm-to-mms.machine.js';
 import { transitionsOf } from '../../machines/trail.js';
 import type { AdaptedContent, CpmToMmsInput, IsfDecision, Mm4Route } from '../../model/delivery.js';
+import { drive, StepClock } from './harness.js';
 
 const declared = Object.keys(cpmToMmsMachine.root.states);
 const visited = new Set<string>();
 
+/** When every scenario starts (the simulated clock's epoch). */
+const T0 = Date.parse('2025-03-04T10:15:02Z');
+
 function input(disposition: CpmToMmsInput['cpm']['disposition'] = ['positive-delivery', 'negative-delivery']): CpmToMmsInput {
   return {
-    receivedAt: new Date().toISOString(),
+    receivedAt: new Date(T0).toISOString(),
     cpm: {
       senderUri: 'tel:+12025550101',
       recipientUri: 'tel:+4915112345678',
@@ -24,31 +29,37 @@ function input(disposition: CpmToMmsInput['cpm']['disposition'] = ['positive-del
   };
 }
 
+/** What a failed activity delivers to the machine (the workflow unwraps ActivityFailure into it). */
+const fault = (type: string, message: string): ActorError => ({ type, message });
+
 const ROUTE: Mm4Route = { peer: 'operator-b', from: '+12025550101/TYPE=PLMN@mms.iwf', to: '+4915112345678/TYPE=PLMN@mms.b', messageId: 'iwf1.x.m' };
 
 interface Stubs {
   decision?: IsfDecision;
   convertFails?: string;
-  sendFails?: { type: string; message: string };
+  sendFails?: ActorError;
   /** What the MMSC answers after attempt n (undefined: never). */
   res?: (attempt: number) => string | undefined;
   /** MMS reports sent once the delivery waits for them. */
   reports?: { status?: string; read?: string }[];
+  /** No read report comes after them: the delivery's wait for one runs out. */
   waitAfterReports?: boolean;
   /** The MMSC's .RES is lost but its delivery report with this status arrives. */
   reportInsteadOfRes?: string;
 }
 
+/** The states in which a delivery waits for the outside world: an event or one of its timers. */
+const WAITS = ['awaitingRes', 'awaitingReport', 'awaitingRead'];
+
 async function run(req: CpmToMmsInput, stubs: Stubs = {}) {
   const calls = { send: [] as SendInput[], imdn: [] as ImdnInput[] };
-  const clock = new SimulatedClock();
+  const clock = new StepClock(T0);
   const states: string[] = ['received'];
-  let actor!: Actor<typeof cpmToMmsMachine>;
   const machine = cpmToMmsMachine.provide({
     actors: {
       select: fromPromise(async () => stubs.decision ?? { interwork: true, reason: 'not a CPM user' }),
       convert: fromPromise(async () => {
-        if (stubs.convertFails) throw { type: 'AddressNotRoutable', message: stubs.convertFails };
+        if (stubs.convertFails) throw fault('AddressNotRoutable', stubs.convertFails);
         return ROUTE;
       }),
       fetch: fromPromise(async () => ({ id: 'f', contentType: 'image/jpeg', size: 10, sha256: 'x', expiresAt: '2099-01-01T00:00:00Z' })),
@@ -56,35 +67,49 @@ async function run(req: CpmToMmsInput, stubs: Stubs = {}) {
       sendForward: fromPromise(async ({ input }: { input: SendInput }) => {
         calls.send.push(input);
         if (stubs.sendFails) throw stubs.sendFails;
-        const status = stubs.res?.(input.attempt);
-        // The MMSC's .RES is a separate SMTP transaction: it arrives as an event, sometimes early.
-        if (status) setTimeout(() => actor.send({ type: 'mm4.res', status, transactionId: 't' }), 0);
-        if (stubs.reportInsteadOfRes) setTimeout(() => actor.send({ type: 'mm4.report', report: 'delivery', status: stubs.reportInsteadOfRes }), 0);
       }),
       sendImdn: fromPromise(async ({ input }: { input: ImdnInput }) => {
         calls.imdn.push(input);
       }),
     },
   });
-  actor = createActor(machine, {
+  const actor = createActor(machine, {
     input: req,
     clock,
     inspect: (ev) => {
       for (const tr of transitionsOf(ev)) {
         states.push(tr.to);
         visited.add(tr.from).add(tr.to);
-        if (tr.to === 'awaitingRes' && !stubs.res?.(calls.send.length)) setTimeout(() => clock.increment(60_000), 0);
-        if (tr.to === 'awaitingRead' && stubs.waitAfterReports) setTimeout(() => clock.increment(3_600_000), 0);
-        if (tr.to === 'awaitingReport') {
-          setTimeout(() => {
-            if (!stubs.reports) return clock.increment(3_600_000);
-            for (const r of stubs.reports) actor.send({ type: 'mm4.report', report: r.read ? 'read' : 'delivery', status: r.read ?? r.status });
-          }, 0);
-        }
       }
     },
   });
+  // The outside world, each time the delivery waits. The MMSC's .RES is a separate SMTP
+  // transaction: it arrives as an event after the send, once per attempt it answers (or its
+  // delivery report does, the .RES being lost); the MMS reports once the delivery waits for them;
+  // otherwise time moves on to the delivery's next timer.
+  const answered = new Set<number>();
+  let reportedInsteadOfRes = false;
+  let reportsSent = false;
   actor.start();
+  await drive(actor, WAITS, (state) => {
+    const attempt = calls.send.length;
+    const status = stubs.res?.(attempt);
+    if (state === 'awaitingRes' && status && !answered.has(attempt)) {
+      answered.add(attempt);
+      return actor.send({ type: 'mm4.res', status, transactionId: 't' });
+    }
+    if (state === 'awaitingRes' && stubs.reportInsteadOfRes && !reportedInsteadOfRes) {
+      reportedInsteadOfRes = true;
+      return actor.send({ type: 'mm4.report', report: 'delivery', status: stubs.reportInsteadOfRes });
+    }
+    if (state === 'awaitingReport' && stubs.reports && !reportsSent) {
+      reportsSent = true;
+      for (const r of stubs.reports) actor.send({ type: 'mm4.report', report: r.read ? 'read' : 'delivery', status: r.read ?? r.status });
+      return;
+    }
+    if (state === 'awaitingRead' && !stubs.waitAfterReports) throw new Error('the delivery waits for a read report the scenario does not send');
+    clock.next();
+  });
   return { output: await toPromise(actor), calls, states };
 }
 

@@ -1,17 +1,22 @@
 import test from 'ava';
-import { createActor, fromPromise, SimulatedClock, toPromise, transition } from 'xstate';
+import { createActor, fromPromise, toPromise, transition } from 'xstate';
 import { transitionsOf } from '../../machines/trail.js';
-import { imdnToMmStatus, mmsToCpmMachine, summarise, type PendingReport, type ResInput, type RouteInput, type SentReport } from '../../machines/mms-to-cpm.machine.js';
-import type { ConvertedMessage, MmsContent, MmsToCpmInput, SipAttemptResult } from '../../model/delivery.js';
+import type { ActorError } from '../../machines/common.js';
+import { imdnToMmStatus, mmsToCpmMachine, summarise, type MmsToCpmMachineInput, type ResInput, type RouteInput, type SentReport } from '../../machines/mms-to-cpm.machine.js';
+import type { ConvertedMessage, MmsContent, MmsToCpmInput, OperatorEvent, SipAttemptResult } from '../../model/delivery.js';
+import { drive, StepClock } from './harness.js';
 
 /** Every state the chart declares; the last test checks the scenarios below visit all of them. */
 const declared = Object.keys(mmsToCpmMachine.root.states);
 const visited = new Set<string>();
 
+/** When every scenario starts: the simulated clock's epoch (X-Mms-Expiry is an absolute time). */
+const T0 = Date.parse('2025-03-04T10:15:02Z');
+
 function input(over: Partial<MmsToCpmInput['mm4']> = {}, extra: Partial<MmsToCpmInput> = {}): MmsToCpmInput {
   return {
     peer: 'peer-a',
-    receivedAt: new Date().toISOString(),
+    receivedAt: new Date(T0).toISOString(),
     mm4: {
       version: '6.16.0',
       transactionId: 'T-1',
@@ -30,6 +35,12 @@ function input(over: Partial<MmsToCpmInput['mm4']> = {}, extra: Partial<MmsToCpm
     ...extra,
   };
 }
+
+/** The machine input for a request, at a fixed time (for tests that take single transitions). */
+const at = (request: MmsToCpmInput, now = T0): MmsToCpmMachineInput => ({ request, now: () => now });
+
+/** What a failed activity delivers to the machine (the workflow unwraps ActivityFailure into it). */
+const fault = (type: string, message: string): ActorError => ({ type, message });
 
 const tel = (mms: string) => `tel:${mms.split('/')[0]}`;
 
@@ -50,24 +61,34 @@ const OK: Answer = { outcome: 'accepted', sipStatus: 202, mm4Status: 'Ok' };
 const OFFLINE: Answer = { outcome: 'transient', sipStatus: 480, mm4Status: 'Error-network-problem' };
 const NOT_FOUND: Answer = { outcome: 'permanent', sipStatus: 404, mm4Status: 'Error-sending-address-unresolved' };
 
+type Imdn = { recipientUri: string; kind: 'delivery' | 'display'; status: string };
+
 interface Stubs {
   convert?: (req: MmsToCpmInput) => Promise<ConvertedMessage>;
   /** Answer per attempt number (1-based) and recipient uri. */
   answer?: (attempt: number, uri: string) => Answer;
   routeFails?: boolean;
   storeFails?: boolean;
-  imdns?: { recipientUri: string; kind: 'delivery' | 'display'; status: string }[];
+  /** The CPM recipients' IMDNs, sent once the delivery waits for them. */
+  imdns?: Imdn[];
+  /** IMDNs that come while our MM4_forward.RES is still being sent (a fast client overtakes it). */
+  imdnsDuringRes?: Imdn[];
   resFails?: boolean;
   /** How the originator MMSC answers our reports: at once (default), never, or twice each. */
   reportRes?: 'ok' | 'none' | 'twice';
+  /** An operator command, sent the first time the delivery waits in the given state. */
+  operator?: { in: 'retryWait' | 'awaitingImdn'; event: OperatorEvent };
 }
+
+/** The states in which a delivery waits for the outside world: an event or one of its timers. */
+const WAITS = ['retryWait', 'awaitingImdn'];
 
 /** The originator MMSC's MM4_delivery_report.RES to report `n` (our minted transaction id). */
 const reportRes = (n: number) => ({ type: 'mm4.res' as const, pduType: 'MM4_delivery_report.RES', status: 'Ok', transactionId: `iwf1.d2Y.r${n}` });
 
 async function run(req: MmsToCpmInput, stubs: Stubs = {}) {
-  const calls = { convert: 0, route: [] as RouteInput[], res: [] as ResInput[], reports: [] as SentReport[], waits: 0 };
-  const clock = new SimulatedClock();
+  const calls = { convert: 0, route: [] as RouteInput[], routedAt: [] as number[], res: [] as ResInput[], reports: [] as SentReport[], reportedAt: [] as number[], waits: 0 };
+  const clock = new StepClock(T0);
   const machine = mmsToCpmMachine.provide({
     actors: {
       convert: fromPromise(async ({ input }: { input: MmsToCpmInput }) => {
@@ -75,12 +96,13 @@ async function run(req: MmsToCpmInput, stubs: Stubs = {}) {
         return (stubs.convert ?? (async (r) => convertAll(r)))(input);
       }),
       store: fromPromise(async (): Promise<MmsContent> => {
-        if (stubs.storeFails) throw { type: 'MalformedMessage', message: 'stored MM is gone' };
+        if (stubs.storeFails) throw fault('MalformedMessage', 'stored MM is gone');
         return { text: 'hello', files: [] };
       }),
       route: fromPromise(async ({ input }: { input: RouteInput }) => {
         calls.route.push(input);
-        if (stubs.routeFails) throw { type: 'Error', message: 'SIP stack down' };
+        calls.routedAt.push(clock.now());
+        if (stubs.routeFails) throw fault('Error', 'SIP stack down');
         return input.pending.map((p): SipAttemptResult => {
           const a = (stubs.answer ?? (() => OK))(input.attempt, p.uri!);
           return { ...a, uri: p.uri!, reason: String(a.sipStatus), imdnMessageId: 'x', callId: 'c' };
@@ -88,45 +110,57 @@ async function run(req: MmsToCpmInput, stubs: Stubs = {}) {
       }),
       sendRes: fromPromise(async ({ input }: { input: ResInput }) => {
         calls.res.push(input);
-        if (stubs.resFails) throw { type: 'Error', message: 'MMSC unreachable' };
+        for (const e of stubs.imdnsDuringRes ?? []) actor.send({ type: 'sip.imdn', ...e });
+        if (stubs.resFails) throw fault('Error', 'MMSC unreachable');
       }),
       sendReports: fromPromise(async ({ input }: { input: { reports: SentReport[] } }) => {
         calls.reports.push(...input.reports);
-        const answers = { ok: 1, none: 0, twice: 2 }[stubs.reportRes ?? 'ok'];
-        for (const r of input.reports) for (let i = 0; i < answers; i++) setTimeout(() => actor.send(reportRes(r.n)), 0);
+        if (input.reports.length) calls.reportedAt.push(clock.now());
       }),
     },
   });
   const states: string[] = ['received'];
   const events: string[] = [];
   const actor = createActor(machine, {
-    input: req,
+    input: { request: req, now: () => clock.now() },
     clock,
     inspect: (ev) => {
       for (const tr of transitionsOf(ev)) {
         states.push(tr.to);
         events.push(tr.event);
         visited.add(tr.from).add(tr.to);
-        if (tr.to === 'awaitingImdn' && tr.from.endsWith('sendingReports') && stubs.reportRes === 'none') {
-          // No .RES comes: let the ack timeout run out.
-          setTimeout(() => clock.increment(60_000), 0);
-        }
-        if (tr.to === 'awaitingImdn' && !tr.from.endsWith('sendingReports')) {
-          // Deliver the scripted IMDNs, then let the message expire.
-          setTimeout(() => {
-            for (const e of stubs.imdns ?? []) actor.send({ type: 'sip.imdn', ...e });
-            setTimeout(() => clock.increment(10 * 86_400_000), 0);
-          }, 0);
-        }
-        if (tr.to === 'retryWait') {
-          calls.waits++;
-          // Fire the durable backoff timer once the machine has scheduled it.
-          setTimeout(() => clock.increment(60_000), 0);
-        }
+        if (tr.to === 'retryWait') calls.waits++;
       }
     },
   });
+  // The outside world, each time the delivery waits: the operator's command, the originator MMSC's
+  // .RES to each report it got, the scripted IMDNs; when none of them has anything left to say,
+  // time moves on to the delivery's next timer (a backoff, the expiry, a report's ack timeout).
+  const resPerReport = { ok: 1, none: 0, twice: 2 }[stubs.reportRes ?? 'ok'];
+  const answered = new Set<number>();
+  let operated = false;
+  let imdnsSent = false;
   actor.start();
+  await drive(actor, WAITS, (state) => {
+    if (stubs.operator?.in === state && !operated) {
+      operated = true;
+      return actor.send(stubs.operator.event);
+    }
+    const unanswered = [...new Set(calls.reports.map((r) => r.n))].filter((n) => resPerReport > 0 && !answered.has(n));
+    if (unanswered.length) {
+      for (const n of unanswered) {
+        answered.add(n);
+        for (let i = 0; i < resPerReport; i++) actor.send(reportRes(n));
+      }
+      return;
+    }
+    if (state === 'awaitingImdn' && stubs.imdns?.length && !imdnsSent) {
+      imdnsSent = true;
+      for (const e of stubs.imdns) actor.send({ type: 'sip.imdn', ...e });
+      return;
+    }
+    clock.next();
+  });
   const output = await toPromise(actor);
   return { output, calls, states, events };
 }
@@ -180,32 +214,21 @@ test('transient refusals stop after maxAttempts with Error-network-problem', asy
 });
 
 test('no retry is scheduled past the message expiry', async (t) => {
-  const soon = new Date(Date.now() + 500).toISOString();
+  const soon = new Date(T0 + 500).toISOString();
   const { output, calls } = await run(input({ expiry: soon }), { answer: () => OFFLINE });
   t.is(calls.route.length, 1);
   t.regex(output.recipients[0].reason, /expiry/);
 });
 
 test('a backoff that would pass the expiry is cut short: one last attempt just before it', async (t) => {
-  // Real timers (the guard reads the real time): a 60 s backoff, a message living 2.5 s more.
-  const deadline = Date.now() + 2500;
-  const routedAt: number[] = [];
-  const machine = mmsToCpmMachine.provide({
-    actors: {
-      convert: fromPromise(async ({ input }: { input: MmsToCpmInput }) => convertAll(input)),
-      store: fromPromise(async (): Promise<MmsContent> => ({ text: 'hi', files: [] })),
-      route: fromPromise(async ({ input }: { input: RouteInput }) => {
-        routedAt.push(Date.now());
-        return input.pending.map((p): SipAttemptResult => ({ ...OFFLINE, uri: p.uri!, reason: '480', imdnMessageId: 'x', callId: 'c' }));
-      }),
-      sendRes: fromPromise(async (): Promise<void> => {}),
-      sendReports: fromPromise(async (): Promise<void> => {}),
-    },
-  });
+  // A 60 s backoff, a message living 2.5 s more.
+  const deadline = T0 + 2500;
   const req = input({ expiry: new Date(deadline).toISOString() }, { retry: { maxAttempts: 5, initialIntervalMs: 60_000, backoffCoefficient: 2, maxIntervalMs: 600_000 } });
-  const output = await toPromise(createActor(machine, { input: req }).start());
+  const { output, calls } = await run(req, { answer: () => OFFLINE });
+  const routedAt = calls.routedAt;
   t.is(routedAt.length, 2, 'the first attempt, and one cut short to just before the expiry');
   t.true(routedAt[1] < deadline, 'the last attempt is made while the message lives');
+  t.is(routedAt[1], deadline - 1000, 'leaving its SIP transaction time before the expiry');
   t.regex(output.recipients[0].reason, /expiry reached/);
 });
 
@@ -243,7 +266,7 @@ test('a request refused at intake is answered with its status and never converte
 test('a failed conversion answers the MMSC instead of hanging', async (t) => {
   const { calls } = await run(input(), {
     convert: async () => {
-      throw { type: 'MalformedMessage', message: 'bad From' };
+      throw fault('MalformedMessage', 'bad From');
     },
   });
   t.is(calls.res[0].status, 'Error-message-format-corrupt');
@@ -300,6 +323,13 @@ test('recipients without an IMDN get an Expired report when the message expires'
   t.deepEqual(states.slice(-4), ['awaitingImdn', 'sendingReports', 'awaitingImdn', 'done']);
 });
 
+test('the Expired report goes out at X-Mms-Expiry, not before', async (t) => {
+  const expiry = T0 + 3_600_000;
+  const { calls } = await run(input({ deliveryReport: true, expiry: new Date(expiry).toISOString() }), { imdns: [] });
+  t.deepEqual(calls.reports.map((r) => r.status), ['Expired']);
+  t.deepEqual(calls.reportedAt, [expiry]);
+});
+
 test('a final SIP refusal is reported at once; no reports after an error .RES', async (t) => {
   const recipients = ['+12025550199/TYPE=PLMN@x', '+12025550198/TYPE=PLMN@x'];
   const partial = await run(input({ recipients, deliveryReport: true }), {
@@ -311,83 +341,27 @@ test('a final SIP refusal is reported at once; no reports after an error .RES', 
   t.is(refused.calls.reports.length, 0, 'the error .RES already told the MMSC');
 });
 
-/** All recipients accept at once; `onRes` runs while the .RES is being sent. */
-function acceptingMachine(reports: PendingReport[], onRes: () => void = () => {}, answer: (e: ReturnType<typeof reportRes>) => void = () => {}) {
-  return mmsToCpmMachine.provide({
-    actors: {
-      convert: fromPromise(async ({ input }: { input: MmsToCpmInput }) => convertAll(input)),
-      store: fromPromise(async (): Promise<MmsContent> => ({ text: 'hi', files: [] })),
-      route: fromPromise(async ({ input }: { input: RouteInput }) =>
-        input.pending.map((p): SipAttemptResult => ({ ...OK, uri: p.uri!, reason: '202', imdnMessageId: 'x', callId: 'c' })),
-      ),
-      sendRes: fromPromise(async (): Promise<void> => onRes()),
-      sendReports: fromPromise(async ({ input }: { input: { reports: SentReport[] } }): Promise<void> => {
-        reports.push(...input.reports);
-        for (const r of input.reports) setTimeout(() => answer(reportRes(r.n)), 0);
-      }),
-    },
-  });
-}
-
 test('an IMDN that overtakes the .RES is still reported', async (t) => {
-  const reports: PendingReport[] = [];
   // The recipient's client confirms while our .RES is still on its way.
-  const machine = acceptingMachine(
-    reports,
-    () => actor.send({ type: 'sip.imdn', recipientUri: 'tel:+12025550199', kind: 'delivery', status: 'delivered' }),
-    (e) => actor.send(e),
-  );
-  const actor = createActor(machine, { input: input({ deliveryReport: true }) });
-  actor.start();
-  await toPromise(actor);
-  t.deepEqual(reports.map((r) => r.status), ['Retrieved']);
+  const { calls } = await run(input({ deliveryReport: true }), {
+    imdnsDuringRes: [{ recipientUri: 'tel:+12025550199', kind: 'delivery', status: 'delivered' }],
+  });
+  t.deepEqual(calls.reports.map((r) => r.status), ['Retrieved']);
 });
 
 test('an operator abandoning the wait for IMDNs sends Indeterminate reports and ends', async (t) => {
-  const reports: PendingReport[] = [];
-  const actor = createActor(
-    acceptingMachine(reports, undefined, (e) => actor.send(e)),
-    { input: input({ deliveryReport: true }), clock: new SimulatedClock() },
-  );
-  let abandoned = false;
-  actor.subscribe((snap) => {
-    if (snap.value === 'awaitingImdn' && !abandoned && snap.can({ type: 'operator.abandon', reason: 'x' })) {
-      abandoned = true;
-      queueMicrotask(() => actor.send({ type: 'operator.abandon', reason: 'subscriber gone' }));
-    }
+  const { calls } = await run(input({ deliveryReport: true }), {
+    operator: { in: 'awaitingImdn', event: { type: 'operator.abandon', reason: 'subscriber gone' } },
   });
-  actor.start();
-  await toPromise(actor);
-  t.deepEqual(reports.map((r) => [r.status, r.statusText]), [['Indeterminate', 'abandoned by operator: subscriber gone']]);
+  t.deepEqual(calls.reports.map((r) => [r.status, r.statusText]), [['Indeterminate', 'abandoned by operator: subscriber gone']]);
 });
 
 test('an operator abandoning a retry wait after the early .RES reports Indeterminate with the reason', async (t) => {
-  const reports: SentReport[] = [];
-  const machine = mmsToCpmMachine.provide({
-    actors: {
-      convert: fromPromise(async ({ input }: { input: MmsToCpmInput }) => convertAll(input)),
-      store: fromPromise(async (): Promise<MmsContent> => ({ text: 'hi', files: [] })),
-      route: fromPromise(async ({ input }: { input: RouteInput }) =>
-        input.pending.map((p): SipAttemptResult => ({ ...OFFLINE, uri: p.uri!, reason: '480', imdnMessageId: 'x', callId: 'c' })),
-      ),
-      sendRes: fromPromise(async (): Promise<void> => {}),
-      sendReports: fromPromise(async ({ input }: { input: { reports: SentReport[] } }): Promise<void> => {
-        reports.push(...input.reports);
-        for (const r of input.reports) setTimeout(() => actor.send(reportRes(r.n)), 0);
-      }),
-    },
+  const { calls, output } = await run(input({ deliveryReport: true }), {
+    answer: () => OFFLINE,
+    operator: { in: 'retryWait', event: { type: 'operator.abandon', reason: 'subscriber ported out' } },
   });
-  const actor = createActor(machine, { input: input({ deliveryReport: true }), clock: new SimulatedClock() });
-  let abandoned = false;
-  actor.subscribe((snap) => {
-    if (snap.value === 'retryWait' && !abandoned) {
-      abandoned = true;
-      queueMicrotask(() => actor.send({ type: 'operator.abandon', reason: 'subscriber ported out' }));
-    }
-  });
-  actor.start();
-  const output = await toPromise(actor);
-  t.deepEqual(reports.map((r) => [r.status, r.statusText]), [['Indeterminate', 'abandoned by operator: subscriber ported out']]);
+  t.deepEqual(calls.reports.map((r) => [r.status, r.statusText]), [['Indeterminate', 'abandoned by operator: subscriber ported out']]);
   t.is(output.result, 'failed');
 });
 
@@ -431,7 +405,7 @@ test('a report answered twice is neither resent nor a reason to wait', async (t)
 
 test('a .RES that overtakes the record of its own send stops the resends', (t) => {
   // The MMSC answered before the send activity's completion was recorded.
-  const actor = createActor(mmsToCpmMachine, { input: input({ deliveryReport: true }) });
+  const actor = createActor(mmsToCpmMachine, { input: at(input({ deliveryReport: true })) });
   const snap = mmsToCpmMachine.resolveState({
     value: 'sendingReports',
     context: { ...actor.getSnapshot().context, queue: [{ mms: 'x', kind: 'delivery', status: 'Retrieved' }], inFlight: 1, answered: [1] },
@@ -442,7 +416,7 @@ test('a .RES that overtakes the record of its own send stops the resends', (t) =
 });
 
 test('an operator retry in awaitingImdn resends unanswered reports at once; refused when nothing is unanswered', (t) => {
-  const actor = createActor(mmsToCpmMachine, { input: input({ deliveryReport: true }) });
+  const actor = createActor(mmsToCpmMachine, { input: at(input({ deliveryReport: true })) });
   const base = actor.getSnapshot().context;
   const waiting = mmsToCpmMachine.resolveState({ value: 'awaitingImdn', context: { ...base, unacked: [{ mms: 'x', kind: 'delivery', status: 'Retrieved', n: 1, sends: 1 }] } });
   t.true(waiting.can({ type: 'operator.retry' }));
@@ -451,7 +425,7 @@ test('an operator retry in awaitingImdn resends unanswered reports at once; refu
 });
 
 test('abandoning a delivery that only waits for .RES answers ends it; nothing left to abandon is refused', (t) => {
-  const actor = createActor(mmsToCpmMachine, { input: input({ deliveryReport: true }) });
+  const actor = createActor(mmsToCpmMachine, { input: at(input({ deliveryReport: true })) });
   const base = { ...actor.getSnapshot().context, expired: true };
   const waiting = mmsToCpmMachine.resolveState({ value: 'awaitingImdn', context: { ...base, unacked: [{ mms: 'x', kind: 'delivery', status: 'Expired', n: 2, sends: 1 }] } });
   const [next] = transition(mmsToCpmMachine, waiting, { type: 'operator.abandon', reason: 'MMSC decommissioned' });

@@ -1,0 +1,73 @@
+import { setup } from 'xstate';
+import type { AdaptedContent, CpmToMmsInput, IsfDecision, Mm4Route, OperatorEvent, StoredRef } from '../model/delivery.js';
+import type { Mm4Status } from '../model/mm4-status.js';
+import type { CpmToMmsOutcome } from '../model/outcome.js';
+import { placeholder } from './common.js';
+import type { ImdnDeliveryStatus } from './cpm-reports.js';
+
+/** The CPM -> MMS chart's context, events and actors; cpm-to-mms.machine.ts extends this setup. */
+
+export interface SendInput {
+  route: Mm4Route;
+  attempt: number;
+  content: AdaptedContent;
+}
+
+export interface AdaptInput {
+  text: string;
+  file?: StoredRef;
+  peer: string;
+}
+
+export interface ImdnInput {
+  kind: 'delivery' | 'display';
+  status: 'delivered' | 'failed' | 'forbidden' | 'error' | 'displayed';
+  reason: string;
+}
+
+/** The MMSC's MM4_forward.RES (3GPP TS 23.140 §8.4.2). */
+export type ForwardResEvent = { type: 'mm4.res'; status?: string; statusText?: string; transactionId: string };
+/** An MM4_delivery_report.REQ or MM4_read_reply_report.REQ about our MM (23.140 §8.4.3, §8.4.4). */
+export type ReportEvent = { type: 'mm4.report'; report: 'delivery' | 'read'; status?: string; statusText?: string; statusExtension?: string };
+
+export type CpmToMmsEvent = OperatorEvent | ForwardResEvent | ReportEvent;
+
+export interface CpmToMmsContext {
+  request: CpmToMmsInput;
+  decision?: IsfDecision;
+  route?: Mm4Route;
+  /** An MMSC peer an operator chose instead of the routing table's. */
+  peerOverride?: string;
+  /** The FT-over-HTTP file, fetched into our store. */
+  fetched?: StoredRef;
+  content?: AdaptedContent;
+  attempt: number;
+  /** The MMSC's answer once it arrived (it may overtake the send activity's completion). */
+  res?: { status: string; statusText?: string };
+  failure?: { result: 'rejected' | 'failed'; mm4Status: Mm4Status; reason: string };
+  /** Last X-Mms-MM-Status-Code received; `reported` is the IMDN status already sent for it. */
+  report?: string;
+  reportExtension?: string;
+  reported?: ImdnDeliveryStatus;
+  /** X-Mms-Read-Status received. */
+  read?: string;
+  imdnSent: boolean;
+  note?: string;
+}
+
+export const cpmToMmsSetup = setup({
+  types: {
+    context: {} as CpmToMmsContext,
+    input: {} as CpmToMmsInput,
+    events: {} as CpmToMmsEvent,
+    output: {} as CpmToMmsOutcome,
+  },
+  actors: {
+    select: placeholder<IsfDecision, CpmToMmsInput>('select'),
+    convert: placeholder<Mm4Route, { request: CpmToMmsInput; peer?: string }>('convert'),
+    fetch: placeholder<StoredRef, NonNullable<CpmToMmsInput['cpm']['file']>>('fetch'),
+    adapt: placeholder<AdaptedContent, AdaptInput>('adapt'),
+    sendForward: placeholder<void, SendInput>('sendForward'),
+    sendImdn: placeholder<void, ImdnInput>('sendImdn'),
+  },
+});
