@@ -82,7 +82,10 @@ export interface Baresip {
   /** Waits until the registration at the proxy is OK (default 10 s). */
   register(timeoutMs?: number): Promise<void>;
   /** The first received MESSAGE (from `since`) matching `predicate`, once baresip has answered it. */
-  waitForMessage(predicate?: (m: BaresipMessage) => boolean, o?: { timeoutMs?: number; since?: number }): Promise<BaresipMessage>;
+  waitForMessage(
+    predicate?: (m: BaresipMessage) => boolean,
+    o?: { timeoutMs?: number; since?: number },
+  ): Promise<BaresipMessage>;
   /** Received MESSAGEs that baresip has answered. */
   messages(): BaresipMessage[];
   /** Sends a text/plain MESSAGE to `to` (one of `contacts`); resolves with the final response. */
@@ -95,7 +98,15 @@ export interface Baresip {
 
 const START = '\x1b[36;1m#\n';
 const END = '\x1b[;m\n';
-const COMPACT: Record<string, string> = { c: 'content-type', f: 'from', t: 'to', i: 'call-id', l: 'content-length', v: 'via', m: 'contact' };
+const COMPACT: Record<string, string> = {
+  c: 'content-type',
+  f: 'from',
+  t: 'to',
+  i: 'call-id',
+  l: 'content-length',
+  v: 'via',
+  m: 'contact',
+};
 
 function parseTraceBlock(block: string, self: string): TracedSip | undefined {
   // block (latin1, one char per byte): "UDP src -> dst\n<message>"
@@ -113,13 +124,19 @@ function parseTraceBlock(block: string, self: string): TracedSip | undefined {
     if (/^[ \t]/.test(line) && headers.length) headers[headers.length - 1][1] += ` ${line.trim()}`;
     else {
       const c = line.indexOf(':');
-      if (c > 0) headers.push([line.slice(0, c).trim(), Buffer.from(line.slice(c + 1).trim(), 'latin1').toString('utf8')]);
+      if (c > 0)
+        headers.push([line.slice(0, c).trim(), Buffer.from(line.slice(c + 1).trim(), 'latin1').toString('utf8')]);
     }
   }
   const status = /^SIP\/2\.0 (\d{3})/.exec(startLine);
   const norm = (n: string) => COMPACT[n.toLowerCase()] ?? n.toLowerCase();
+  // The direction from the top Via (RFC 3261 §8.1.1.7, §18.2.2), not from the addresses: baresip's
+  // own TCP connections leave from 127.0.0.1 on an ephemeral port, whatever sip_listen says.
+  const topVia = headers.find(([n]) => norm(n) === 'via')?.[1].split(',')[0] ?? '';
+  const ours = /^SIP\/2\.0\/\w+\s+([^;\s]+)/i.exec(topVia)?.[1] === self;
+  const direction: 'in' | 'out' = status ? (ours ? 'in' : 'out') : ours ? 'out' : 'in';
   return {
-    direction: m[2] === self ? 'out' : 'in',
+    direction,
     transport: m[1],
     src: m[2],
     dst: m[3],
@@ -162,6 +179,17 @@ async function baresipPort(host: string): Promise<number> {
 }
 
 export async function startBaresip(o: BaresipOptions): Promise<Baresip> {
+  // The ports chosen here can be taken before baresip binds them: then try others.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startBaresipOnce(o);
+    } catch (e) {
+      if (attempt >= 3 || !/Address already in use/.test((e as Error).message)) throw e;
+    }
+  }
+}
+
+async function startBaresipOnce(o: BaresipOptions): Promise<Baresip> {
   const proxy = typeof o.proxy === 'string' ? o.proxy : `${o.proxy.host}:${o.proxy.port}`;
   const aor = /^sips?:/.test(o.user) ? o.user : `sip:${o.user}@${proxy.replace(/:\d+$/, '')}`;
   const transport = o.transport ?? 'udp';
@@ -186,29 +214,32 @@ export async function startBaresip(o: BaresipOptions): Promise<Baresip> {
       '',
     ].join('\n'),
   );
-  writeFileSync(join(dir, 'accounts'), `<${aor}>;regint=${o.regint ?? 600};outbound="sip:${proxy};transport=${transport}"\n`);
+  writeFileSync(
+    join(dir, 'accounts'),
+    `<${aor}>;regint=${o.regint ?? 600};outbound="sip:${proxy};transport=${transport}"\n`,
+  );
   writeFileSync(join(dir, 'contacts'), (o.contacts ?? []).map((c) => `<${c}>\n`).join(''));
 
   const trace: TracedSip[] = [];
   const listeners = new Set<() => void>();
   let pending = '';
-  let console = '';
+  let screen = '';
   const onStdout = (d: Buffer) => {
     pending += d.toString('latin1');
     for (;;) {
       const s = pending.indexOf(START);
       if (s < 0) {
-        console = (console + pending).slice(-65_536);
+        screen = (screen + pending).slice(-65_536);
         pending = '';
         break;
       }
       const e = pending.indexOf(END, s + START.length);
       if (e < 0) {
-        console = (console + pending.slice(0, s)).slice(-65_536);
+        screen = (screen + pending.slice(0, s)).slice(-65_536);
         pending = pending.slice(s);
         break;
       }
-      console = (console + pending.slice(0, s)).slice(-65_536);
+      screen = (screen + pending.slice(0, s)).slice(-65_536);
       const msg = parseTraceBlock(pending.slice(s + START.length, e), self);
       if (msg) trace.push(msg);
       pending = pending.slice(e + END.length);
@@ -219,7 +250,8 @@ export async function startBaresip(o: BaresipOptions): Promise<Baresip> {
   // stdbuf: baresip prints its trace with stdio, fully buffered into a pipe otherwise.
   const proc: ManagedChild = spawnManaged('stdbuf', ['-o0', '-e0', 'baresip', '-f', dir, '-s'], { cwd: dir, onStdout });
   proc.child.once('exit', () => listeners.forEach((l) => l()));
-  const diag = () => `baresip ${proc.exited() ? proc.exitInfo() : 'running'}; console:\n${tailLines(console.replace(/\x1b\[[0-9;]*m/g, ''), 25)}\nstderr:\n${tailLines(proc.output(), 15)}`;
+  const diag = () =>
+    `baresip ${proc.exited() ? proc.exitInfo() : 'running'}; screen:\n${tailLines(screen.replace(/\x1b\[[0-9;]*m/g, ''), 25)}\nstderr:\n${tailLines(proc.output(), 15)}`;
 
   function until<T>(what: string, probe: () => T | undefined, timeoutMs: number): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -299,7 +331,12 @@ export async function startBaresip(o: BaresipOptions): Promise<Baresip> {
     const end = Date.now() + (o.startTimeoutMs ?? 15_000);
     while (!sock) {
       if (proc.exited()) throw new Error(`baresip ${aor}: exited during start\n${diag()}`);
-      if (Date.now() > end) throw new Error(`baresip ${aor}: ctrl_tcp ${o.host}:${ctrlPort} not reachable within ${o.startTimeoutMs ?? 15_000} ms\n${diag()}`);
+      if (/Address already in use/.test(screen + proc.output()))
+        throw new Error(`baresip ${aor}: a port was taken (Address already in use)\n${diag()}`);
+      if (Date.now() > end)
+        throw new Error(
+          `baresip ${aor}: ctrl_tcp ${o.host}:${ctrlPort} not reachable within ${o.startTimeoutMs ?? 15_000} ms\n${diag()}`,
+        );
       sock = await new Promise<Socket | undefined>((resolve) => {
         const s = connect({ host: o.host, port: ctrlPort });
         s.once('connect', () => resolve(s));
@@ -318,7 +355,14 @@ export async function startBaresip(o: BaresipOptions): Promise<Baresip> {
 
   const answered = (req: TracedSip): BaresipMessage | undefined => {
     const callId = req.header('Call-ID');
-    const resp = trace.find((r) => r.direction === 'out' && r.status !== undefined && r.status >= 200 && r.header('Call-ID') === callId && cseqOf(r) === cseqOf(req));
+    const resp = trace.find(
+      (r) =>
+        r.direction === 'out' &&
+        r.status !== undefined &&
+        r.status >= 200 &&
+        r.header('Call-ID') === callId &&
+        cseqOf(r) === cseqOf(req),
+    );
     if (!resp) return undefined;
     return {
       from: req.header('From'),
@@ -334,7 +378,8 @@ export async function startBaresip(o: BaresipOptions): Promise<Baresip> {
   const incoming = (since = 0) => trace.slice(since).filter((m) => m.direction === 'in' && m.method === 'MESSAGE');
 
   let current: string | undefined = o.contacts?.[0];
-  const sameUri = (a: string, b: string) => a.replace(/^<|>$/g, '').toLowerCase() === b.replace(/^<|>$/g, '').toLowerCase();
+  const sameUri = (a: string, b: string) =>
+    a.replace(/^<|>$/g, '').toLowerCase() === b.replace(/^<|>$/g, '').toLowerCase();
 
   return {
     host: o.host,
@@ -344,11 +389,13 @@ export async function startBaresip(o: BaresipOptions): Promise<Baresip> {
     trace,
     async register(timeoutMs = 10_000) {
       const end = Date.now() + timeoutMs;
-      let info = '';
       for (;;) {
-        info = await command('reginfo');
+        const info = await command('reginfo');
         if (/\bOK\b/.test(info.replace(/\x1b\[[0-9;]*m/g, ''))) return;
-        if (Date.now() > end) throw new Error(`baresip ${aor}: not registered at ${proxy}/${transport} within ${timeoutMs} ms: ${info}\n${diag()}`);
+        if (Date.now() > end)
+          throw new Error(
+            `baresip ${aor}: not registered at ${proxy}/${transport} within ${timeoutMs} ms: ${info}\n${diag()}`,
+          );
         await sleep(200);
       }
     },
@@ -365,20 +412,22 @@ export async function startBaresip(o: BaresipOptions): Promise<Baresip> {
         w.timeoutMs ?? 15_000,
       );
     },
-    messages: () => incoming().map(answered).filter((m): m is BaresipMessage => m !== undefined),
+    messages: () =>
+      incoming()
+        .map(answered)
+        .filter((m): m is BaresipMessage => m !== undefined),
     async send(to, text, timeoutMs = 10_000) {
       const contacts = o.contacts ?? [];
-      if (!contacts.some((c) => sameUri(c, to))) throw new Error(`baresip ${aor}: ${to} is not in its contacts (${contacts.join(', ')})`);
+      if (!contacts.some((c) => sameUri(c, to)))
+        throw new Error(`baresip ${aor}: ${to} is not in its contacts (${contacts.join(', ')})`);
       if (Buffer.byteLength(text) > 900) throw new Error('baresip 1.0 commands are limited to about 1000 bytes');
       // Walk to the head of the contact list, then forward to `to`.
       if (!current || !sameUri(current, to)) {
         for (let i = 0; i < contacts.length; i++) await command('contact_prev');
-        let out = '';
         for (let i = 0; i <= contacts.length; i++) {
-          if (i > 0) out = await command('contact_next');
-          else out = await command('contact_prev');
-          const m = /Current contact:\s*(.*)/.exec(out);
-          if (m && m[1].toLowerCase().includes(to.toLowerCase())) break;
+          const out = await command(i > 0 ? 'contact_next' : 'contact_prev');
+          const m = /Current contact:.*<([^>]*)>/.exec(out);
+          if (m && sameUri(m[1], to)) break;
           if (i === contacts.length) throw new Error(`baresip ${aor}: could not select contact ${to}: ${out}`);
         }
         current = to;
@@ -393,7 +442,13 @@ export async function startBaresip(o: BaresipOptions): Promise<Baresip> {
       const callId = req.header('Call-ID')!;
       const resp = await until(
         `the final response to the MESSAGE to ${to}`,
-        () => trace.slice(since).find((m) => m.direction === 'in' && m.status !== undefined && m.status >= 200 && m.header('Call-ID') === callId),
+        () =>
+          trace
+            .slice(since)
+            .find(
+              (m) =>
+                m.direction === 'in' && m.status !== undefined && m.status >= 200 && m.header('Call-ID') === callId,
+            ),
         timeoutMs,
       );
       return { callId, status: resp.status!, reason: resp.startLine.split(' ').slice(2).join(' ') };

@@ -89,8 +89,17 @@ export interface ManagedChild {
   stop(graceMs?: number): Promise<void>;
 }
 
-export function spawnManaged(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; stdin?: boolean; onStdout?: (d: Buffer) => void } = {}): ManagedChild {
-  const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, detached: true, stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+export function spawnManaged(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; stdin?: boolean; onStdout?: (d: Buffer) => void } = {},
+): ManagedChild {
+  const child = spawn(cmd, args, {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    detached: true,
+    stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let done = false;
   let info = '';
@@ -123,7 +132,10 @@ export function spawnManaged(cmd: string, args: string[], opts: { cwd?: string; 
   // (without running its kill) once the child has exited.
   let watcher: ChildProcess | undefined;
   if (child.pid) {
-    watcher = spawn('sh', ['-c', `cat >/dev/null; kill -KILL -${child.pid} 2>/dev/null`], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+    watcher = spawn('sh', ['-c', `cat >/dev/null; kill -KILL -${child.pid} 2>/dev/null`], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      detached: true,
+    });
     watcher.on('error', () => undefined);
     watcher.stdin?.on('error', () => undefined);
     watcher.unref();
@@ -180,7 +192,12 @@ export async function freeUdpTcpPort(host: string): Promise<number> {
 }
 
 /** Sends one SIP OPTIONS over UDP to host:port and resolves with the status line (or undefined). */
-export function sipOptionsUdp(host: string, port: number, fromHost: string, timeoutMs = 500): Promise<string | undefined> {
+export function sipOptionsUdp(
+  host: string,
+  port: number,
+  fromHost: string,
+  timeoutMs = 500,
+): Promise<string | undefined> {
   return new Promise((resolve) => {
     const sock = createSocket('udp4');
     const finish = (v: string | undefined) => {
@@ -263,17 +280,32 @@ export function renderKamailioConfig(o: KamailioOptions & { port: number }): str
 }
 
 export async function startKamailio(o: KamailioOptions): Promise<Kamailio> {
-  const port = o.port ?? (await freeUdpTcpPort(o.host));
+  // A port chosen here can be taken by someone else before Kamailio binds it: then try another.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startKamailioOn(o, o.port ?? (await freeUdpTcpPort(o.host)));
+    } catch (e) {
+      if (o.port !== undefined || attempt >= 3 || !/Address already in use/.test((e as Error).message)) throw e;
+    }
+  }
+}
+
+async function startKamailioOn(o: KamailioOptions, port: number): Promise<Kamailio> {
   const dir = mkdtempSync(join(tmpdir(), 'kamailio-'));
   const configPath = join(dir, 'kamailio.cfg');
   writeFileSync(configPath, renderKamailioConfig({ ...o, port }));
 
   const check = spawnSync('kamailio', ['-c', '-f', configPath], { encoding: 'utf8', timeout: 15_000 });
   if (check.error) throw new Error(`kamailio -c could not run: ${check.error.message} (Debian package kamailio)`);
-  if (check.status !== 0) throw new Error(`kamailio -c rejected ${configPath} (exit ${check.status}):\n${tailLines(check.stderr + check.stdout)}`);
+  if (check.status !== 0)
+    throw new Error(
+      `kamailio -c rejected ${configPath} (exit ${check.status}):\n${tailLines(check.stderr + check.stdout)}`,
+    );
 
   // -DD: do not daemonize; -E: log to stderr; -Y: runtime dir of this instance; small memory pools.
-  const proc = spawnManaged('kamailio', ['-DD', '-E', '-f', configPath, '-Y', dir, '-m', '32', '-M', '4'], { cwd: dir });
+  const proc = spawnManaged('kamailio', ['-DD', '-E', '-f', configPath, '-Y', dir, '-m', '32', '-M', '4'], {
+    cwd: dir,
+  });
   const stop = async () => {
     await proc.stop(3000);
     rmSync(dir, { recursive: true, force: true });
@@ -290,7 +322,9 @@ export async function startKamailio(o: KamailioOptions): Promise<Kamailio> {
     if (answered?.startsWith('SIP/2.0 200') && (await tcpAccepts(o.host, port))) break;
     if (Date.now() > until) {
       await stop();
-      throw new Error(`kamailio did not answer OPTIONS on udp+tcp ${o.host}:${port} within ${o.startTimeoutMs ?? 15_000} ms (last answer: ${answered ?? 'none'}):\n${tailLines(proc.output())}`);
+      throw new Error(
+        `kamailio did not answer OPTIONS on udp+tcp ${o.host}:${port} within ${o.startTimeoutMs ?? 15_000} ms (last answer: ${answered ?? 'none'}):\n${tailLines(proc.output())}`,
+      );
     }
     await sleep(100);
   }
@@ -300,7 +334,7 @@ export async function startKamailio(o: KamailioOptions): Promise<Kamailio> {
     port,
     uri: `sip:${o.host}:${port}`,
     configPath,
-    log: proc.output,
+    log: () => proc.output(),
     running: () => !proc.exited(),
     stop,
   };

@@ -26,7 +26,8 @@ const LIBS = ['-llinphone', '-lbctoolbox', '-lmediastreamer', '-lortp', '-lbelle
 
 /** Why the driver cannot be built here (undefined when it can): gcc and liblinphone-dev needed. */
 export function linphoneUnavailable(): string | undefined {
-  if (spawnSync('gcc', ['--version'], { stdio: 'ignore', timeout: 10_000 }).status !== 0) return 'gcc is not installed (apt-get install gcc)';
+  if (spawnSync('gcc', ['--version'], { stdio: 'ignore', timeout: 10_000 }).status !== 0)
+    return 'gcc is not installed (apt-get install gcc)';
   if (spawnSync('pkg-config', ['--exists', 'linphone'], { stdio: 'ignore', timeout: 10_000 }).status !== 0)
     return 'liblinphone-dev is not installed (apt-get install liblinphone-dev pkg-config)';
   return undefined;
@@ -38,7 +39,8 @@ export function linphoneUnavailable(): string | undefined {
  */
 export function buildLinphoneDriver(): string {
   const src = statSync(LINPHONE_DRIVER_SOURCE);
-  if (existsSync(LINPHONE_DRIVER_BINARY) && statSync(LINPHONE_DRIVER_BINARY).mtimeMs >= src.mtimeMs) return LINPHONE_DRIVER_BINARY;
+  if (existsSync(LINPHONE_DRIVER_BINARY) && statSync(LINPHONE_DRIVER_BINARY).mtimeMs >= src.mtimeMs)
+    return LINPHONE_DRIVER_BINARY;
   const why = linphoneUnavailable();
   if (why) throw new Error(`cannot build the linphone driver: ${why}`);
   mkdirSync(dirname(LINPHONE_DRIVER_BINARY), { recursive: true });
@@ -50,7 +52,9 @@ export function buildLinphoneDriver(): string {
   const cc = spawnSync('gcc', args, { encoding: 'utf8', timeout: 120_000 });
   if (cc.status !== 0) {
     rmSync(tmp, { force: true });
-    throw new Error(`gcc ${args.join(' ')} failed (${cc.error?.message ?? `exit ${cc.status}`}):\n${tailLines(cc.stderr ?? '', 40)}`);
+    throw new Error(
+      `gcc ${args.join(' ')} failed (${cc.error?.message ?? `exit ${cc.status}`}):\n${tailLines(cc.stderr ?? '', 40)}`,
+    );
   }
   renameSync(tmp, LINPHONE_DRIVER_BINARY);
   return LINPHONE_DRIVER_BINARY;
@@ -95,10 +99,32 @@ export interface ReceivedFile {
 
 export type LinphoneEvent =
   | { event: 'ready'; host: string; udpPort: number; tcpPort: number; version: string }
-  | { event: 'reply'; id: string; ok: boolean; error?: string; ref?: number; messageId?: string; state?: MessageState }
-  | { event: 'registration'; state: 'None' | 'Progress' | 'Ok' | 'Cleared' | 'Failed'; message: string; identity: string | null; contact: string | null }
+  | {
+      event: 'reply';
+      id: string;
+      ok: boolean;
+      error?: string;
+      ref?: number;
+      messageId?: string;
+      state?: MessageState;
+      unreadRooms?: number;
+    }
+  | {
+      event: 'registration';
+      state: 'None' | 'Progress' | 'Ok' | 'Cleared' | 'Failed';
+      message: string;
+      identity: string | null;
+      contact: string | null;
+    }
   | { event: 'registered'; identity: string }
-  | { event: 'message-state'; ref: number; messageId: string | null; state: MessageState; code?: number; reason?: string | null }
+  | {
+      event: 'message-state';
+      ref: number;
+      messageId: string | null;
+      state: MessageState;
+      code?: number;
+      reason?: string | null;
+    }
   | MessageReceived
   | { event: 'imdn-received'; messageId: string | null; from: string | null; text: string | null }
   | { event: 'error'; message: string }
@@ -174,14 +200,20 @@ export interface Linphone {
   send(to: string, text: string): Promise<SentMessage>;
   /** Uploads `path` to the FT-over-HTTP server `ftServerUrl`, then sends the file-info to `to`. */
   sendFile(to: string, path: string, ftServerUrl: string, contentType?: string): Promise<SentMessage>;
-  /** Marks the chat with `peer` (or all chats, '*') read: display notifications go out. */
-  markRead(peer?: string): Promise<void>;
+  /**
+   * Marks the chat with `peer` (or all chats, '*') read: display notifications go out for its
+   * unread messages. Resolves with the number of chats that had unread messages.
+   */
+  markRead(peer?: string): Promise<number>;
   /** Adds a content type the client accepts (e.g. 'image/jpeg'). */
   accept(contentType: string): Promise<void>;
   /** Whether FT-over-HTTP files are downloaded on receipt (default on). */
   autoDownload(on: boolean): Promise<void>;
   /** The first event (from `since`) matching `predicate`; rejects after the timeout (default 15 s). */
-  waitFor<E extends LinphoneEvent = LinphoneEvent>(predicate: (e: LinphoneEvent) => boolean, o?: WaitOptions): Promise<E>;
+  waitFor<E extends LinphoneEvent = LinphoneEvent>(
+    predicate: (e: LinphoneEvent) => boolean,
+    o?: WaitOptions,
+  ): Promise<E>;
   /** The first received message (not IMDN) matching `predicate`. */
   waitForMessage(predicate?: (m: MessageReceived) => boolean, o?: WaitOptions): Promise<MessageReceived>;
   /** Waits until message `sent` has reached `state`; rejects at once on NotDelivered (unless awaited). */
@@ -226,7 +258,18 @@ export async function startLinphone(o: LinphoneOptions): Promise<Linphone> {
     }
     for (const l of [...listeners]) l();
   };
-  const args = ['--dir', dir, '--host', o.host, '--udp-port', String(o.udpPort ?? -1), '--tcp-port', String(o.tcpPort ?? -1), '--log-level', o.logLevel ?? (process.env.LINPHONE_DRIVER_LOG as LinphoneOptions['logLevel']) ?? 'warning'];
+  const args = [
+    '--dir',
+    dir,
+    '--host',
+    o.host,
+    '--udp-port',
+    String(o.udpPort ?? -1),
+    '--tcp-port',
+    String(o.tcpPort ?? -1),
+    '--log-level',
+    o.logLevel ?? (process.env.LINPHONE_DRIVER_LOG as LinphoneOptions['logLevel']) ?? 'warning',
+  ];
   const proc: ManagedChild = spawnManaged(binary, args, { cwd: dir, stdin: true, onStdout });
   proc.child.stdin!.on('error', () => {
     /* the driver is gone; the waits report it */
@@ -258,7 +301,14 @@ export async function startLinphone(o: LinphoneOptions): Promise<Linphone> {
       };
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`linphone ${identity}: timed out after ${timeoutMs} ms waiting for ${w.what ?? 'an event'}; last events:\n${events.slice(-8).map((e) => JSON.stringify(e)).join('\n')}\n${diag()}`));
+        reject(
+          new Error(
+            `linphone ${identity}: timed out after ${timeoutMs} ms waiting for ${w.what ?? 'an event'}; last events:\n${events
+              .slice(-8)
+              .map((e) => JSON.stringify(e))
+              .join('\n')}\n${diag()}`,
+          ),
+        );
       }, timeoutMs);
       const done = () => {
         clearTimeout(timer);
@@ -273,19 +323,32 @@ export async function startLinphone(o: LinphoneOptions): Promise<Linphone> {
   async function command(line: string, timeoutMs = 10_000): Promise<Extract<LinphoneEvent, { event: 'reply' }>> {
     const id = `c${++seq}`;
     const since = events.length;
-    if (proc.exited()) throw new Error(`linphone ${identity}: driver is not running (${line.split(' ')[0]})\n${diag()}`);
+    if (proc.exited())
+      throw new Error(`linphone ${identity}: driver is not running (${line.split(' ')[0]})\n${diag()}`);
     proc.child.stdin!.write(`${id} ${line}\n`);
-    const r = await waitFor<Extract<LinphoneEvent, { event: 'reply' }>>((e) => e.event === 'reply' && e.id === id, { since, timeoutMs, what: `the reply to "${line.slice(0, 80)}"` });
+    const r = await waitFor<Extract<LinphoneEvent, { event: 'reply' }>>((e) => e.event === 'reply' && e.id === id, {
+      since,
+      timeoutMs,
+      what: `the reply to "${line.slice(0, 80)}"`,
+    });
     if (!r.ok) throw new Error(`linphone ${identity}: "${line.slice(0, 80)}" failed: ${r.error}`);
     return r;
   }
 
   const refOf = (s: SentMessage | number) => (typeof s === 'number' ? s : s.ref);
   const states = (s: SentMessage | number) =>
-    events.filter((e): e is Extract<LinphoneEvent, { event: 'message-state' }> => e.event === 'message-state' && e.ref === refOf(s)).map((e) => e.state);
+    events
+      .filter(
+        (e): e is Extract<LinphoneEvent, { event: 'message-state' }> =>
+          e.event === 'message-state' && e.ref === refOf(s),
+      )
+      .map((e) => e.state);
 
   try {
-    const ready = await waitFor<Extract<LinphoneEvent, { event: 'ready' }>>((e) => e.event === 'ready', { timeoutMs: o.startTimeoutMs ?? 20_000, what: 'the driver to start' });
+    const ready = await waitFor<Extract<LinphoneEvent, { event: 'ready' }>>((e) => e.event === 'ready', {
+      timeoutMs: o.startTimeoutMs ?? 20_000,
+      what: 'the driver to start',
+    });
     const peer: Linphone = {
       host: o.host,
       identity,
@@ -295,30 +358,40 @@ export async function startLinphone(o: LinphoneOptions): Promise<Linphone> {
       events,
       async register(timeoutMs = 10_000) {
         const since = events.length;
-        await command(`register ${identity} ${proxy} ${transport} ${o.expires ?? 600}${o.cpim === false ? ' nocpim' : ''}`);
-        const r = await waitFor<Extract<LinphoneEvent, { event: 'registration' }>>((e) => e.event === 'registration' && (e.state === 'Ok' || e.state === 'Failed'), {
-          since,
-          timeoutMs,
-          what: `registration of ${identity} at ${proxy}/${transport}`,
-        });
-        if (r.state !== 'Ok') throw new Error(`linphone ${identity}: registration at ${proxy}/${transport} failed: ${r.message}`);
+        await command(
+          `register ${identity} ${proxy} ${transport} ${o.expires ?? 600}${o.cpim === false ? ' nocpim' : ''}`,
+        );
+        const r = await waitFor<Extract<LinphoneEvent, { event: 'registration' }>>(
+          (e) => e.event === 'registration' && (e.state === 'Ok' || e.state === 'Failed'),
+          {
+            since,
+            timeoutMs,
+            what: `registration of ${identity} at ${proxy}/${transport}`,
+          },
+        );
+        if (r.state !== 'Ok')
+          throw new Error(`linphone ${identity}: registration at ${proxy}/${transport} failed: ${r.message}`);
       },
       async unregister(timeoutMs = 10_000) {
         const since = events.length;
         await command('unregister');
-        await waitFor((e) => e.event === 'registration' && (e.state === 'Cleared' || e.state === 'Failed' || e.state === 'None'), { since, timeoutMs, what: `unregistration of ${identity}` });
+        await waitFor(
+          (e) => e.event === 'registration' && (e.state === 'Cleared' || e.state === 'Failed' || e.state === 'None'),
+          { since, timeoutMs, what: `unregistration of ${identity}` },
+        );
       },
       async send(to, text) {
         const r = await command(`send64 ${to} ${Buffer.from(text, 'utf8').toString('base64')}`);
         return { ref: r.ref!, messageId: r.messageId ?? null };
       },
       async sendFile(to, path, ftServerUrl, contentType) {
-        if (/\s/.test(path) || /\s/.test(ftServerUrl)) throw new Error('sendFile: path and URL must not contain spaces');
+        if (/\s/.test(path) || /\s/.test(ftServerUrl))
+          throw new Error('sendFile: path and URL must not contain spaces');
         const r = await command(`sendfile ${to} ${path} ${ftServerUrl}${contentType ? ` ${contentType}` : ''}`);
         return { ref: r.ref!, messageId: r.messageId ?? null };
       },
       async markRead(peerUri = '*') {
-        await command(`markread ${peerUri}`);
+        return (await command(`markread ${peerUri}`)).unreadRooms ?? 0;
       },
       async accept(contentType) {
         await command(`accept ${contentType}`);
@@ -328,15 +401,24 @@ export async function startLinphone(o: LinphoneOptions): Promise<Linphone> {
       },
       waitFor,
       waitForMessage(predicate = () => true, w = {}) {
-        return waitFor<MessageReceived>((e) => e.event === 'message-received' && predicate(e), { what: 'a received message', ...w });
+        return waitFor<MessageReceived>((e) => e.event === 'message-received' && predicate(e), {
+          what: 'a received message',
+          ...w,
+        });
       },
       async waitForState(sent, state, w = {}) {
         const ref = refOf(sent);
         const e = await waitFor<Extract<LinphoneEvent, { event: 'message-state' }>>(
-          (x) => x.event === 'message-state' && x.ref === ref && (x.state === state || (x.state === 'NotDelivered' && state !== 'NotDelivered')),
+          (x) =>
+            x.event === 'message-state' &&
+            x.ref === ref &&
+            (x.state === state || (x.state === 'NotDelivered' && state !== 'NotDelivered')),
           { what: `message ${ref} to reach ${state}`, ...w },
         );
-        if (e.state !== state) throw new Error(`linphone ${identity}: message ${ref} is NotDelivered (${e.code ?? ''} ${e.reason ?? ''}) while waiting for ${state}; states: ${states(ref).join(' > ')}`);
+        if (e.state !== state)
+          throw new Error(
+            `linphone ${identity}: message ${ref} is NotDelivered (${e.code ?? ''} ${e.reason ?? ''}) while waiting for ${state}; states: ${states(ref).join(' > ')}`,
+          );
       },
       states,
       messages: () => events.filter((e): e is MessageReceived => e.event === 'message-received'),
@@ -349,7 +431,10 @@ export async function startLinphone(o: LinphoneOptions): Promise<Linphone> {
           } catch {
             /* gone */
           }
-          await Promise.race([new Promise<void>((r) => proc.child.once('exit', () => r())), new Promise((r) => setTimeout(r, 5000))]);
+          await Promise.race([
+            new Promise<void>((r) => proc.child.once('exit', () => r())),
+            new Promise((r) => setTimeout(r, 5000)),
+          ]);
         }
         await proc.stop(2000);
         rmSync(dir, { recursive: true, force: true });
@@ -365,7 +450,9 @@ export async function startLinphone(o: LinphoneOptions): Promise<Linphone> {
 /** Splits IMDNs off message-received and adds the sha256 of a downloaded file. */
 function normalize(e: LinphoneEvent): LinphoneEvent {
   if (e.event !== 'message-received') return e;
-  if (e.contentType === 'message/imdn+xml') return { event: 'imdn-received', messageId: e.messageId, from: e.from, text: e.text };
-  if (e.file?.path && existsSync(e.file.path)) e.file.sha256 = createHash('sha256').update(readFileSync(e.file.path)).digest('hex');
+  if (e.contentType === 'message/imdn+xml')
+    return { event: 'imdn-received', messageId: e.messageId, from: e.from, text: e.text };
+  if (e.file?.path && existsSync(e.file.path))
+    e.file.sha256 = createHash('sha256').update(readFileSync(e.file.path)).digest('hex');
   return e;
 }
