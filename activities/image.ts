@@ -32,11 +32,47 @@ export type FittedImage = { ok: true; bytes: Buffer; contentType: string; width:
 
 const MAX_DOWNSCALES = 8;
 
+/** Media types of the raster formats sharp reads (SVG is left out: it is a document, not a picture). */
+function mediaTypeOf(meta: Metadata): string | undefined {
+  if (meta.format === 'heif') return meta.compression === 'av1' ? 'image/avif' : 'image/heic';
+  return ({ jpeg: 'image/jpeg', png: 'image/png', gif: 'image/gif', webp: 'image/webp', tiff: 'image/tiff' } as Record<string, string>)[meta.format];
+}
+
+export type AsIs = { fits: true; contentType: string; width: number; height: number; note: string } | { fits: false; note: string };
+
+/**
+ * Whether an image can go to the recipient as it is ("don't touch what fits"): its real format
+ * (what sharp reads in it, not what it is called) is one the recipient accepts, its size is within
+ * the byte budget, and its resolution as displayed (EXIF orientation applied; one frame of an
+ * animation) within the content class (OMA-TS-MMS_CONF). Only the metadata is read. `contentType`
+ * is the format's own media type, so an `image/jpg` label comes out as `image/jpeg`.
+ */
+export async function imageAsIs(bytes: Buffer, t: ImageTarget): Promise<AsIs> {
+  let meta: Metadata;
+  try {
+    meta = await sharp(bytes, { animated: true, failOn: 'error' }).metadata();
+  } catch (e) {
+    return { fits: false, note: `cannot be decoded (${(e as Error).message})` };
+  }
+  const turned = (meta.orientation ?? 1) >= 5; // EXIF orientations 5-8 swap width and height
+  const [w, h] = turned ? [meta.pageHeight ?? meta.height, meta.width] : [meta.width, meta.pageHeight ?? meta.height];
+  const type = mediaTypeOf(meta);
+  const misfits = [
+    !type || !t.allowed(type) ? `${type ?? meta.format} is not accepted` : '',
+    bytes.length > t.maxBytes ? `over the ${t.maxBytes}-byte budget` : '',
+    w > t.maxWidth || h > t.maxHeight ? `larger than ${t.maxWidth}x${t.maxHeight}` : '',
+  ].filter(Boolean);
+  if (misfits.length || !type) return { fits: false, note: misfits.join(', ') };
+  const what = `${meta.format} ${w}x${h} ${bytes.length} B`;
+  return { fits: true, contentType: type, width: w, height: h, note: `${what} within ${t.maxWidth}x${t.maxHeight} and the ${t.maxBytes}-byte budget` };
+}
+
 /**
  * Fits an image to an MMS recipient (OMA-TS-MMS_CONF content classes): within the resolution,
  * in an accepted format (WebP/AVIF/HEIF-like inputs become JPEG; animated GIF stays animated when
  * GIF is accepted), metadata stripped, and never above the byte budget: JPEG quality is searched
  * by bisection and the picture shrinks further only when the lowest quality does not fit.
+ * An image that already fits is not for this function: see imageAsIs.
  */
 export async function fitImage(bytes: Buffer, t: ImageTarget): Promise<FittedImage> {
   let meta: Metadata;
@@ -75,6 +111,13 @@ export async function fitImage(bytes: Buffer, t: ImageTarget): Promise<FittedIma
   return { ok: false, note: `image does not fit ${t.maxBytes} bytes even at ${Math.floor(width * scale)}x${Math.floor(height * scale)}` };
 }
 
+/**
+ * Baseline JPEG: 3GPP TS 26.140 makes baseline DCT the mode every MMS terminal decodes and
+ * progressive an option. sharp's `mozjpeg` preset turns progressive on, so its other tools are
+ * named one by one.
+ */
+const BASELINE_JPEG = { trellisQuantisation: true, overshootDeringing: true, quantisationTable: 3, optimiseCoding: true, progressive: false };
+
 /** The highest JPEG quality (20..90) whose output fits, by bisection; undefined when q20 is too big. */
 async function bestJpeg(base: () => Sharp, maxBytes: number): Promise<Buffer | undefined> {
   let lo = 20;
@@ -82,7 +125,7 @@ async function bestJpeg(base: () => Sharp, maxBytes: number): Promise<Buffer | u
   let best: Buffer | undefined;
   while (lo <= hi) {
     const q = Math.floor((lo + hi) / 2);
-    const b = await base().jpeg({ quality: q, mozjpeg: true }).toBuffer();
+    const b = await base().jpeg({ ...BASELINE_JPEG, quality: q }).toBuffer();
     if (b.length <= maxBytes) {
       best = b;
       lo = q + 1;

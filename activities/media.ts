@@ -5,11 +5,11 @@ import type { AdaptedContent, MmsContent, MmsPart, StoredRef } from '../model/de
 import type { Mm4Peer, MmsLimits } from '../model/peer.js';
 import { amrDurationMs } from '../protocols/media/amr.js';
 import { entityText, type MimeEntity } from '../protocols/mime/entity.js';
-import { getHeader } from '../protocols/mime/headers.js';
+import { getHeader, parseParameterized } from '../protocols/mime/headers.js';
 import { partsInPresentationOrder } from '../protocols/mime/smil.js';
 import { parseMm4 } from '../protocols/mm4/pdu.js';
 import { permanent } from './failures.js';
-import { fitImage, thumbnail } from './image.js';
+import { fitImage, imageAsIs, thumbnail } from './image.js';
 import { audioForMms, videoForMms, videoThumbnail } from './transcode.js';
 
 export interface MediaDeps {
@@ -50,9 +50,49 @@ const MM_OVERHEAD_BYTES = 2048;
 const accepts = (limits: MmsLimits) => (type: string) =>
   limits.mediaTypes.some((m) => m === type || (m.endsWith('/*') && type.startsWith(m.slice(0, -1))));
 
+/**
+ * Other names of a media type, written the registered way (RFC 2046; IANA media types) so the
+ * peer's list and the MM's Content-Type see the one name; the bytes are not touched.
+ */
+const TYPE_ALIASES: Record<string, string> = {
+  'image/jpg': 'image/jpeg',
+  'image/pjpeg': 'image/jpeg',
+  'image/x-png': 'image/png',
+  'audio/mp3': 'audio/mpeg',
+  'audio/x-mp3': 'audio/mpeg',
+  'audio/x-wav': 'audio/wav',
+  'audio/x-m4a': 'audio/mp4',
+};
+const canonicalType = (type: string) => TYPE_ALIASES[type.toLowerCase()] ?? type.toLowerCase();
+
+/** Extensions by media type, the usual one first; what we write after adapting. */
+const EXTENSIONS: Record<string, string[]> = {
+  'image/jpeg': ['jpg', 'jpeg', 'jpe'],
+  'image/png': ['png'],
+  'image/gif': ['gif'],
+  'video/3gpp': ['3gp', '3gpp'],
+  'audio/3gpp': ['3gp', '3gpp'],
+};
+
+/** `name` with an extension right for `type`: kept when it already is (pic.jpg stays pic.jpg), else replaced. */
+export function withExtension(name: string, type: string): string {
+  const exts = EXTENSIONS[type] ?? [type.split('/')[1]?.replace(/^x-|[^a-z0-9]/gi, '') || 'bin'];
+  const m = /^(.*?)(?:\.([A-Za-z0-9]{1,5}))?$/s.exec(name)!;
+  if (m[2] && exts.includes(m[2].toLowerCase())) return name;
+  return `${m[1] || 'file'}.${exts[0]}`;
+}
+
+/** A user's file name made harmless but otherwise kept: no control characters, no path, 100 characters. */
+function cleanName(name: string | undefined): string {
+  const n = [...(name ?? '').replace(/[\x00-\x1f\x7f-\x9f]/g, '').replace(/[\\/]/g, '_').trim()];
+  if (n.length <= 100) return n.join('');
+  const ext = /\.[A-Za-z0-9]{1,5}$/.exec(n.join(''))?.[0] ?? '';
+  return n.slice(0, 100 - ext.length).join('') + ext;
+}
+
 function fileName(part: MimeEntity, index: number): string {
   const loc = getHeader(part.headers, 'Content-Location');
-  const name = part.params.name ?? /filename="?([^";]+)"?/i.exec(getHeader(part.headers, 'Content-Disposition') ?? '')?.[1] ?? loc;
+  const name = part.params.name ?? parseParameterized(getHeader(part.headers, 'Content-Disposition') ?? '').params.filename ?? loc;
   const ext = part.mediaType.split('/')[1]?.replace(/^x-|[^a-z0-9]/gi, '') || 'bin';
   return (name ?? `part-${index + 1}.${ext}`).replace(/[\\/\r\n"]/g, '_').slice(0, 100);
 }
@@ -125,9 +165,13 @@ export function createMediaActivities(deps: MediaDeps) {
     },
 
     /**
-     * Content adaptation for one MMSC peer (docs/mms-content.md): keep what fits, fit images with
-     * sharp, and when nothing fits (or the type is not accepted, or no transcoder exists for it)
-     * degrade to a text line with the file's link, as operators do. Every decision is a note.
+     * Content adaptation for one MMSC peer (docs/mms-content.md). Don't touch what fits: a file of
+     * a type the peer accepts, within the byte budget and (images, by their metadata) within the
+     * peer's resolution goes as received, byte for byte and under its own name. Only what does not
+     * fit is adapted (images with sharp, audio/video with ffmpeg) and keeps its base name with the
+     * extension of its new type; when nothing fits (or the type is not accepted, or no transcoder
+     * exists for it) it degrades to a text line with the file's link, as operators do. Every
+     * decision, and why, is a note for the audit trail.
      */
     async adaptForMms(a: { text: string; file?: StoredRef; peer: string }): Promise<AdaptedContent> {
       const peer = deps.mm4.peers.find((p) => p.name === a.peer);
@@ -140,37 +184,48 @@ export function createMediaActivities(deps: MediaDeps) {
         const f = a.file;
         const budget = limits.maxMessageBytes - MM_OVERHEAD_BYTES - Buffer.byteLength(text, 'utf8');
         const ok = accepts(limits);
-        const name = f.name ?? `file.${f.contentType.split('/')[1] ?? 'bin'}`;
+        const type = canonicalType(f.contentType);
+        const name = cleanName(f.name) || withExtension('file', type);
+        const bytesOf = async () => {
+          const bytes = await deps.media.get(f.id);
+          if (!bytes) throw permanent(ErrorType.ContentNotAccepted, `stored file ${f.id} is gone`);
+          return bytes;
+        };
+        const asIs = (contentType: string, why: string) => {
+          const relabelled = contentType !== f.contentType ? `, labelled ${contentType}` : '';
+          notes.push(`passed through as received (${f.contentType} ${f.size} B${relabelled}): ${why}`);
+          return { ref: f, contentType, name };
+        };
+        const adapted = async (out: { bytes: Buffer; contentType: string }) => {
+          const n = withExtension(name, out.contentType);
+          return { ref: await store(out.bytes, out.contentType, n), contentType: out.contentType, name: n };
+        };
         let fitted: MmsPart | undefined;
-        if (f.contentType.startsWith('image/')) {
-          const bytes = await deps.media.get(f.id);
-          if (!bytes) throw permanent(ErrorType.ContentNotAccepted, `stored file ${f.id} is gone`);
-          const img = await fitImage(bytes, { maxWidth: limits.maxImage.width, maxHeight: limits.maxImage.height, maxBytes: budget, allowed: ok });
-          notes.push(img.note);
-          if (img.ok) {
-            const ext = img.contentType.split('/')[1];
-            fitted = { ref: await store(img.bytes, img.contentType, name.replace(/\.[^.]*$/, '') + `.${ext}`), contentType: img.contentType, name: name.replace(/\.[^.]*$/, '') + `.${ext}` };
+        if (type.startsWith('image/')) {
+          const bytes = await bytesOf();
+          const target = { maxWidth: limits.maxImage.width, maxHeight: limits.maxImage.height, maxBytes: budget, allowed: ok };
+          const as = await imageAsIs(bytes, target);
+          if (as.fits) fitted = asIs(as.contentType, as.note);
+          else {
+            const img = await fitImage(bytes, target);
+            notes.push(`${img.note} (${as.note})`);
+            if (img.ok) fitted = await adapted(img);
           }
-        } else if (ok(f.contentType) && f.size <= budget) {
-          fitted = { ref: f, contentType: f.contentType, name };
-          notes.push(`${f.contentType} ${f.size} B passed through`);
-        } else if (f.contentType.startsWith('video/') || f.contentType.startsWith('audio/')) {
-          const video = f.contentType.startsWith('video/');
+        } else if (ok(type) && f.size <= budget) {
+          fitted = asIs(type, `${type} is accepted and within the ${budget}-byte budget`);
+        } else if (type.startsWith('video/') || type.startsWith('audio/')) {
+          const video = type.startsWith('video/');
           const target = video ? 'video/3gpp' : 'audio/3gpp';
-          const bytes = await deps.media.get(f.id);
-          if (!bytes) throw permanent(ErrorType.ContentNotAccepted, `stored file ${f.id} is gone`);
+          const why = ok(type) ? `over the ${budget}-byte budget` : `${type} is not accepted`;
           const out = !ok(target)
-            ? { ok: false as const, note: `${f.contentType} needs transcoding but the peer does not accept ${target}` }
+            ? { ok: false as const, note: `${type} needs transcoding but the peer does not accept ${target}` }
             : video
-              ? await videoForMms(bytes, budget, false)
-              : await audioForMms(bytes, budget);
-          notes.push(out.note);
-          if (out.ok) {
-            const n = name.replace(/\.[^.]*$/, '') + '.3gp';
-            fitted = { ref: await store(out.bytes, out.contentType, n), contentType: out.contentType, name: n };
-          }
+              ? await videoForMms(await bytesOf(), budget, false)
+              : await audioForMms(await bytesOf(), budget);
+          notes.push(`${out.note} (${why})`);
+          if (out.ok) fitted = await adapted(out);
         } else {
-          notes.push(ok(f.contentType) ? `${f.contentType} of ${f.size} B exceeds the ${budget}-byte budget` : `${f.contentType} is not accepted by the peer`);
+          notes.push(ok(type) ? `${type} of ${f.size} B exceeds the ${budget}-byte budget` : `${type} is not accepted by the peer`);
         }
         if (fitted) parts.push(fitted);
         else {

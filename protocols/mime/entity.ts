@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { decodeCharset, getHeader, parseContentType, parseHeaderBlock, type HeaderField } from './headers.js';
+import { decodeCharset, formatParameterized, getHeader, parseContentType, parseHeaderBlock, type HeaderField } from './headers.js';
 
 /** A MIME entity (RFC 2045/2046) with its body transfer-decoded; multiparts carry their parts. */
 export interface MimeEntity {
@@ -105,11 +105,6 @@ export function entityText(e: MimeEntity): string {
 
 const CONTENT_HEADERS = ['content-type', 'content-transfer-encoding', 'mime-version'];
 
-function formatContentType(mediaType: string, params: Record<string, string>): string {
-  const ps = Object.entries(params).map(([k, v]) => `; ${k}=${/^[A-Za-z0-9._+-]+$/.test(v) ? v : `"${v.replace(/(["\\])/g, '\\$1')}"`}`);
-  return mediaType + ps.join('');
-}
-
 function wrap76(s: string): string {
   return s.replace(/.{1,76}/g, '$&\r\n');
 }
@@ -124,7 +119,7 @@ export function serializeMimeEntity(e: MimeEntity): Buffer {
   if (e.parts) {
     const bodies = e.parts.map(serializeMimeEntity);
     const boundary = e.params.boundary ?? `=_iwf_${createHash('sha256').update(Buffer.concat(bodies)).digest('hex').slice(0, 24)}`;
-    lines.push(`Content-Type: ${formatContentType(e.mediaType, { ...e.params, boundary })}`);
+    lines.push(`Content-Type: ${formatParameterized(e.mediaType, { ...e.params, boundary })}`);
     const chunks: Buffer[] = [Buffer.from(lines.join('\r\n') + '\r\n\r\n')];
     for (const b of bodies) chunks.push(Buffer.from(`--${boundary}\r\n`), b, Buffer.from('\r\n'));
     chunks.push(Buffer.from(`--${boundary}--\r\n`));
@@ -134,7 +129,7 @@ export function serializeMimeEntity(e: MimeEntity): Buffer {
   // latin1 views keep the bytes as they are, whatever the charset.
   const bytes = e.body.toString('latin1');
   const plain = text && bytes.split(/\r?\n/).every((l) => l.length <= 998) && !e.body.includes(0);
-  lines.push(`Content-Type: ${formatContentType(e.mediaType, e.params)}`);
+  lines.push(`Content-Type: ${formatParameterized(e.mediaType, e.params)}`);
   lines.push(`Content-Transfer-Encoding: ${plain ? (/^[\x00-\x7f]*$/.test(bytes) ? '7bit' : '8bit') : 'base64'}`);
   const body = plain ? Buffer.from(bytes.replace(/\r?\n/g, '\r\n'), 'latin1') : Buffer.from(wrap76(e.body.toString('base64')));
   return Buffer.concat([Buffer.from(lines.join('\r\n') + '\r\n\r\n'), body]);

@@ -91,17 +91,94 @@ export function encodeHeaderValue(value: string): string {
 /** Content-Type with lowercase media type and parameters (RFC 2045 5.1; default 5.2). */
 export function parseContentType(value: string | undefined): { mediaType: string; params: Record<string, string> } {
   if (!value) return { mediaType: 'text/plain', params: { charset: 'us-ascii' } };
-  const [type, ...rest] = splitParams(value);
-  const mediaType = /^[^\s/]+\/[^\s/]+$/.test(type.trim()) ? type.trim().toLowerCase() : 'text/plain';
+  const { value: type, params } = parseParameterized(value);
+  const mediaType = /^[^\s/]+\/[^\s/]+$/.test(type) ? type.toLowerCase() : 'text/plain';
+  return { mediaType, params };
+}
+
+/**
+ * A header value with parameters (`value; a=b; c="d"`, RFC 2045 5.1, RFC 2183 2): names lower
+ * case, quoted strings unquoted, and RFC 2231 extended parameters (`name*=utf-8''%C3%BC`, sections
+ * `name*0*=`, `name*1=`) decoded into `name`; an extended value wins over a plain one of that name.
+ */
+export function parseParameterized(value: string): { value: string; params: Record<string, string> } {
+  const [first, ...rest] = splitParams(value);
   const params: Record<string, string> = {};
+  const extended = new Map<string, { n: number; encoded: boolean; text: string }[]>();
   for (const p of rest) {
     const eq = p.indexOf('=');
     if (eq <= 0) continue;
+    const key = p.slice(0, eq).trim().toLowerCase();
     let v = p.slice(eq + 1).trim();
     if (v.startsWith('"') && v.endsWith('"') && v.length >= 2) v = v.slice(1, -1).replace(/\\(.)/g, '$1');
-    params[p.slice(0, eq).trim().toLowerCase()] = v;
+    const ext = /^([^*]+)\*(?:(\d{1,3})(\*)?)?$/.exec(key);
+    if (!ext) params[key] = v;
+    else {
+      const sections = extended.get(ext[1]) ?? [];
+      sections.push({ n: ext[2] === undefined ? 0 : Number(ext[2]), encoded: ext[2] === undefined || ext[3] === '*', text: v });
+      extended.set(ext[1], sections);
+    }
   }
-  return { mediaType, params };
+  for (const [key, sections] of extended) params[key] = decodeRfc2231(sections.sort((a, b) => a.n - b.n));
+  return { value: first.trim(), params };
+}
+
+/** RFC 2231 3-4: sections in order; the first encoded one starts with `charset'language'`. */
+function decodeRfc2231(sections: { n: number; encoded: boolean; text: string }[]): string {
+  let charset = 'us-ascii';
+  const bytes: Buffer[] = [];
+  for (const [i, s] of sections.entries()) {
+    let text = s.text;
+    if (i === 0 && s.encoded) {
+      const m = /^([^']*)'[^']*'(.*)$/.exec(text);
+      if (m) [charset, text] = [m[1] || 'us-ascii', m[2]];
+    }
+    // Percent-decoded as bytes: a character may be split across two sections.
+    bytes.push(s.encoded ? Buffer.from(text.replace(/%([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1') : Buffer.from(text, 'utf8'));
+  }
+  return decodeCharset(Buffer.concat(bytes), charset);
+}
+
+/** RFC 2045 token characters we write bare (a conservative subset of 5.1's token). */
+const BARE = /^[A-Za-z0-9._+-]+$/;
+/** Longest RFC 2231 section we write, so each folded line stays under 78 columns (RFC 5322 2.1.1). */
+const SECTION = 60;
+
+/** RFC 2231 7: attribute-chars stay, every other byte of the UTF-8 form is %XX. */
+const pctEncode = (ch: string) =>
+  /^[A-Za-z0-9!#$&+.^_`|~-]$/.test(ch)
+    ? ch
+    : [...Buffer.from(ch, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join('');
+
+/**
+ * Writes `value; a=b; c="d"` (RFC 2045 5.1). A parameter that is not printable ASCII or holds a
+ * quote or backslash is written as an RFC 2231 extended parameter in UTF-8
+ * (`name*=utf-8''Gr%C3%BC%C3%9Fe.jpg`) on a folded line of its own, a long one in sections
+ * `name*0*=`, `name*1*=` (RFC 2231 3) that never split a character, each line under 78 columns
+ * (RFC 5322 2.1.1). CR and LF can therefore never reach the header.
+ */
+export function formatParameterized(value: string, params: Record<string, string>): string {
+  let out = value;
+  for (const [k, v] of Object.entries(params)) {
+    if (BARE.test(v)) out += `; ${k}=${v}`;
+    else if (/^[\x20-\x7e]*$/.test(v) && !/["\\]/.test(v)) out += `; ${k}="${v}"`;
+    else {
+      const sections: string[] = [];
+      let cur = '';
+      for (const ch of v) {
+        const enc = pctEncode(ch);
+        if (cur.length + enc.length > SECTION - (sections.length ? 0 : 7)) {
+          sections.push(cur);
+          cur = '';
+        }
+        cur += enc;
+      }
+      sections.push(cur);
+      if (sections.length === 1) out += `;\r\n ${k}*=utf-8''${sections[0]}`;
+      else out += sections.map((s, i) => `;\r\n ${k}*${i}*=${i ? '' : "utf-8''"}${s}`).join('');
+    }
+  }
+  return out;
 }
 
 /** Splits on ';' outside quoted strings. */

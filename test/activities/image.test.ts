@@ -1,6 +1,6 @@
 import test from 'ava';
 import sharp from 'sharp';
-import { fitImage, thumbnail } from '../../activities/image.js';
+import { fitImage, imageAsIs, thumbnail } from '../../activities/image.js';
 
 const all = () => true;
 const only = (...types: string[]) => (t: string) => types.includes(t);
@@ -93,4 +93,24 @@ test('over generated images of several sizes and formats the output always decod
       t.is(`image/${m.format}`, out.contentType);
     }
   }
+});
+
+test('an image that fits is recognised from its metadata, by its real format, with every reason it does not', async (t) => {
+  const rich = { maxWidth: 640, maxHeight: 480, maxBytes: 100 * 1024 - 2048, allowed: only('image/jpeg', 'image/gif', 'image/png') };
+  const jpeg = await (await noise(640, 480)).jpeg({ quality: 30 }).toBuffer();
+  t.like(await imageAsIs(jpeg, rich), { fits: true, contentType: 'image/jpeg', width: 640, height: 480 });
+  t.like(await imageAsIs(await (await noise(641, 100)).png().toBuffer(), rich), { fits: false, note: 'larger than 640x480' });
+  t.like(await imageAsIs(await (await noise(320, 240)).webp().toBuffer(), rich), { fits: false, note: 'image/webp is not accepted' });
+  t.like(await imageAsIs(jpeg, { ...rich, maxBytes: 1000 }), { fits: false, note: 'over the 1000-byte budget' });
+  // EXIF orientation 6 displays a 640x480 picture as 480x640: not within 640x480.
+  const turned = await (await noise(640, 480)).withMetadata({ orientation: 6 }).jpeg({ quality: 30 }).toBuffer();
+  t.like(await imageAsIs(turned, rich), { fits: false, note: 'larger than 640x480' });
+  t.like(await imageAsIs(Buffer.from('not an image'), rich), { fits: false });
+});
+
+test('adapted JPEGs are baseline, the mode every MMS terminal decodes', async (t) => {
+  const src = await (await noise(1600, 1200)).jpeg({ quality: 95, progressive: true }).toBuffer();
+  const out = await fitImage(src, { maxWidth: 640, maxHeight: 480, maxBytes: 98_000, allowed: all });
+  if (!out.ok) return t.fail(out.note);
+  t.false((await sharp(out.bytes).metadata()).isProgressive);
 });

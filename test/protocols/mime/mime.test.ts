@@ -4,10 +4,12 @@ import { entityText, parseMimeEntity, serializeMimeEntity, type MimeEntity } fro
 import {
   decodeEncodedWords,
   encodeHeaderValue,
+  formatParameterized,
   formatRfc5322Date,
   parseAddressList,
   parseContentType,
   parseHeaderBlock,
+  parseParameterized,
   parseRfc5322Date,
 } from '../../../protocols/mime/headers.js';
 
@@ -85,4 +87,31 @@ test('a multipart entity round-trips through serialize and parse', (t) => {
 test('a multipart without its closing delimiter still yields its parts', (t) => {
   const raw = 'Content-Type: multipart/mixed; boundary=zz\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\none\r\n--zz\r\nContent-Type: text/plain\r\n\r\ntwo';
   t.deepEqual(parseMimeEntity(Buffer.from(raw)).parts?.map(entityText), ['one', 'two']);
+});
+
+test('any parameter value survives writing and reading, with RFC 2231 where it is not plain ASCII', (t) => {
+  const back = (v: string) => {
+    const line = `Content-Type: ${formatParameterized('image/jpeg', { name: v })}`;
+    const lines = line.split('\r\n');
+    t.true(lines.slice(1).every((l) => l.length <= 78 && l.startsWith(' ')), 'RFC 2231 sections on folded lines (RFC 5322 2.1.1, 2.2.3)');
+    return parseContentType(parseHeaderBlock(line)[0].value).params.name;
+  };
+  fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 120 }), (s) => back(s) === s));
+  t.is(formatParameterized('image/jpeg', { name: 'photo.jpg' }), 'image/jpeg; name=photo.jpg');
+  t.is(formatParameterized('image/jpeg', { name: 'a b.jpg' }), 'image/jpeg; name="a b.jpg"');
+  t.is(formatParameterized('inline', { filename: 'Grüße "x".jpg' }), "inline;\r\n filename*=utf-8''Gr%C3%BC%C3%9Fe%20%22x%22.jpg");
+  t.is(formatParameterized('inline', { filename: 'a\r\nX-Evil: 1' }), "inline;\r\n filename*=utf-8''a%0D%0AX-Evil%3A%201", 'no header injection');
+  const long = formatParameterized('inline', { filename: '日本語のファイル名'.repeat(4) + '.jpg' });
+  t.regex(long, /^inline;\r\n filename\*0\*=utf-8''(%[0-9A-F]{2})+;\r\n filename\*1\*=/);
+});
+
+test('RFC 2231 parameters from other writers: sections, charsets, and the extended value winning', (t) => {
+  t.deepEqual(parseParameterized(`attachment; filename*0*=iso-8859-1'de'K%F6ln; filename*1=" am Rhein.jpg"`), {
+    value: 'attachment',
+    params: { filename: 'Köln am Rhein.jpg' },
+  });
+  // A character may be split across sections (RFC 2231 3 does not forbid it).
+  t.is(parseParameterized(`inline; filename*1*=%BC.jpg; filename*0*=utf-8''%C3`).params.filename, 'ü.jpg');
+  t.is(parseParameterized(`inline; filename="fallback.jpg"; filename*=UTF-8''%E2%9C%93.jpg`).params.filename, '✓.jpg');
+  t.is(parseContentType('image/jpeg; NAME*=utf-8\'\'a%20b.jpg').params.name, 'a b.jpg');
 });

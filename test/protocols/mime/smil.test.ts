@@ -1,7 +1,9 @@
 import test from 'ava';
+import PostalMime from 'postal-mime';
 import { parseMimeEntity, serializeMimeEntity, entityText } from '../../../protocols/mime/entity.js';
 import { partsInPresentationOrder } from '../../../protocols/mime/smil.js';
-import { buildMmContent } from '../../../protocols/mime/smil-build.js';
+import { getHeader, parseParameterized } from '../../../protocols/mime/headers.js';
+import { buildMmContent, contentLocation } from '../../../protocols/mime/smil-build.js';
 import { parseMm4 } from '../../../protocols/mm4/pdu.js';
 import { vector } from '../vectors.js';
 
@@ -45,4 +47,36 @@ test('a built MM has SMIL first and presents its media and text in order', (t) =
   t.deepEqual(partsInPresentationOrder(back).map((p) => p.mediaType), ['image/jpeg', 'text/plain']);
   t.is(entityText(back.parts![1]), 'Hallo ✓');
   t.deepEqual(buildMmContent('only text', []).mediaType, 'text/plain');
+});
+
+test('file names of any characters: a bare URI-safe Content-Location, the name itself in name and filename', async (t) => {
+  const names = ['Grüße "vom" Strand.jpg', 'a b\r\nX-Evil: 1.jpg', '日本.jpg', 'pic.jpg'];
+  const mm = buildMmContent('hi', names.map((name) => ({ contentType: 'image/jpeg', name, body: Buffer.from([0xff, 0xd8, 0xff, 0xd9]) })));
+  const raw = serializeMimeEntity(mm);
+  const back = parseMimeEntity(raw);
+  const media = back.parts!.slice(2);
+  const locations = media.map((p) => getHeader(p.headers, 'Content-Location'));
+  t.deepEqual(locations, ['Gru_e_vom_Strand.jpg', 'a_b_X-Evil_1.jpg', 'part2.jpg', 'pic.jpg']);
+  // RFC 2557 4: a URI, written bare; here only RFC 3986 unreserved characters.
+  for (const loc of locations) t.regex(loc!, /^[A-Za-z0-9._-]+$/);
+  t.notRegex(raw.toString('latin1'), /^X-Evil/m, 'no header made of a name');
+  t.deepEqual(media.map((p) => p.params.name), names);
+  t.deepEqual(media.map((p) => parseParameterized(getHeader(p.headers, 'Content-Disposition')!)), names.map((filename) => ({ value: 'inline', params: { filename } })));
+  // Every SMIL src names exactly one part by its Content-ID (RFC 2392), and the parts' locations are distinct.
+  const smil = back.parts![0].body.toString();
+  const srcs = [...smil.matchAll(/src="cid:([^"]+)"/g)].map((m) => m[1]);
+  t.deepEqual(srcs.map((id) => back.parts!.filter((p) => getHeader(p.headers, 'Content-ID') === `<${id}>`).length), [1, 1, 1, 1, 1]);
+  t.is(new Set(back.parts!.map((p) => getHeader(p.headers, 'Content-Location'))).size, back.parts!.length);
+  // An independent reader (postal-mime, RFC 2231 and all) gets the names back.
+  const mail = await PostalMime.parse(Buffer.concat([Buffer.from('MIME-Version: 1.0\r\n'), raw]));
+  t.deepEqual(mail.attachments.filter((a) => a.mimeType === 'image/jpeg').map((a) => a.filename), names);
+});
+
+test('Content-Locations are kept apart from each other and from the SMIL and text parts', (t) => {
+  t.is(contentLocation('pic.jpg', 'part0', ['pic.jpg']), 'pic-2.jpg');
+  t.is(contentLocation('PIC.JPG', 'part0', ['pic.jpg', 'pic-2.jpg']), 'PIC-3.jpg');
+  t.is(contentLocation('text0.txt', 'part0'), 'text0-2.txt');
+  t.is(contentLocation('..', 'part7'), 'part7');
+  const long = contentLocation('x'.repeat(300) + '.jpeg', 'part0', ['x']);
+  t.true(long.length <= 64 && long.endsWith('xx.jpeg'), long);
 });
