@@ -8,7 +8,7 @@ import { permanent } from './failures.js';
 import { buildCpimMessage, buildImdnCpim, serializeCpim, type Disposition } from '../protocols/cpim/cpim.js';
 import { cpmMessageIds, sipBranch } from '../protocols/interworking/ids.js';
 import { classifySipStatus } from '../protocols/interworking/sip-status.js';
-import type { SipHeader } from '../protocols/sip/message.js';
+import { getHeaders, type SipHeader } from '../protocols/sip/message.js';
 
 /** ICSI of OMA CPM standalone (pager mode) messaging (OMA-TS-CPM_Conv_Fnct). */
 export const ICSI_CPM_MSG = 'urn:urn-7:3gpp-service.ims.icsi.oma.cpm.msg';
@@ -97,7 +97,7 @@ export function buildCpmMessage(a: CpmMessageInput, deps: Pick<SipDeps, 'domain'
     { name: 'Call-ID', value: ids.callId },
     // One Call-ID per recipient; each attempt is the next CSeq (RFC 3261 8.1.1.5).
     { name: 'CSeq', value: `${a.attempt} MESSAGE` },
-    { name: 'P-Asserted-Identity', value: `<${a.senderUri}>` },
+    { name: 'P-Asserted-Identity', value: assertedIdentity(a.senderUri) },
     ...(a.hideSender ? [{ name: 'Privacy', value: 'id' }] : []),
     { name: 'P-Asserted-Service', value: ICSI_CPM_MSG },
     { name: 'Accept-Contact', value: `*;+g.3gpp.icsi-ref="${encodeURIComponent(ICSI_CPM_MSG)}"` },
@@ -107,6 +107,44 @@ export function buildCpmMessage(a: CpmMessageInput, deps: Pick<SipDeps, 'domain'
     { name: 'Content-Type', value: 'message/cpim' },
   ];
   return { ids, headers, body: cpim, branch: sipBranch(a.workflowId, key, a.attempt) };
+}
+
+/**
+ * P-Asserted-Identity for our sender: a `sip:+E164@...;user=phone` URI also in its tel form, the
+ * one sip and one tel value RFC 3325 9.1 allows, so nodes that key on either find the number.
+ */
+export function assertedIdentity(senderUri: string): string {
+  const number = /^sip:(\+\d{3,15})@[^;>]+;(?:[^;>]*;)*user=phone(?:;|$)/i.exec(senderUri)?.[1];
+  return number ? `<${senderUri}>, <tel:${number}>` : `<${senderUri}>`;
+}
+
+/** A 415 whose Accept lists text/plain but not message/cpim (e.g. baresip). */
+function refusesCpimForText(res: { status: number; headers: SipHeader[] }): boolean {
+  if (res.status !== 415) return false;
+  const accept = getHeaders(res.headers, 'Accept')
+    .flatMap((v) => v.split(','))
+    .map((v) => v.split(';')[0].trim().toLowerCase());
+  return accept.includes('text/plain') && !accept.includes('message/cpim');
+}
+
+/**
+ * The same part as a plain RFC 3428 MESSAGE with a text/plain body, for clients without CPIM: a
+ * file becomes a line with its name and download link. A request of its own (Call-ID, tag and
+ * branch derived from the part's key plus `#plain`), so a retry is again a retransmission.
+ */
+export function buildPlainTextMessage(a: CpmMessageInput, deps: Pick<SipDeps, 'domain' | 'outboundProxy' | 'transport' | 'mediaPublicUrl'>, part: CpmPart, index: number) {
+  const key = `${index === 0 ? a.recipientUri : `${a.recipientUri}#${index}`}#plain`;
+  const ids = cpmMessageIds(a.workflowId, key, deps.domain);
+  const cpm = buildCpmMessage(a, deps, part, index);
+  const text = part.kind === 'text' ? part.text : `${part.file.file.name ?? 'file'}: ${mediaUrl(deps.mediaPublicUrl(), part.file.file)}`;
+  const headers = cpm.headers
+    .filter((h) => !/^(content-type|accept-contact|call-id|from|conversation-id|contribution-id)$/i.test(h.name))
+    .concat([
+      { name: 'From', value: `<${a.hideSender ? ANONYMOUS : a.senderUri}>;tag=${ids.fromTag}` },
+      { name: 'Call-ID', value: ids.callId },
+      { name: 'Content-Type', value: 'text/plain;charset=UTF-8' },
+    ]);
+  return { ids, headers, body: Buffer.from(text, 'utf8'), branch: sipBranch(a.workflowId, key, a.attempt) };
 }
 
 export interface ImdnActivityInput {
@@ -184,14 +222,34 @@ export function createSipActivities(deps: SipDeps) {
       const beat = setInterval(() => heartbeat(), 2000);
       try {
         let result: SipAttemptResult | undefined;
+        let plain = false;
         for (const [i, part] of cpmParts(a.content).entries()) {
-          const msg = buildCpmMessage(a, deps, part, i);
-          const res = await deps.endpoint.sendRequest(
+          let msg = plain ? buildPlainTextMessage(a, deps, part, i) : buildCpmMessage(a, deps, part, i);
+          let res = await deps.endpoint.sendRequest(
             { method: 'MESSAGE', uri: a.recipientUri, headers: msg.headers, body: msg.body, branch: msg.branch },
             { ...deps.outboundProxy, transport: deps.transport },
           );
+          if (!plain && refusesCpimForText(res)) {
+            // RFC 3261 21.4.16: the client listed what it takes; a text/plain-only client gets
+            // the text itself, and the rest of the delivery's parts as text with their links.
+            plain = true;
+            msg = buildPlainTextMessage(a, deps, part, i);
+            res = await deps.endpoint.sendRequest(
+              { method: 'MESSAGE', uri: a.recipientUri, headers: msg.headers, body: msg.body, branch: msg.branch },
+              { ...deps.outboundProxy, transport: deps.transport },
+            );
+          }
           const verdict = classifySipStatus(res.status);
-          result = { uri: a.recipientUri, outcome: verdict.outcome, mm4Status: verdict.mm4Status, sipStatus: res.status, reason: res.reason, imdnMessageId: msg.ids.imdnMessageId, callId: msg.ids.callId };
+          result = {
+            uri: a.recipientUri,
+            outcome: verdict.outcome,
+            mm4Status: verdict.mm4Status,
+            sipStatus: res.status,
+            reason: res.reason,
+            imdnMessageId: msg.ids.imdnMessageId,
+            callId: msg.ids.callId,
+            ...(plain ? { note: 'sent as text/plain: the recipient refused message/cpim (415) and accepts text/plain' } : {}),
+          };
           if (verdict.outcome !== 'accepted') break;
         }
         return result!;

@@ -8,11 +8,16 @@ import { readCpmMessage } from '../protocols/interworking/cpm-intake.js';
 import { workflowIdFromImdnId } from '../protocols/interworking/ids.js';
 import { parseContentType } from '../protocols/mime/headers.js';
 import { selectInterworking, type IsfPolicy } from '../protocols/interworking/isf.js';
+import { ACCEPT_ENCODING, decodeSipBody } from '../protocols/sip/content-encoding.js';
 import { getHeader, type SipRequest } from '../protocols/sip/message.js';
+import type { ResponseSpec } from '../protocols/sip/response.js';
 import { cpmToMmsWorkflowId } from '../workflows/messages.js';
 import { DispatchUnavailable, type Dispatcher } from './dispatch.js';
 
 const ALLOW = 'MESSAGE, OPTIONS';
+
+/** Largest body we inflate a compressed request to (pager mode stays far below it, RFC 3428 6). */
+const MAX_INFLATED_BYTES = 1024 * 1024;
 
 /** Matches sources against `sip.trusted` (exact IPs or CIDR); an empty list trusts loopback only. */
 export function trustedSources(entries: string[]): (ip: string) => boolean {
@@ -92,7 +97,6 @@ export function attachSipIngress(endpoint: SipEndpoint, o: SipIngressOptions) {
     }
     const intake = readCpmMessage(req, new Date());
     if (!intake.ok) {
-      o.log.warn({ status: intake.status, reason: intake.reason }, 'CPM MESSAGE refused');
       return { status: intake.status, reason: intake.reason, headers: intake.headers };
     }
     const { input, recipientNumber } = intake;
@@ -115,13 +119,44 @@ export function attachSipIngress(endpoint: SipEndpoint, o: SipIngressOptions) {
     }
   }
 
-  endpoint.onRequest(async (req: SipRequest, info: { remote: { host: string } }) => {
-    if (!isTrusted(info.remote.host)) {
-      o.log.warn({ remote: info.remote.host, method: req.method }, 'SIP request from an untrusted source');
-      return { status: 403, reason: 'Forbidden (untrusted source)' };
+  async function answer(req: SipRequest, info: { remote: { host: string } }): Promise<ResponseSpec> {
+    if (!isTrusted(info.remote.host)) return { status: 403, reason: 'Forbidden (untrusted source)' };
+    if (req.method === 'OPTIONS') {
+      return {
+        status: 200,
+        headers: [
+          { name: 'Allow', value: ALLOW },
+          { name: 'Accept', value: 'message/cpim' },
+          { name: 'Accept-Encoding', value: ACCEPT_ENCODING },
+        ],
+      };
     }
-    if (req.method === 'OPTIONS') return { status: 200, headers: [{ name: 'Allow', value: ALLOW }, { name: 'Accept', value: 'message/cpim' }] };
-    if (req.method === 'MESSAGE') return onMessage(req);
-    return { status: 405, headers: [{ name: 'Allow', value: ALLOW }] };
+    if (req.method !== 'MESSAGE') return { status: 405, headers: [{ name: 'Allow', value: ALLOW }] };
+    // RFC 3261 20.12: an encoded body (liblinphone deflates its IMDNs) is read decoded.
+    const decoded = decodeSipBody(req.headers, req.body, MAX_INFLATED_BYTES);
+    if (!decoded.ok) return { status: decoded.status, reason: decoded.reason, headers: decoded.headers };
+    return onMessage(decoded.encodings.length ? { ...req, body: decoded.body } : req);
+  }
+
+  endpoint.onRequest(async (req, info) => {
+    const res = await answer(req, info);
+    // Every refusal is traceable to the request that caused it.
+    if (res.status >= 300) {
+      o.log.warn(
+        {
+          method: req.method,
+          callId: getHeader(req.headers, 'Call-ID'),
+          cseq: getHeader(req.headers, 'CSeq'),
+          remote: `${info.remote.host}:${info.remote.port}`,
+          transport: info.transport,
+          contentType: getHeader(req.headers, 'Content-Type'),
+          contentEncoding: getHeader(req.headers, 'Content-Encoding'),
+          status: res.status,
+          reason: res.reason,
+        },
+        'SIP request refused',
+      );
+    }
+    return res;
   });
 }

@@ -95,6 +95,8 @@ export interface SipAttemptResult {
   mm4Status: Mm4Status;
   imdnMessageId: string;
   callId: string;
+  /** How the content went when not as CPIM (e.g. text/plain to a client that refused message/cpim). */
+  note?: string;
 }
 
 /** One line of the audit trail: a machine transition with its cause. */

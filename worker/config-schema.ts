@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 /**
  * A tiny validating reader for the config tree. Every problem is collected with the dotted key
  * that caused it, so one start-up error lists everything wrong at once.
@@ -63,6 +64,11 @@ export class Reader {
     return n;
   }
 
+  /** An integer in range, or undefined when absent. */
+  optionalInt(path: string, min: number, max: number): number | undefined {
+    return this.raw(path) === undefined ? undefined : this.int(path, min, min, max);
+  }
+
   num(path: string, dflt: number, min: number, max: number): number {
     const v = this.raw(path);
     if (v === undefined || v === null) return dflt;
@@ -98,6 +104,13 @@ export class Reader {
     if (!m) return this.fail(path, 'must be a duration like 500ms, 30s, 5m, 2h or 7d') ?? dflt;
     const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms'];
     return Math.round(Number(m[1]) * unit);
+  }
+
+  /** An IPv4 or IPv6 address (no host names: it is bound to). */
+  ip(path: string): string | undefined {
+    const v = this.str(path);
+    if (v === undefined) return undefined;
+    return isIP(v) ? v : this.fail(path, `must be an IP address, got '${v}'`);
   }
 
   /** `host:port` (IPv6 as `[::1]:5060`). */

@@ -45,6 +45,10 @@ export interface Config {
     transport: 'udp' | 'tcp';
     trusted: string[];
     timers: { t1: number; t2: number; t4: number };
+    /** Source address of our outgoing TCP connections; default the listen address. */
+    sourceAddress?: string;
+    /** Path MTU toward the outbound proxy when known (RFC 3261 18.1.1 size rule). */
+    pathMtu?: number;
   };
   cpm: {
     /** E.164 numbers; an entry ending in `*` is a prefix. Merged from `cpm.users` and `cpm.usersFile`. */
@@ -151,7 +155,7 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
   r.unknownKeys('temporal', ['address', 'namespace', 'taskQueue', 'profile', 'embedded']);
   r.unknownKeys('temporal.embedded', ['port', 'uiPort', 'ui', 'dbFile']);
   r.unknownKeys('mm4', ['listen', 'domain', 'systemAddress', 'maxMessageBytes', 'peers', 'defaultPeer']);
-  r.unknownKeys('sip', ['listen', 'domain', 'outboundProxy', 'transport', 'trusted', 'timers']);
+  r.unknownKeys('sip', ['listen', 'domain', 'outboundProxy', 'transport', 'trusted', 'timers', 'sourceAddress', 'pathMtu']);
   r.unknownKeys('sip.timers', ['t1', 't2', 't4']);
   r.unknownKeys('cpm', ['users', 'usersFile', 'defaultCountry', 'uriForm']);
   r.unknownKeys('delivery', ['retry', 'defaultExpiry', 'maxExpiry', 'mm4Ack']);
@@ -247,8 +251,10 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
       transport: r.oneOf('sip.transport', ['udp', 'tcp'] as const, 'udp'),
       trusted: r.strList('sip.trusted'),
       timers: { t1, t2: r.duration('sip.timers.t2', 4000), t4: r.duration('sip.timers.t4', 5000) },
+      sourceAddress: r.ip('sip.sourceAddress'),
+      pathMtu: r.optionalInt('sip.pathMtu', 576, 65535),
     },
-    cpm: { users, defaultCountry, uriForm: r.oneOf('cpm.uriForm', ['tel', 'sip'] as const, 'tel') },
+    cpm: { users, defaultCountry, uriForm: r.oneOf('cpm.uriForm', ['tel', 'sip'] as const, 'sip') },
     delivery: {
       retry: {
         maxAttempts: r.int('delivery.retry.maxAttempts', 6, 1, 1000),

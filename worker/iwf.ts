@@ -88,6 +88,8 @@ export async function startIwf(config: Config, log: Logger, opts: { workflowBund
     host: config.sip.listen.host,
     port: config.sip.listen.port,
     timers: config.sip.timers,
+    sourceAddress: config.sip.sourceAddress,
+    pathMtu: config.sip.pathMtu,
     log: log.child({ src: 'sip' }),
   });
   const smtp = createSmtpClient({ heloName: config.mm4.domain });

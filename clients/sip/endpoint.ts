@@ -23,6 +23,16 @@ export interface SipEndpointOptions {
    */
   timers?: { t1?: number; t2?: number; t4?: number };
   maxMessageBytes?: number;
+  /**
+   * Source address of outgoing TCP connections; default `host` (unless a wildcard). A core that
+   * tells the IWF from clients by source address must see the address it knows us by.
+   */
+  sourceAddress?: string;
+  /**
+   * Path MTU toward the next hop, when known. RFC 3261 18.1.1: a request within 200 bytes of it,
+   * or larger than 1300 bytes when it is unknown, goes over TCP even when UDP was asked for.
+   */
+  pathMtu?: number;
   log?: TransportLog;
   /** Where the transaction timers and the connect timeout run; default the real clock (tests pass a fake one). */
   clock?: Clock;
@@ -62,6 +72,11 @@ export interface SipEndpoint {
 
 const MAGIC_COOKIE = 'z9hG4bK';
 
+/** RFC 3261 18.1.1: the largest request sent over UDP (1300 bytes, or 200 below a known path MTU). */
+export function maxUdpRequestBytes(pathMtu?: number): number {
+  return pathMtu === undefined ? 1300 : Math.min(1300, pathMtu - 200);
+}
+
 /**
  * A focused RFC 3261 endpoint: transport (section 18) plus non-INVITE client (17.1.2) and server
  * (17.2.2) transactions, for pager-mode MESSAGE (RFC 3428) and OPTIONS.
@@ -71,7 +86,16 @@ export async function createSipEndpoint(o: SipEndpointOptions): Promise<SipEndpo
   const t2 = o.timers?.t2 ?? 4000;
   const clock = o.clock ?? realClock;
   const transport = new SipTransport(
-    { host: o.host, port: o.port, transports: o.transports ?? ['udp', 'tcp'], maxMessageBytes: o.maxMessageBytes, connectTimeoutMs: 64 * t1, clock, log: o.log },
+    {
+      host: o.host,
+      port: o.port,
+      transports: o.transports ?? ['udp', 'tcp'],
+      maxMessageBytes: o.maxMessageBytes,
+      connectTimeoutMs: 64 * t1,
+      sourceAddress: o.sourceAddress ?? (o.host === '0.0.0.0' || o.host === '::' ? undefined : o.host),
+      clock,
+      log: o.log,
+    },
     {
       message: (m, flow) => (m.kind === 'response' ? clients.onResponse(m) : void servers.onRequest(m, flow)),
       invalid: (e, flow) => servers.onInvalid(e, flow),
@@ -84,15 +108,35 @@ export async function createSipEndpoint(o: SipEndpointOptions): Promise<SipEndpo
   const sentBy = o.publicHost ?? (o.host === '0.0.0.0' || o.host === '::' ? '127.0.0.1' : o.host);
   let closed = false;
 
+  const udpLimit = maxUdpRequestBytes(o.pathMtu);
+  const canTcp = (o.transports ?? ['udp', 'tcp']).includes('tcp');
+
   async function sendRequest(req: OutgoingRequest, dest: SipDestination): Promise<SipResponse> {
     const branch = req.branch ?? `${MAGIC_COOKIE}${randomBytes(12).toString('base64url')}`;
     if (!branch.startsWith(MAGIC_COOKIE) || !/^[A-Za-z0-9.!%*_+`'~-]+$/.test(branch)) throw new TypeError(`branch '${branch}' must be a token starting with ${MAGIC_COOKIE}`);
-    const via = formatVia({ transport: dest.transport.toUpperCase(), host: sentBy, port: transport.port, params: { branch, rport: '' } });
-    const headers = [{ name: 'Via', value: via }, ...req.headers.filter((h) => !/^(via|v)$/i.test(h.name))];
-    if (getHeader(headers, 'Max-Forwards') === undefined) headers.splice(1, 0, { name: 'Max-Forwards', value: '70' });
-    const bytes = serializeSipMessage({ kind: 'request', method: req.method, uri: req.uri, headers, body: req.body ?? Buffer.alloc(0) });
+    let bytes = serializeRequest(req, branch, dest.transport);
+    let target = dest;
+    if (dest.transport === 'udp' && bytes.length > udpLimit) {
+      // RFC 3261 18.1.1: too large for UDP, so TCP, and the top Via says so.
+      if (!canTcp) return syntheticResponse(503, `Service Unavailable (request of ${bytes.length} bytes needs TCP, RFC 3261 18.1.1; TCP is not enabled)`);
+      target = { ...dest, transport: 'tcp' };
+      bytes = serializeRequest(req, branch, 'tcp');
+    }
     if (closed) return syntheticResponse(503, 'Service Unavailable (endpoint closed)');
-    return clients.start(branch, req.method, bytes, dest);
+    const res = await clients.start(branch, req.method, bytes, target);
+    if (target !== dest && res.status === 503 && res.headers.length === 0) {
+      // A synthetic 503 (no TCP connection): say why TCP was needed, so the failure is clear.
+      const cause = res.reason.replace(/^Service Unavailable \((.*)\)$/, '$1');
+      return syntheticResponse(503, `Service Unavailable (request of ${bytes.length} bytes needs TCP, RFC 3261 18.1.1: ${cause})`);
+    }
+    return res;
+  }
+
+  function serializeRequest(req: OutgoingRequest, branch: string, via: TransportName): Buffer {
+    const top = formatVia({ transport: via.toUpperCase(), host: sentBy, port: transport.port, params: { branch, rport: '' } });
+    const headers = [{ name: 'Via', value: top }, ...req.headers.filter((h) => !/^(via|v)$/i.test(h.name))];
+    if (getHeader(headers, 'Max-Forwards') === undefined) headers.splice(1, 0, { name: 'Max-Forwards', value: '70' });
+    return serializeSipMessage({ kind: 'request', method: req.method, uri: req.uri, headers, body: req.body ?? Buffer.alloc(0) });
   }
 
   return {

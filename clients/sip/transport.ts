@@ -38,6 +38,8 @@ export interface TransportOptions {
   maxMessageBytes?: number;
   /** Connect attempts give up after this long (the transaction's Timer F), on `clock`. */
   connectTimeoutMs: number;
+  /** Local address outgoing TCP connections are bound to (the listen address, so peers see who we are). */
+  sourceAddress?: string;
   /** Default the real one. Idle connections are closed by the socket's own inactivity timer, not by this clock. */
   clock?: Clock;
   log?: TransportLog;
@@ -160,7 +162,7 @@ export class SipTransport {
     const pending = this.connecting.get(k);
     if (pending) return pending;
     const attempt = new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect({ host: dest.host, port: dest.port });
+      const s = net.connect({ host: dest.host, port: dest.port, ...(this.o.sourceAddress ? { localAddress: this.o.sourceAddress } : {}) });
       this.sockets.add(s); // so close() also stops attempts in progress
       const clock = this.o.clock ?? realClock;
       const timer = clock.setTimeout(() => s.destroy(Object.assign(new Error(`connect ETIMEDOUT ${k}`), { code: 'ETIMEDOUT' })), this.o.connectTimeoutMs, { unref: true });

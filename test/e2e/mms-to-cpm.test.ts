@@ -21,7 +21,8 @@ const to = (n: string) => [`+${n}/TYPE=PLMN@mms.iwf.example.net`];
 
 // Recipient numbers choose the CPM side's behaviour.
 const tries = new Map<string, number>();
-const answer = (uri: string) => {
+const answer = (requestUri: string) => {
+  const uri = /\+\d+/.exec(requestUri)?.[0] ?? requestUri; // the number, whatever the URI form
   const n = (tries.get(uri) ?? 0) + 1;
   tries.set(uri, n);
   if (uri.endsWith('0404')) return 404;
@@ -44,7 +45,9 @@ const resFor = (transactionId: string) =>
   waitFor(`MM4_forward.RES for ${transactionId}`, () =>
     env.mmsc.received.find((r) => r.type === 'MM4_forward.RES' && r.transactionId === transactionId),
   );
-const messagesTo = (number: string) => env.peer.seen.filter((s) => s.req.method === 'MESSAGE' && s.req.uri === `tel:+${number}`);
+/** The default CPM URI form: sip:+E164@<sip.domain>;user=phone, as real clients accept it. */
+const cpmUri = (number: string) => `sip:+${number}@ims.iwf.example.net;user=phone`;
+const messagesTo = (number: string) => env.peer.seen.filter((s) => s.req.method === 'MESSAGE' && s.req.uri === cpmUri(number));
 
 test('a text MMS reaches the CPM user as a CPIM MESSAGE and the MMSC gets an Ok .RES', async (t) => {
   const sent = await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-happy', text: 'Lunch at 12:30? — Älice' }), envelopeTo('12025550199'));
@@ -58,7 +61,8 @@ test('a text MMS reaches the CPM user as a CPIM MESSAGE and the MMSC gets an Ok 
 
   const [msg] = messagesTo('12025550199');
   const h = (n: string) => getHeader(msg.req.headers, n);
-  t.is(h('P-Asserted-Identity'), '<tel:+12025550101>');
+  t.is(h('P-Asserted-Identity'), `<${cpmUri('12025550101')}>, <tel:+12025550101>`, 'both forms, RFC 3325 9.1');
+  t.is(h('From')?.replace(/;tag=.*$/, ''), `<${cpmUri('12025550101')}>`, 'the SIP From is the CPIM From');
   t.is(h('P-Asserted-Service'), 'urn:urn-7:3gpp-service.ims.icsi.oma.cpm.msg');
   t.regex(h('Accept-Contact') ?? '', /icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg"/);
   t.regex(h('Conversation-ID') ?? '', /^[0-9a-f-]{36}$/);
@@ -66,8 +70,8 @@ test('a text MMS reaches the CPM user as a CPIM MESSAGE and the MMSC gets an Ok 
   t.regex(h('Content-Type') ?? '', /^message\/cpim/);
   const cpim = parseCpim(msg.req.body);
   if (!cpim.ok) return t.fail(cpim.error);
-  t.is(cpimHeader(cpim.message, 'From'), '<tel:+12025550101>');
-  t.is(cpimHeader(cpim.message, 'To'), '<tel:+12025550199>');
+  t.is(cpimHeader(cpim.message, 'From'), `<${cpmUri('12025550101')}>`);
+  t.is(cpimHeader(cpim.message, 'To'), `<${cpmUri('12025550199')}>`);
   t.is(cpimHeader(cpim.message, 'Subject'), 'Lunch?');
   t.is(cpimHeader(cpim.message, 'DateTime'), '2025-03-04T10:15:02.000Z');
   t.regex(cpimHeader(cpim.message, 'Message-ID', IMDN_NS) ?? '', /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{12}$/);
@@ -177,19 +181,19 @@ function imdnIdOf(number: string): string {
 
 /** A CPM recipient's IMDN about a MESSAGE it got, sent through the core to the IWF (RFC 5438 7.2). */
 async function imdnBack(o: { number: string; imdnId: string; kind: 'delivery' | 'display'; status: string; callId: string; transport?: 'udp' | 'tcp'; pai?: boolean }) {
-  const uri = `tel:+${o.number}`;
+  const uri = cpmUri(o.number);
   const body = serializeCpim(buildImdnCpim({
-    from: uri, to: 'tel:+12025550101', dateTime: new Date(), imdnMessageId: o.callId,
+    from: uri, to: cpmUri('12025550101'), dateTime: new Date(), imdnMessageId: o.callId,
     notification: { messageId: o.imdnId, datetime: '2025-03-04T10:15:02.000Z', recipientUri: uri, kind: o.kind, status: o.status } as ImdnNotification,
   }));
   const headers = [
-    { name: 'From', value: `<${uri}>;tag=x` }, { name: 'To', value: '<tel:+12025550101>' }, { name: 'Call-ID', value: o.callId }, { name: 'CSeq', value: '1 MESSAGE' },
+    { name: 'From', value: `<${uri}>;tag=x` }, { name: 'To', value: `<${cpmUri('12025550101')}>` }, { name: 'Call-ID', value: o.callId }, { name: 'CSeq', value: '1 MESSAGE' },
     ...(o.pai === false ? [] : [{ name: 'P-Asserted-Identity', value: `<${uri}>` }]),
     { name: 'Content-Type', value: 'message/cpim' },
   ];
   const ua = await createSipEndpoint({ host: '127.0.0.1', port: 0 });
   try {
-    return await ua.sendRequest({ method: 'MESSAGE', uri: 'tel:+12025550101', headers, body }, { host: '127.0.0.1', port: env.iwf.sip.port, transport: o.transport ?? 'udp' });
+    return await ua.sendRequest({ method: 'MESSAGE', uri: cpmUri('12025550101'), headers, body }, { host: '127.0.0.1', port: env.iwf.sip.port, transport: o.transport ?? 'udp' });
   } finally {
     await ua.close();
   }

@@ -45,7 +45,7 @@ for (const transport of ['udp', 'tcp'] as const) {
   sippTest(`SIPp accepts the IWF's CPIM MESSAGE over ${transport} and the MMSC gets Ok`, async (t) => {
     const { res, run } = await deliverThroughSipp(t, transport, `${SIPP_DIR}uas-message.xml`, `M-sipp-${transport}`);
     t.is(run.code, 0, `SIPp failed:\n${run.stderr}\n${run.messages}`);
-    t.regex(run.messages, /MESSAGE tel:\+12025550199 SIP\/2.0/);
+    t.regex(run.messages, /MESSAGE sip:\+12025550199@ims\.iwf\.example\.net;user=phone SIP\/2.0/);
     t.regex(run.messages, new RegExp(`via SIPp over ${transport}`));
     t.is(res.requestStatus, 'Ok');
   });

@@ -45,7 +45,7 @@ testWith('swaks')('an MM4 text message sent with swaks as in the README is deliv
     const res = await waitFor('.RES', () => mmsc.received.find((m) => m.transactionId === 'T-swaks'));
     t.is(res.requestStatus, 'Ok');
     const msg = peer.seen.find((s) => s.req.method === 'MESSAGE');
-    t.is(msg?.req.uri, 'tel:+12025550199');
+    t.is(msg?.req.uri, 'sip:+12025550199@ims.iwf.example.net;user=phone');
     t.regex(msg?.req.body.toString() ?? '', /\r\n\r\nLunch at 12:30\?$/);
   } finally {
     await rig.stop();
