@@ -13,7 +13,7 @@ import { createActor, fromPromise, toPromise, type AnyStateMachine, type EventFr
 import type { Activities } from '../activities/index.js';
 import type { ActorError } from '../machines/common.js';
 import { trailRecorder } from '../machines/trail.js';
-import type { AuditEntry, Direction } from '../model/delivery.js';
+import type { AuditEntry, Direction, OperatorEvent } from '../model/delivery.js';
 import type { OutcomeBase } from '../model/outcome.js';
 import { auditQuery, IwfMm4Status, IwfOutcome, IwfState, operatorUpdate, type AuditView } from './messages.js';
 
@@ -26,7 +26,7 @@ const audit = proxyActivities<Activities>({ startToCloseTimeout: '15s', schedule
 /** Unwraps Temporal's ActivityFailure into the plain error shape machine guards read. */
 export function toActorError(err: unknown): ActorError {
   let e = err as { cause?: unknown; type?: string; message?: string; details?: unknown[] };
-  while (e && typeof e === 'object' && 'cause' in e && e.cause) e = e.cause as typeof e;
+  while (e && typeof e === 'object' && 'cause' in e && e.cause) e = e.cause;
   return { type: e?.type ?? 'Error', message: e?.message ?? String(err), details: e?.details?.[0] };
 }
 
@@ -136,7 +136,7 @@ export async function runMachine<M extends AnyStateMachine>(
       return { state };
     },
     {
-      validator: (event) => {
+      validator: (event: OperatorEvent) => {
         if (event?.type === 'operator.abandon' && !event.reason?.trim()) throw new Error('abandon needs a reason');
         if (event?.type === 'operator.reroute' && !event.peer?.trim()) throw new Error('reroute needs a peer');
         if (status !== 'active' || !(actor.getSnapshot() as { can(e: unknown): boolean }).can(event)) {
@@ -156,9 +156,9 @@ export async function runMachine<M extends AnyStateMachine>(
   });
   actor.start();
   try {
-    const output = (await toPromise(actor)) as OutputFrom<M>;
+    const output: OutcomeBase = await toPromise(actor);
     status = 'done';
-    outcome = output as OutcomeBase;
+    outcome = output;
     upsertSearchAttributes([
       { key: IwfOutcome, value: outcome.result },
       { key: IwfMm4Status, value: outcome.mm4Status },
@@ -175,7 +175,7 @@ export async function runMachine<M extends AnyStateMachine>(
       startedAt: info.startTime.toISOString(),
       endedAt: new Date().toISOString(),
     });
-    return output;
+    return output as OutputFrom<M>;
   } catch (err) {
     if (isCancellation(err)) throw err;
     const e = toActorError(err);

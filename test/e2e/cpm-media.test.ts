@@ -13,6 +13,7 @@ import sharp from 'sharp';
 import { createSipEndpoint, type SipEndpoint } from '../../clients/sip/endpoint.js';
 import { cpmDeliveryId } from '../../ingress/sip-server.js';
 import { serializeFtHttp } from '../../protocols/cpim/fthttp.js';
+import type { cpmToMms } from '../../workflows/cpm-to-mms.workflow.js';
 import { auditQuery } from '../../workflows/messages.js';
 import { startTestIwf, startTestTemporal } from '../helpers/iwf.js';
 import { startFakeMmsc } from '../helpers/mmsc.js';
@@ -87,11 +88,54 @@ test('a large photo is fetched and fitted to Image Rich: at most 640x480 and wit
   t.regex(smil.content.toString(), /<img src="cid:part0@iwf" region="Image"\/>/);
   t.is(image.contentType, 'image/jpeg');
   const meta = await sharp(image.content).metadata();
-  t.true(meta.width! <= 640 && meta.height! <= 480, `${meta.width}x${meta.height}`);
+  t.true(meta.width <= 640 && meta.height <= 480, `${meta.width}x${meta.height}`);
   t.true(image.content.length <= 100 * 1024 - 2048, `${image.content.length} bytes`);
   const audit = await env.iwf.client.workflow.getHandle(cpmDeliveryId('tel:+12025550101', 'media-photo')).query(auditQuery);
   t.deepEqual(audit.trail.filter((e) => e.from !== e.to).map((e) => e.to).slice(1, 5), ['converting', 'fetching', 'adapting', 'sending']);
   t.regex(audit.trail.find((e) => e.to === 'sending')?.detail ?? '', /image adapted: jpeg 2000x1500 \d+ B -> jpeg 640x480 \d+ B/);
+});
+
+/** A photo as a phone keeps it: a baseline 640x480 JPEG of about 19 KB, already within Image Rich. */
+async function fittingPhoto() {
+  const raw = Buffer.alloc(640 * 480 * 3);
+  for (let i = 0; i < raw.length; i++) raw[i] = ((i % 1920) / 12 + (((i * 2654435761) >>> 24) * 56) / 255) & 0xff;
+  return sharp(raw, { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 58 }).toBuffer();
+}
+
+/** The headers of the MM part with this Content-ID, as written on the wire. */
+const partHeaders = (raw: Buffer, cid: string) => {
+  const at = raw.indexOf(`Content-ID: <${cid}>`);
+  return raw.subarray(at, raw.indexOf('\r\n\r\n', at)).toString('latin1');
+};
+
+test('a photo that already fits is sent as it came: the same bytes, the same name', async (t) => {
+  const photo = await fittingPhoto();
+  t.false((await sharp(photo).metadata()).isProgressive);
+  files.set('/pic.jpg', { type: 'image/jpeg', body: photo });
+  t.is((await sendFile('media-fits', '+4915170000005', '/pic.jpg', 'image/jpeg', photo.length, 'pic.jpg')).status, 202);
+  const req = await reqTo('+4915170000005');
+  const image = req.attachments.find((p) => p.contentId === '<part0@iwf>')!;
+  t.is(image.contentType, 'image/jpeg');
+  t.is(image.filename, 'pic.jpg');
+  t.true(image.content.equals(photo), 'byte for byte: not re-encoded');
+  t.regex(partHeaders(req.raw, 'part0@iwf'), /\r\nContent-Location: pic\.jpg\r\n/, 'a bare URI (RFC 2557 4), not a quoted string');
+  const audit = await env.iwf.client.workflow.getHandle(cpmDeliveryId('tel:+12025550101', 'media-fits')).query(auditQuery);
+  t.regex(audit.trail.find((e) => e.to === 'sending')?.detail ?? '', /passed through as received \(image\/jpeg \d+ B\): jpeg 640x480 \d+ B within 640x480/);
+});
+
+test('a file name with spaces, quotes and umlauts reaches the MMSC intact, its Content-Location URI-safe', async (t) => {
+  const photo = await fittingPhoto();
+  const name = 'Grüße "vom" Strand.jpg';
+  files.set('/strand.jpg', { type: 'image/jpeg', body: photo });
+  t.is((await sendFile('media-name', '+4915170000006', '/strand.jpg', 'image/jpeg', photo.length, name)).status, 202);
+  const req = await reqTo('+4915170000006');
+  const image = req.attachments.find((p) => p.contentId === '<part0@iwf>')!;
+  t.is(image.filename, name, 'RFC 2231 filename/name parameters, read back by postal-mime');
+  t.true(image.content.equals(photo));
+  const headers = partHeaders(req.raw, 'part0@iwf');
+  t.regex(headers, /\r\nContent-Location: Gru_e_vom_Strand\.jpg\r\n/);
+  t.regex(headers, /\r\n filename\*=utf-8''Gr%C3%BC%C3%9Fe%20%22vom%22%20Strand\.jpg/);
+  t.regex(req.attachments[0].content.toString(), /<img src="cid:part0@iwf" region="Image"\/>/);
 });
 
 test('a video too large for the peer becomes a download link in the text', async (t) => {
@@ -109,7 +153,7 @@ test('a video too large for the peer becomes a download link in the text', async
 
 test('a file link that is gone fails the delivery with a failure IMDN', async (t) => {
   t.is((await sendFile('media-gone', '+4915170000003', '/missing.jpg', 'image/jpeg', 1000, 'x.jpg')).status, 202);
-  const outcome = await env.iwf.client.workflow.getHandle(cpmDeliveryId('tel:+12025550101', 'media-gone')).result();
+  const outcome = await env.iwf.client.workflow.getHandle<typeof cpmToMms>(cpmDeliveryId('tel:+12025550101', 'media-gone')).result();
   t.like(outcome, { result: 'rejected', mm4Status: 'Error-content-not-accepted', imdnSent: true });
   t.regex(outcome.statusText, /HTTP 404/);
 });

@@ -10,6 +10,7 @@ import { createSipEndpoint, type SipEndpoint } from '../../clients/sip/endpoint.
 import { cpimHeader, IMDN_NS, parseCpim } from '../../protocols/cpim/cpim.js';
 import { parseImdn } from '../../protocols/cpim/imdn.js';
 import type { SipRequest } from '../../protocols/sip/message.js';
+import type { cpmToMms } from '../../workflows/cpm-to-mms.workflow.js';
 import { auditQuery } from '../../workflows/messages.js';
 import { startTestIwf, startTestTemporal, workflowBundle } from '../helpers/iwf.js';
 import { answerAddress, MMSC_SYSTEM, mmscReport, mmscRes, sendMm4, startFakeMmsc, type ReceivedMm4 } from '../helpers/mmsc.js';
@@ -105,7 +106,7 @@ const handleFor = async (id: string) => {
     for await (const w of env.iwf.client.workflow.list({ query: `WorkflowType = "cpmToMms"` })) if (w.workflowId.endsWith(`/${id}`)) found.push(w);
     return found.length ? found : undefined;
   });
-  return env.iwf.client.workflow.getHandle(wf.workflowId);
+  return env.iwf.client.workflow.getHandle<typeof cpmToMms>(wf.workflowId);
 };
 
 test('a CPIM text MESSAGE becomes an MM4_forward.REQ and the MMSC .RES completes the delivery', async (t) => {

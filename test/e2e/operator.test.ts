@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSipEndpoint, type SipEndpoint } from '../../clients/sip/endpoint.js';
 import { runCli } from '../../cli/main.js';
-import { mmsToCpmWorkflowId } from '../../workflows/messages.js';
+import { mmsToCpmWorkflowId, type AuditView } from '../../workflows/messages.js';
 import { cpmDeliveryId } from '../../ingress/sip-server.js';
 import { forwardReq, sendMm4 } from '../helpers/mmsc.js';
 import { waitFor } from '../helpers/ports.js';
@@ -34,7 +34,7 @@ async function iwf(...args: string[]) {
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 const ORIGIN = 'system-user@mms.mnc001.mcc001.gprs';
-const stateOf = async (id: string) => JSON.parse((await iwf('deliveries', 'show', id, '--json')).out).audit?.state as string;
+const stateOf = async (id: string) => (JSON.parse((await iwf('deliveries', 'show', id, '--json')).out) as { audit?: AuditView }).audit?.state as string;
 
 test('a delivery waiting to retry is listed, retried now, then abandoned with its reason', async (t) => {
   const id = mmsToCpmWorkflowId(ORIGIN, 'M-op');

@@ -2,7 +2,6 @@
  * SIPp (an independent SIP implementation) against our endpoint, both directions, UDP and TCP.
  * SIPp listens on 127.0.0.1 on a port of its own.
  */
-import test from 'ava';
 import { createSipEndpoint } from '../../../clients/sip/endpoint.js';
 import { getHeader, type SipRequest } from '../../../protocols/sip/message.js';
 import { runSipp, startSipp } from '../../helpers/sipp.js';
