@@ -28,17 +28,25 @@ export interface ImageTarget {
   allowed: (type: string) => boolean;
 }
 
-export type FittedImage = { ok: true; bytes: Buffer; contentType: string; width: number; height: number; note: string } | { ok: false; note: string };
+export type FittedImage =
+  | { ok: true; bytes: Buffer; contentType: string; width: number; height: number; note: string }
+  | { ok: false; note: string };
 
 const MAX_DOWNSCALES = 8;
 
 /** Media types of the raster formats sharp reads (SVG is left out: it is a document, not a picture). */
 function mediaTypeOf(meta: Metadata): string | undefined {
   if (meta.format === 'heif') return meta.compression === 'av1' ? 'image/avif' : 'image/heic';
-  return ({ jpeg: 'image/jpeg', png: 'image/png', gif: 'image/gif', webp: 'image/webp', tiff: 'image/tiff' } as Record<string, string>)[meta.format];
+  return (
+    { jpeg: 'image/jpeg', png: 'image/png', gif: 'image/gif', webp: 'image/webp', tiff: 'image/tiff' } as Record<
+      string,
+      string
+    >
+  )[meta.format];
 }
 
-export type AsIs = { fits: true; contentType: string; width: number; height: number; note: string } | { fits: false; note: string };
+export type AsIs =
+  { fits: true; contentType: string; width: number; height: number; note: string } | { fits: false; note: string };
 
 /**
  * Whether an image can go to the recipient as it is ("don't touch what fits"): its real format
@@ -64,7 +72,13 @@ export async function imageAsIs(bytes: Buffer, t: ImageTarget): Promise<AsIs> {
   ].filter(Boolean);
   if (misfits.length || !type) return { fits: false, note: misfits.join(', ') };
   const what = `${meta.format} ${w}x${h} ${bytes.length} B`;
-  return { fits: true, contentType: type, width: w, height: h, note: `${what} within ${t.maxWidth}x${t.maxHeight} and the ${t.maxBytes}-byte budget` };
+  return {
+    fits: true,
+    contentType: type,
+    width: w,
+    height: h,
+    note: `${what} within ${t.maxWidth}x${t.maxHeight} and the ${t.maxBytes}-byte budget`,
+  };
 }
 
 /**
@@ -84,14 +98,28 @@ export async function fitImage(bytes: Buffer, t: ImageTarget): Promise<FittedIma
   const width = meta.width ?? 0;
   const height = meta.pageHeight ?? meta.height ?? 0;
   const animated = (meta.pages ?? 1) > 1;
-  const format = animated && t.allowed('image/gif') ? 'gif' : meta.format === 'png' && meta.hasAlpha && t.allowed('image/png') ? 'png' : t.allowed('image/jpeg') ? 'jpeg' : t.allowed('image/png') ? 'png' : t.allowed('image/gif') ? 'gif' : undefined;
+  const format =
+    animated && t.allowed('image/gif')
+      ? 'gif'
+      : meta.format === 'png' && meta.hasAlpha && t.allowed('image/png')
+        ? 'png'
+        : t.allowed('image/jpeg')
+          ? 'jpeg'
+          : t.allowed('image/png')
+            ? 'png'
+            : t.allowed('image/gif')
+              ? 'gif'
+              : undefined;
   if (!format) return { ok: false, note: 'the recipient accepts no image format we can write' };
 
   let scale = Math.min(1, t.maxWidth / width, t.maxHeight / height);
   for (let round = 0; round < MAX_DOWNSCALES; round++) {
     const w = Math.max(1, Math.floor(width * scale));
     const h = Math.max(1, Math.floor(height * scale));
-    const base = () => sharp(bytes, { animated: format === 'gif' }).rotate().resize(w, h, { fit: 'inside' });
+    const base = () =>
+      sharp(bytes, { animated: format === 'gif' })
+        .rotate()
+        .resize(w, h, { fit: 'inside' });
     let out: Buffer | undefined;
     if (format === 'jpeg') {
       // Decode and resize once; the quality search then only re-encodes the small raw picture.
@@ -104,11 +132,21 @@ export async function fitImage(bytes: Buffer, t: ImageTarget): Promise<FittedIma
     }
     if (out) {
       const what = `${meta.format} ${width}x${height} ${bytes.length} B -> ${format} ${w}x${h} ${out.length} B`;
-      return { ok: true, bytes: out, contentType: `image/${format}`, width: w, height: h, note: `image adapted: ${what}` };
+      return {
+        ok: true,
+        bytes: out,
+        contentType: `image/${format}`,
+        width: w,
+        height: h,
+        note: `image adapted: ${what}`,
+      };
     }
     scale *= 0.75;
   }
-  return { ok: false, note: `image does not fit ${t.maxBytes} bytes even at ${Math.floor(width * scale)}x${Math.floor(height * scale)}` };
+  return {
+    ok: false,
+    note: `image does not fit ${t.maxBytes} bytes even at ${Math.floor(width * scale)}x${Math.floor(height * scale)}`,
+  };
 }
 
 /**
@@ -116,7 +154,13 @@ export async function fitImage(bytes: Buffer, t: ImageTarget): Promise<FittedIma
  * progressive an option. sharp's `mozjpeg` preset turns progressive on, so its other tools are
  * named one by one.
  */
-const BASELINE_JPEG = { trellisQuantisation: true, overshootDeringing: true, quantisationTable: 3, optimiseCoding: true, progressive: false };
+const BASELINE_JPEG = {
+  trellisQuantisation: true,
+  overshootDeringing: true,
+  quantisationTable: 3,
+  optimiseCoding: true,
+  progressive: false,
+};
 
 /** The highest JPEG quality (20..90) whose output fits, by bisection; undefined when q20 is too big. */
 async function bestJpeg(base: () => Sharp, maxBytes: number): Promise<Buffer | undefined> {
@@ -125,7 +169,9 @@ async function bestJpeg(base: () => Sharp, maxBytes: number): Promise<Buffer | u
   let best: Buffer | undefined;
   while (lo <= hi) {
     const q = Math.floor((lo + hi) / 2);
-    const b = await base().jpeg({ ...BASELINE_JPEG, quality: q }).toBuffer();
+    const b = await base()
+      .jpeg({ ...BASELINE_JPEG, quality: q })
+      .toBuffer();
     if (b.length <= maxBytes) {
       best = b;
       lo = q + 1;

@@ -1,5 +1,12 @@
 import type { CpmDirectory } from '../clients/cpm-directory.js';
-import type { ConvertedMessage, CpmToMmsInput, IsfDecision, Mm4Route, MmsToCpmInput, RecipientPlan } from '../model/delivery.js';
+import type {
+  ConvertedMessage,
+  CpmToMmsInput,
+  IsfDecision,
+  Mm4Route,
+  MmsToCpmInput,
+  RecipientPlan,
+} from '../model/delivery.js';
 import { ErrorType } from '../model/errors.js';
 import type { Mm4Peer } from '../model/peer.js';
 import { formatMmsAddress, parseMmsAddress } from '../protocols/address/mms-address.js';
@@ -23,7 +30,11 @@ export function createInterworkingActivities(deps: InterworkingDeps) {
   const toUri = (raw: string) => {
     const parsed = parseMmsAddress(raw);
     if (!parsed.ok) return { ok: false as const, error: parsed.error };
-    const conv = mmsToCpmUri(parsed.address, { defaultCountry: deps.defaultCountry, sipDomain: deps.sipDomain, form: deps.uriForm });
+    const conv = mmsToCpmUri(parsed.address, {
+      defaultCountry: deps.defaultCountry,
+      sipDomain: deps.sipDomain,
+      form: deps.uriForm,
+    });
     return conv.ok ? { ...conv, kind: parsed.address.kind } : conv;
   };
 
@@ -42,7 +53,10 @@ export function createInterworkingActivities(deps: InterworkingDeps) {
     async convertMmsToCpm(req: MmsToCpmInput): Promise<ConvertedMessage> {
       const sender = toUri(req.mm4.from);
       if (!sender.ok) {
-        throw permanent(ErrorType.MalformedMessage, `From '${req.mm4.from}' is not a usable originator: ${sender.error}`);
+        throw permanent(
+          ErrorType.MalformedMessage,
+          `From '${req.mm4.from}' is not a usable originator: ${sender.error}`,
+        );
       }
       const recipients = await Promise.all(req.mm4.recipients.map(planRecipient));
       // MMS has one delivery-report flag (X-Mms-Delivery-Report, 23.140 8.4.1) for success and failure.
@@ -56,23 +70,44 @@ export function createInterworkingActivities(deps: InterworkingDeps) {
     async selectForMms(req: CpmToMmsInput): Promise<IsfDecision> {
       const number = parseCpmUri(req.cpm.recipientUri)?.number;
       const isCpm = number ? await deps.directory.isCpmUser(number) : false;
-      return selectInterworking({ recipientNumber: number, recipientIsCpmUser: isCpm, contentType: req.cpm.contentType, sizeBytes: req.cpm.sizeBytes, fileBytes: req.cpm.file?.size }, deps.isf);
+      return selectInterworking(
+        {
+          recipientNumber: number,
+          recipientIsCpmUser: isCpm,
+          contentType: req.cpm.contentType,
+          sizeBytes: req.cpm.sizeBytes,
+          fileBytes: req.cpm.file?.size,
+        },
+        deps.isf,
+      );
     },
 
     /**
      * CPM -> MMS addresses (docs/interworking.md): sender from P-Asserted-Identity under our MMSE
      * domain, recipient under the MMSC peer that serves its number; mints the X-Mms-Message-ID.
      */
-    async convertCpmToMms({ workflowId, request, peer }: { workflowId: string; request: CpmToMmsInput; peer?: string }): Promise<Mm4Route> {
+    async convertCpmToMms({
+      workflowId,
+      request,
+      peer,
+    }: {
+      workflowId: string;
+      request: CpmToMmsInput;
+      peer?: string;
+    }): Promise<Mm4Route> {
       const opts = { defaultCountry: deps.defaultCountry, mmsDomain: deps.mm4.domain };
       const from = cpmUriToMms(request.cpm.senderUri, opts);
       if (!from.ok) throw permanent(ErrorType.AddressNotRoutable, `sender ${request.cpm.senderUri}: ${from.error}`);
       const to = cpmUriToMms(request.cpm.recipientUri, opts);
-      if (!to.ok || !to.e164) throw permanent(ErrorType.AddressNotRoutable, `recipient ${request.cpm.recipientUri} has no E.164 number`);
+      if (!to.ok || !to.e164)
+        throw permanent(ErrorType.AddressNotRoutable, `recipient ${request.cpm.recipientUri} has no E.164 number`);
       const forced = peer ? deps.mm4.peers.find((p) => p.name === peer) : undefined;
       if (peer && !forced) throw permanent(ErrorType.Misconfigured, `no mm4.peers entry named '${peer}'`);
-      const chosen = forced ? { peer: forced, why: 'operator reroute' } : choosePeer(deps.mm4.peers, to.e164, deps.mm4.defaultPeer);
-      if (!chosen) throw permanent(ErrorType.AddressNotRoutable, `no MMSC peer serves ${to.e164} and no mm4.defaultPeer is set`);
+      const chosen = forced
+        ? { peer: forced, why: 'operator reroute' }
+        : choosePeer(deps.mm4.peers, to.e164, deps.mm4.defaultPeer);
+      if (!chosen)
+        throw permanent(ErrorType.AddressNotRoutable, `no MMSC peer serves ${to.e164} and no mm4.defaultPeer is set`);
       const domain = chosen.peer.domains[0];
       if (!domain) throw permanent(ErrorType.Misconfigured, `mm4 peer '${chosen.peer.name}' has no domains`);
       return {

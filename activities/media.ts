@@ -84,7 +84,12 @@ export function withExtension(name: string, type: string): string {
 
 /** A user's file name made harmless but otherwise kept: no control characters, no path, 100 characters. */
 function cleanName(name: string | undefined): string {
-  const n = [...(name ?? '').replace(/[\x00-\x1f\x7f-\x9f]/g, '').replace(/[\\/]/g, '_').trim()];
+  const n = [
+    ...(name ?? '')
+      .replace(/[\x00-\x1f\x7f-\x9f]/g, '')
+      .replace(/[\\/]/g, '_')
+      .trim(),
+  ];
   if (n.length <= 100) return n.join('');
   const ext = /\.[A-Za-z0-9]{1,5}$/.exec(n.join(''))?.[0] ?? '';
   return n.slice(0, 100 - ext.length).join('') + ext;
@@ -92,11 +97,11 @@ function cleanName(name: string | undefined): string {
 
 function fileName(part: MimeEntity, index: number): string {
   const loc = getHeader(part.headers, 'Content-Location');
-  const name = part.params.name ?? parseParameterized(getHeader(part.headers, 'Content-Disposition') ?? '').params.filename ?? loc;
+  const name =
+    part.params.name ?? parseParameterized(getHeader(part.headers, 'Content-Disposition') ?? '').params.filename ?? loc;
   const ext = part.mediaType.split('/')[1]?.replace(/^x-|[^a-z0-9]/gi, '') || 'bin';
   return (name ?? `part-${index + 1}.${ext}`).replace(/[\\/\r\n"]/g, '_').slice(0, 100);
 }
-
 
 export function createMediaActivities(deps: MediaDeps) {
   const store = (bytes: Buffer, contentType: string, name?: string): Promise<ContentRef> =>
@@ -111,7 +116,8 @@ export function createMediaActivities(deps: MediaDeps) {
       const bytes = await deps.media.get(raw.id);
       if (!bytes) throw permanent(ErrorType.MalformedMessage, `stored MM ${raw.id} is gone (expired?)`);
       const parsed = parseMm4(bytes);
-      if (!parsed.ok || parsed.pdu.type !== 'MM4_forward.REQ') throw permanent(ErrorType.MalformedMessage, 'stored MM is not an MM4_forward.REQ');
+      if (!parsed.ok || parsed.pdu.type !== 'MM4_forward.REQ')
+        throw permanent(ErrorType.MalformedMessage, 'stored MM is not an MM4_forward.REQ');
       const texts: string[] = [];
       const files: MmsContent['files'] = [];
       for (const [i, part] of partsInPresentationOrder(parsed.pdu.content).entries()) {
@@ -141,26 +147,36 @@ export function createMediaActivities(deps: MediaDeps) {
      * timeout; HTTP 4xx is permanent (the link is gone), other failures are retried by Temporal.
      */
     async fetchFile(f: { url: string; contentType: string; name?: string }): Promise<StoredRef> {
-      if (!hostAllowed(f.url, deps.fetchHosts)) throw permanent(ErrorType.ContentNotAccepted, `file host of ${f.url} is not in media.fetchHosts`);
+      if (!hostAllowed(f.url, deps.fetchHosts))
+        throw permanent(ErrorType.ContentNotAccepted, `file host of ${f.url} is not in media.fetchHosts`);
       let res: Response;
       try {
         // With an allowlist, redirects would lead around it: they are refused then.
-        res = await fetch(f.url, { signal: AbortSignal.timeout(60_000), redirect: deps.fetchHosts.length ? 'error' : 'follow' });
+        res = await fetch(f.url, {
+          signal: AbortSignal.timeout(60_000),
+          redirect: deps.fetchHosts.length ? 'error' : 'follow',
+        });
       } catch (e) {
         throw new Error(`fetching ${f.url}: ${(e as Error).message}`, { cause: e });
       }
-      if (res.status >= 400 && res.status < 500) throw permanent(ErrorType.ContentNotAccepted, `file ${f.url} answered HTTP ${res.status}`);
+      if (res.status >= 400 && res.status < 500)
+        throw permanent(ErrorType.ContentNotAccepted, `file ${f.url} answered HTTP ${res.status}`);
       if (!res.ok || !res.body) throw new Error(`fetching ${f.url}: HTTP ${res.status}`);
       const declared = Number(res.headers.get('content-length') ?? NaN);
-      if (declared > deps.maxFileBytes) throw permanent(ErrorType.MessageTooLarge, `file of ${declared} bytes exceeds ${deps.maxFileBytes}`);
+      if (declared > deps.maxFileBytes)
+        throw permanent(ErrorType.MessageTooLarge, `file of ${declared} bytes exceeds ${deps.maxFileBytes}`);
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
         size += chunk.length;
-        if (size > deps.maxFileBytes) throw permanent(ErrorType.MessageTooLarge, `file exceeds ${deps.maxFileBytes} bytes`);
+        if (size > deps.maxFileBytes)
+          throw permanent(ErrorType.MessageTooLarge, `file exceeds ${deps.maxFileBytes} bytes`);
         chunks.push(Buffer.from(chunk));
       }
-      const type = f.contentType.split(';')[0].trim().toLowerCase() || res.headers.get('content-type') || 'application/octet-stream';
+      const type =
+        f.contentType.split(';')[0].trim().toLowerCase() ||
+        res.headers.get('content-type') ||
+        'application/octet-stream';
       return store(Buffer.concat(chunks), type, f.name);
     },
 
@@ -203,7 +219,12 @@ export function createMediaActivities(deps: MediaDeps) {
         let fitted: MmsPart | undefined;
         if (type.startsWith('image/')) {
           const bytes = await bytesOf();
-          const target = { maxWidth: limits.maxImage.width, maxHeight: limits.maxImage.height, maxBytes: budget, allowed: ok };
+          const target = {
+            maxWidth: limits.maxImage.width,
+            maxHeight: limits.maxImage.height,
+            maxBytes: budget,
+            allowed: ok,
+          };
           const as = await imageAsIs(bytes, target);
           if (as.fits) fitted = asIs(as.contentType, as.note);
           else {
@@ -225,7 +246,11 @@ export function createMediaActivities(deps: MediaDeps) {
           notes.push(`${out.note} (${why})`);
           if (out.ok) fitted = await adapted(out);
         } else {
-          notes.push(ok(type) ? `${type} of ${f.size} B exceeds the ${budget}-byte budget` : `${type} is not accepted by the peer`);
+          notes.push(
+            ok(type)
+              ? `${type} of ${f.size} B exceeds the ${budget}-byte budget`
+              : `${type} is not accepted by the peer`,
+          );
         }
         if (fitted) parts.push(fitted);
         else {

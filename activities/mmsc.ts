@@ -86,7 +86,12 @@ export function createMmscActivities(deps: MmscDeps) {
       };
       const raw = serializeMm4(
         a.kind === 'delivery'
-          ? { ...common, type: 'MM4_delivery_report.REQ', mmStatus: a.status as 'Retrieved', forwardToOriginatorUa: true }
+          ? {
+              ...common,
+              type: 'MM4_delivery_report.REQ',
+              mmStatus: a.status as 'Retrieved',
+              forwardToOriginatorUa: true,
+            }
           : { ...common, type: 'MM4_read_reply_report.REQ', readStatus: a.status as 'Read' },
       );
       try {
@@ -102,7 +107,13 @@ export function createMmscActivities(deps: MmscDeps) {
      * X-Mms-Originator-System with an ack requested; report flags from the CPIM disposition
      * request; a fresh X-Mms-Transaction-ID per attempt, the same X-Mms-Message-ID on every resend.
      */
-    async sendMm4Forward({ workflowId, attempt, route, request, content }: ForwardReqInput): Promise<{ transactionId: string }> {
+    async sendMm4Forward({
+      workflowId,
+      attempt,
+      route,
+      request,
+      content,
+    }: ForwardReqInput): Promise<{ transactionId: string }> {
       const peer = deps.mm4.peers.find((p) => p.name === route.peer);
       if (!peer) throw permanent(ErrorType.Misconfigured, `no mm4.peers entry named '${route.peer}'`);
       const transactionId = mintMm4Id(workflowId, `t${attempt}`);
@@ -114,7 +125,10 @@ export function createMmscActivities(deps: MmscDeps) {
         }),
       );
       const dispo = request.cpm.disposition;
-      const date = request.cpm.dateTime && !Number.isNaN(Date.parse(request.cpm.dateTime)) ? new Date(request.cpm.dateTime) : new Date(request.receivedAt);
+      const date =
+        request.cpm.dateTime && !Number.isNaN(Date.parse(request.cpm.dateTime))
+          ? new Date(request.cpm.dateTime)
+          : new Date(request.receivedAt);
       const raw = serializeMm4({
         type: 'MM4_forward.REQ',
         version: '6.16.0',

@@ -62,7 +62,16 @@ function partBody(part: CpmPart, publicUrl: string): { contentType: string; body
       contentType: voice ? `${file.contentType};voice-recording=yes` : file.contentType,
       ...(voice ? { playingLengthMs } : {}),
     },
-    ...(thumbnail ? { thumbnail: { url: mediaUrl(publicUrl, thumbnail), until: thumbnail.expiresAt, size: thumbnail.size, contentType: thumbnail.contentType } } : {}),
+    ...(thumbnail
+      ? {
+          thumbnail: {
+            url: mediaUrl(publicUrl, thumbnail),
+            until: thumbnail.expiresAt,
+            size: thumbnail.size,
+            contentType: thumbnail.contentType,
+          },
+        }
+      : {}),
   });
   return { contentType: FTHTTP_CONTENT_TYPE, body: Buffer.from(xml, 'utf8') };
 }
@@ -71,7 +80,12 @@ function partBody(part: CpmPart, publicUrl: string): { contentType: string; body
  * Builds a pager-mode SIP MESSAGE (RFC 3428 + CPIM, like test/fixtures/sip-message-cpim-text.txt) for
  * part `index` of the delivery to one recipient. Ids derive from workflow, recipient and part.
  */
-export function buildCpmMessage(a: CpmMessageInput, deps: Pick<SipDeps, 'domain' | 'outboundProxy' | 'transport' | 'mediaPublicUrl'>, part: CpmPart = cpmParts(a.content)[0], index = 0) {
+export function buildCpmMessage(
+  a: CpmMessageInput,
+  deps: Pick<SipDeps, 'domain' | 'outboundProxy' | 'transport' | 'mediaPublicUrl'>,
+  part: CpmPart = cpmParts(a.content)[0],
+  index = 0,
+) {
   const key = index === 0 ? a.recipientUri : `${a.recipientUri}#${index}`;
   const ids = cpmMessageIds(a.workflowId, key, deps.domain);
   const { contentType, body } = partBody(part, deps.mediaPublicUrl());
@@ -101,7 +115,9 @@ export function buildCpmMessage(a: CpmMessageInput, deps: Pick<SipDeps, 'domain'
     ...(a.hideSender ? [{ name: 'Privacy', value: 'id' }] : []),
     { name: 'P-Asserted-Service', value: ICSI_CPM_MSG },
     { name: 'Accept-Contact', value: `*;+g.3gpp.icsi-ref="${encodeURIComponent(ICSI_CPM_MSG)}"` },
-    ...(part.kind === 'file' ? [{ name: 'Accept-Contact', value: `*;+g.3gpp.iari-ref="${encodeURIComponent(IARI_FTHTTP)}";require;explicit` }] : []),
+    ...(part.kind === 'file'
+      ? [{ name: 'Accept-Contact', value: `*;+g.3gpp.iari-ref="${encodeURIComponent(IARI_FTHTTP)}";require;explicit` }]
+      : []),
     { name: 'Conversation-ID', value: ids.conversationId },
     { name: 'Contribution-ID', value: ids.contributionId },
     { name: 'Content-Type', value: 'message/cpim' },
@@ -132,11 +148,19 @@ function refusesCpimForText(res: { status: number; headers: SipHeader[] }): bool
  * file becomes a line with its name and download link. A request of its own (Call-ID, tag and
  * branch derived from the part's key plus `#plain`), so a retry is again a retransmission.
  */
-export function buildPlainTextMessage(a: CpmMessageInput, deps: Pick<SipDeps, 'domain' | 'outboundProxy' | 'transport' | 'mediaPublicUrl'>, part: CpmPart, index: number) {
+export function buildPlainTextMessage(
+  a: CpmMessageInput,
+  deps: Pick<SipDeps, 'domain' | 'outboundProxy' | 'transport' | 'mediaPublicUrl'>,
+  part: CpmPart,
+  index: number,
+) {
   const key = `${index === 0 ? a.recipientUri : `${a.recipientUri}#${index}`}#plain`;
   const ids = cpmMessageIds(a.workflowId, key, deps.domain);
   const cpm = buildCpmMessage(a, deps, part, index);
-  const text = part.kind === 'text' ? part.text : `${part.file.file.name ?? 'file'}: ${mediaUrl(deps.mediaPublicUrl(), part.file.file)}`;
+  const text =
+    part.kind === 'text'
+      ? part.text
+      : `${part.file.file.name ?? 'file'}: ${mediaUrl(deps.mediaPublicUrl(), part.file.file)}`;
   const headers = cpm.headers
     .filter((h) => !/^(content-type|accept-contact|call-id|from|conversation-id|contribution-id)$/i.test(h.name))
     .concat([
@@ -186,7 +210,10 @@ export function buildImdnMessage(a: ImdnActivityInput, deps: Pick<SipDeps, 'doma
     }),
   );
   const headers: SipHeader[] = [
-    { name: 'Route', value: `<sip:${deps.outboundProxy.host}:${deps.outboundProxy.port};transport=${deps.transport};lr>` },
+    {
+      name: 'Route',
+      value: `<sip:${deps.outboundProxy.host}:${deps.outboundProxy.port};transport=${deps.transport};lr>`,
+    },
     { name: 'From', value: `<${a.from}>;tag=${ids.fromTag}` },
     { name: 'To', value: `<${a.to}>` },
     { name: 'Call-ID', value: ids.callId },
@@ -209,7 +236,8 @@ export function createSipActivities(deps: SipDeps) {
       );
       const verdict = classifySipStatus(res.status);
       if (verdict.outcome === 'transient') throw new Error(`IMDN to ${a.to}: SIP ${res.status} ${res.reason}`);
-      if (verdict.outcome === 'permanent') throw permanent(ErrorType.SipRejected, `IMDN to ${a.to} refused: SIP ${res.status} ${res.reason}`);
+      if (verdict.outcome === 'permanent')
+        throw permanent(ErrorType.SipRejected, `IMDN to ${a.to} refused: SIP ${res.status} ${res.reason}`);
       return { sipStatus: res.status };
     },
 
@@ -248,7 +276,9 @@ export function createSipActivities(deps: SipDeps) {
             reason: res.reason,
             imdnMessageId: msg.ids.imdnMessageId,
             callId: msg.ids.callId,
-            ...(plain ? { note: 'sent as text/plain: the recipient refused message/cpim (415) and accepts text/plain' } : {}),
+            ...(plain
+              ? { note: 'sent as text/plain: the recipient refused message/cpim (415) and accepts text/plain' }
+              : {}),
           };
           if (verdict.outcome !== 'accepted') break;
         }

@@ -23,7 +23,11 @@ async function run(args: string[], input: Buffer, outExt: string, timeoutMs = 12
     const outPath = join(dir, `out.${outExt}`);
     await writeFile(inPath, input);
     await new Promise<void>((resolve, reject) => {
-      const child = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', '-y', '-i', inPath, ...args, outPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(
+        'ffmpeg',
+        ['-hide_banner', '-loglevel', 'error', '-nostdin', '-y', '-i', inPath, ...args, outPath],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
       let err = '';
       child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
       const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
@@ -45,7 +49,10 @@ async function durationSeconds(input: Buffer): Promise<number | undefined> {
   const dir = await mkdtemp(join(tmpdir(), 'iwf-ff-'));
   try {
     await writeFile(join(dir, 'in'), input);
-    const r = spawnSync('ffmpeg', ['-hide_banner', '-nostdin', '-i', join(dir, 'in')], { encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync('ffmpeg', ['-hide_banner', '-nostdin', '-i', join(dir, 'in')], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     const m = /Duration: (\d+):(\d+):(\d+(?:\.\d+)?)/.exec(r.stderr ?? '');
     return m ? Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]) : undefined;
   } finally {
@@ -57,7 +64,12 @@ async function durationSeconds(input: Buffer): Promise<number | undefined> {
 export async function videoThumbnail(video: Buffer): Promise<Buffer | undefined> {
   if (!ffmpegAvailable()) return undefined;
   try {
-    return await run(['-frames:v', '1', '-vf', 'scale=160:120:force_original_aspect_ratio=decrease', '-f', 'mjpeg'], video, 'jpg', 30_000);
+    return await run(
+      ['-frames:v', '1', '-vf', 'scale=160:120:force_original_aspect_ratio=decrease', '-f', 'mjpeg'],
+      video,
+      'jpg',
+      30_000,
+    );
   } catch {
     return undefined;
   }
@@ -78,12 +90,50 @@ export async function videoForMms(video: Buffer, maxBytes: number, h263: boolean
   for (let tries = 0; tries < 4 && videoKbps >= 16; tries++) {
     const v = h263
       ? ['-c:v', 'h263', '-s', '176x144', '-r', '10']
-      : ['-c:v', 'libx264', '-profile:v', 'baseline', '-level', '1.2', '-pix_fmt', 'yuv420p', '-vf', 'scale=320:240:force_original_aspect_ratio=decrease,scale=trunc(iw/2)*2:trunc(ih/2)*2', '-r', '15'];
-    const args = [...v, '-b:v', `${videoKbps}k`, '-maxrate', `${videoKbps}k`, '-bufsize', `${videoKbps * 2}k`, '-c:a', 'aac', '-ar', '16000', '-ac', '1', '-b:a', `${audioKbps}k`, '-movflags', '+faststart', '-f', '3gp'];
+      : [
+          '-c:v',
+          'libx264',
+          '-profile:v',
+          'baseline',
+          '-level',
+          '1.2',
+          '-pix_fmt',
+          'yuv420p',
+          '-vf',
+          'scale=320:240:force_original_aspect_ratio=decrease,scale=trunc(iw/2)*2:trunc(ih/2)*2',
+          '-r',
+          '15',
+        ];
+    const args = [
+      ...v,
+      '-b:v',
+      `${videoKbps}k`,
+      '-maxrate',
+      `${videoKbps}k`,
+      '-bufsize',
+      `${videoKbps * 2}k`,
+      '-c:a',
+      'aac',
+      '-ar',
+      '16000',
+      '-ac',
+      '1',
+      '-b:a',
+      `${audioKbps}k`,
+      '-movflags',
+      '+faststart',
+      '-f',
+      '3gp',
+    ];
     try {
       const out = await run(args, video, '3gp');
       if (out.length <= maxBytes) {
-        return { ok: true, bytes: out, contentType: 'video/3gpp', note: `video transcoded: ${video.length} B -> 3gp ${h263 ? 'H.263' : 'H.264'} ${videoKbps} kbit/s ${out.length} B` };
+        return {
+          ok: true,
+          bytes: out,
+          contentType: 'video/3gpp',
+          note: `video transcoded: ${video.length} B -> 3gp ${h263 ? 'H.263' : 'H.264'} ${videoKbps} kbit/s ${out.length} B`,
+        };
       }
     } catch (e) {
       return { ok: false, note: `video not transcoded: ${(e as Error).message.slice(0, 200)}` };
@@ -98,8 +148,18 @@ export async function audioForMms(audio: Buffer, maxBytes: number): Promise<Tran
   if (!ffmpegAvailable()) return { ok: false, note: 'audio not transcoded: ffmpeg is not installed' };
   for (const kbps of [32, 24, 16, 12]) {
     try {
-      const out = await run(['-vn', '-c:a', 'aac', '-ar', '16000', '-ac', '1', '-b:a', `${kbps}k`, '-f', '3gp'], audio, '3gp');
-      if (out.length <= maxBytes) return { ok: true, bytes: out, contentType: 'audio/3gpp', note: `audio transcoded: ${audio.length} B -> 3gp AAC ${kbps} kbit/s ${out.length} B` };
+      const out = await run(
+        ['-vn', '-c:a', 'aac', '-ar', '16000', '-ac', '1', '-b:a', `${kbps}k`, '-f', '3gp'],
+        audio,
+        '3gp',
+      );
+      if (out.length <= maxBytes)
+        return {
+          ok: true,
+          bytes: out,
+          contentType: 'audio/3gpp',
+          note: `audio transcoded: ${audio.length} B -> 3gp AAC ${kbps} kbit/s ${out.length} B`,
+        };
     } catch (e) {
       return { ok: false, note: `audio not transcoded: ${(e as Error).message.slice(0, 200)}` };
     }

@@ -28,22 +28,30 @@ const N = Number(process.env.BENCH_N ?? 200);
 const C = Number(process.env.BENCH_CONCURRENCY ?? 20);
 const ids = Array.from({ length: N }, (_, i) => `bench-${i}`);
 
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
-const fmt = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(0)} ms, p90 ${pct(xs, 90).toFixed(0)} ms, p99 ${pct(xs, 99).toFixed(0)} ms, max ${Math.max(...xs).toFixed(0)} ms`;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+const fmt = (xs: number[]) =>
+  `p50 ${pct(xs, 50).toFixed(0)} ms, p90 ${pct(xs, 90).toFixed(0)} ms, p99 ${pct(xs, 99).toFixed(0)} ms, max ${Math.max(...xs).toFixed(0)} ms`;
 const until = async (done: () => boolean) => {
   while (!done()) await new Promise((r) => setTimeout(r, 5));
 };
 
 async function pool<T>(items: T[], width: number, fn: (t: T) => Promise<void>) {
   let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < items.length) await fn(items[next++]);
-  }));
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) await fn(items[next++]);
+    }),
+  );
 }
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'iwf-bench-'));
-  const server = await startDevServer({ port: await freePort(), namespace: 'default', dbFile: join(dir, 'temporal.sqlite') });
+  const server = await startDevServer({
+    port: await freePort(),
+    namespace: 'default',
+    dbFile: join(dir, 'temporal.sqlite'),
+  });
   const seen = new Map<string, number>(); // message text -> when the far side saw it
   const resAt = new Map<string, number>();
   let iwfMm4Port = 0;
@@ -61,7 +69,18 @@ async function main() {
   const config = buildConfig({
     log: { level: 'warn' },
     temporal: { address: server.address, taskQueue: 'iwf-bench' },
-    mm4: { listen: '127.0.0.1:0', peers: [{ name: 'bench', domains: ['mms.mnc001.mcc001.gprs'], smtp: `127.0.0.1:${mmsc.port}`, allow: ['127.0.0.1'], numbers: ['+49'] }] },
+    mm4: {
+      listen: '127.0.0.1:0',
+      peers: [
+        {
+          name: 'bench',
+          domains: ['mms.mnc001.mcc001.gprs'],
+          smtp: `127.0.0.1:${mmsc.port}`,
+          allow: ['127.0.0.1'],
+          numbers: ['+49'],
+        },
+      ],
+    },
     sip: { listen: '127.0.0.1:0', outboundProxy: `127.0.0.1:${peer.port}` },
     cpm: { users: ['+1202555*'] },
     media: { listen: '127.0.0.1:0', dir: join(dir, 'media') },
@@ -69,22 +88,41 @@ async function main() {
   });
   const iwf = await startIwf(config, createLogger('warn'));
   iwfMm4Port = iwf.mm4.port;
-  const out: string[] = [`cpm-mms-iwf benchmark: ${N} text messages per direction, ${C} in flight, embedded dev server (SQLite WAL)`];
+  const out: string[] = [
+    `cpm-mms-iwf benchmark: ${N} text messages per direction, ${C} in flight, embedded dev server (SQLite WAL)`,
+  ];
 
   // --- MMS -> CPM
   const accepted = new Map<string, number>();
-  const smtp = nodemailer.createTransport({ host: '127.0.0.1', port: iwf.mm4.port, ignoreTLS: true, pool: true, maxConnections: C, maxMessages: Infinity });
+  const smtp = nodemailer.createTransport({
+    host: '127.0.0.1',
+    port: iwf.mm4.port,
+    ignoreTLS: true,
+    pool: true,
+    maxConnections: C,
+    maxMessages: Infinity,
+  });
   let t0 = performance.now();
   await pool(ids, C, async (id) => {
-    await smtp.sendMail({ envelope: { from: '+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs', to: ['+12025550199/TYPE=PLMN@mms.iwf.example.net'] }, raw: forwardReq({ messageId: id, text: id, deliveryReport: false }) });
+    await smtp.sendMail({
+      envelope: {
+        from: '+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs',
+        to: ['+12025550199/TYPE=PLMN@mms.iwf.example.net'],
+      },
+      raw: forwardReq({ messageId: id, text: id, deliveryReport: false }),
+    });
     accepted.set(id, performance.now());
   });
   await until(() => ids.every((id) => resAt.has(id)));
   const m2cSeconds = (Math.max(...ids.map((id) => resAt.get(id)!)) - t0) / 1000;
   smtp.close();
   out.push(`  MMS -> CPM   ${(N / m2cSeconds).toFixed(1)} deliveries/s (${m2cSeconds.toFixed(2)} s)`);
-  out.push(`    accepted (SMTP 250) -> SIP MESSAGE at peer: ${fmt(ids.map((id) => seen.get(id)! - accepted.get(id)!))}`);
-  out.push(`    accepted (SMTP 250) -> MM4_forward.RES at MMSC: ${fmt(ids.map((id) => resAt.get(id)! - accepted.get(id)!))}`);
+  out.push(
+    `    accepted (SMTP 250) -> SIP MESSAGE at peer: ${fmt(ids.map((id) => seen.get(id)! - accepted.get(id)!))}`,
+  );
+  out.push(
+    `    accepted (SMTP 250) -> MM4_forward.RES at MMSC: ${fmt(ids.map((id) => resAt.get(id)! - accepted.get(id)!))}`,
+  );
 
   // --- CPM -> MMS
   const ua = await createSipEndpoint({ host: '127.0.0.1', port: 0 });
@@ -95,7 +133,19 @@ async function main() {
   await pool(c2mIds, C, async (id) => {
     const cpim = `From: <tel:+12025550101>\r\nTo: <tel:+4915112345678>\r\nDateTime: ${new Date().toISOString()}\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: ${id}\r\n\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${id}`;
     const res = await ua.sendRequest(
-      { method: 'MESSAGE', uri: 'tel:+4915112345678', headers: [{ name: 'From', value: '<tel:+12025550101>;tag=b' }, { name: 'To', value: '<tel:+4915112345678>' }, { name: 'Call-ID', value: id }, { name: 'CSeq', value: '1 MESSAGE' }, { name: 'P-Asserted-Identity', value: '<tel:+12025550101>' }, { name: 'Content-Type', value: 'message/cpim' }], body: Buffer.from(cpim) },
+      {
+        method: 'MESSAGE',
+        uri: 'tel:+4915112345678',
+        headers: [
+          { name: 'From', value: '<tel:+12025550101>;tag=b' },
+          { name: 'To', value: '<tel:+4915112345678>' },
+          { name: 'Call-ID', value: id },
+          { name: 'CSeq', value: '1 MESSAGE' },
+          { name: 'P-Asserted-Identity', value: '<tel:+12025550101>' },
+          { name: 'Content-Type', value: 'message/cpim' },
+        ],
+        body: Buffer.from(cpim),
+      },
       { host: '127.0.0.1', port: iwf.sip.port, transport: 'udp' },
     );
     if (res.status !== 202) throw new Error(`MESSAGE ${id}: ${res.status}`);
@@ -107,8 +157,12 @@ async function main() {
   });
   const c2mSeconds = (Math.max(...done.values()) - t0) / 1000;
   out.push(`  CPM -> MMS   ${(N / c2mSeconds).toFixed(1)} deliveries/s (${c2mSeconds.toFixed(2)} s)`);
-  out.push(`    accepted (SIP 202) -> MM4_forward.REQ at MMSC: ${fmt(c2mIds.map((id) => seen.get(id)! - accepted.get(id)!))}`);
-  out.push(`    accepted (SIP 202) -> delivery complete (.RES processed, seen by a result poller): ${fmt(c2mIds.map((id) => done.get(id)! - accepted.get(id)!))}`);
+  out.push(
+    `    accepted (SIP 202) -> MM4_forward.REQ at MMSC: ${fmt(c2mIds.map((id) => seen.get(id)! - accepted.get(id)!))}`,
+  );
+  out.push(
+    `    accepted (SIP 202) -> delivery complete (.RES processed, seen by a result poller): ${fmt(c2mIds.map((id) => done.get(id)! - accepted.get(id)!))}`,
+  );
   await ua.close();
   await iwf.stop();
 
@@ -116,14 +170,27 @@ async function main() {
   const conn = await NativeConnection.connect({ address: server.address });
   const clientConn = await Connection.connect({ address: server.address });
   const client = new Client({ connection: clientConn });
-  const worker = await Worker.create({ connection: conn, taskQueue: 'floor', workflowsPath: fileURLToPath(new URL('./floor.workflow.ts', import.meta.url)), activities: { noop: async (x: number) => x }, maxCachedWorkflows: 1000 });
+  const worker = await Worker.create({
+    connection: conn,
+    taskQueue: 'floor',
+    workflowsPath: fileURLToPath(new URL('./floor.workflow.ts', import.meta.url)),
+    activities: { noop: async (x: number) => x },
+    maxCachedWorkflows: 1000,
+  });
   const [floorA, floorB] = await worker.runUntil(async () => {
     let f0 = performance.now();
-    await pool(ids, C, async (id) => void (await client.workflow.execute('floor', { taskQueue: 'floor', workflowId: `floor-${id}` })));
+    await pool(
+      ids,
+      C,
+      async (id) => void (await client.workflow.execute('floor', { taskQueue: 'floor', workflowId: `floor-${id}` })),
+    );
     const a = (performance.now() - f0) / 1000;
     f0 = performance.now();
     await pool(ids, C, async (id) => {
-      const h = await client.workflow.start('floorWithSignal', { taskQueue: 'floor', workflowId: `floor-signal-${id}` });
+      const h = await client.workflow.start('floorWithSignal', {
+        taskQueue: 'floor',
+        workflowId: `floor-signal-${id}`,
+      });
       await h.signal('poke');
       await h.result();
     });
@@ -131,8 +198,12 @@ async function main() {
   });
   await clientConn.close();
   await conn.close();
-  out.push(`  floor, 5 activities            ${(N / floorA).toFixed(1)} workflows/s -> MMS -> CPM ratio ${(floorA / m2cSeconds).toFixed(2)}`);
-  out.push(`  floor, 5 activities + 1 signal ${(N / floorB).toFixed(1)} workflows/s -> CPM -> MMS ratio ${(floorB / c2mSeconds).toFixed(2)}`);
+  out.push(
+    `  floor, 5 activities            ${(N / floorA).toFixed(1)} workflows/s -> MMS -> CPM ratio ${(floorA / m2cSeconds).toFixed(2)}`,
+  );
+  out.push(
+    `  floor, 5 activities + 1 signal ${(N / floorB).toFixed(1)} workflows/s -> CPM -> MMS ratio ${(floorB / c2mSeconds).toFixed(2)}`,
+  );
   console.log(out.join('\n'));
 
   await peer.close();

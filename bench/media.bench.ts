@@ -25,7 +25,8 @@ import { startSipPeer } from '../test/helpers/sip-peer.js';
 
 const N = Number(process.env.BENCH_MEDIA_N ?? 20);
 const C = Number(process.env.BENCH_CONCURRENCY ?? 4);
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 
 /** A camera-like 3000x2000 JPEG: gradient plus noise. */
 async function photo(seed: number): Promise<Buffer> {
@@ -41,7 +42,9 @@ async function photo(seed: number): Promise<Buffer> {
       px[i + 2] = (128 + n + seed) & 255;
     }
   }
-  return sharp(px, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+  return sharp(px, { raw: { width: w, height: h, channels: 3 } })
+    .jpeg({ quality: 90 })
+    .toBuffer();
 }
 
 async function main() {
@@ -76,47 +79,91 @@ async function main() {
       vips.push(performance.now() - t0);
     }
     const meanVips = vips.reduce((a, b) => a + b, 0) / vips.length;
-    out.push(`  vipsthumbnail -s 640x480 (one encode, process start included): ${meanVips.toFixed(0)} ms/image -> ratio ours/vips ${(meanOurs / meanVips).toFixed(2)}`);
+    out.push(
+      `  vipsthumbnail -s 640x480 (one encode, process start included): ${meanVips.toFixed(0)} ms/image -> ratio ours/vips ${(meanOurs / meanVips).toFixed(2)}`,
+    );
   }
 
   // --- MMS -> CPM with a photo per message through the IWF
-  const server = await startDevServer({ port: await freePort(), namespace: 'default', dbFile: join(dir, 'temporal.sqlite') });
+  const server = await startDevServer({
+    port: await freePort(),
+    namespace: 'default',
+    dbFile: join(dir, 'temporal.sqlite'),
+  });
   const resAt = new Map<string, number>();
   const mmsc = await startFakeMmsc(0, (m) => void resAt.set(m.messageId!, performance.now()));
   const peer = await startSipPeer(() => 202);
   const config = buildConfig({
     log: { level: 'warn' },
     temporal: { address: server.address, taskQueue: 'iwf-media-bench' },
-    mm4: { listen: '127.0.0.1:0', maxMessageBytes: 20 * 1024 * 1024, peers: [{ name: 'bench', domains: ['mms.mnc001.mcc001.gprs'], smtp: `127.0.0.1:${mmsc.port}`, allow: ['127.0.0.1'] }] },
+    mm4: {
+      listen: '127.0.0.1:0',
+      maxMessageBytes: 20 * 1024 * 1024,
+      peers: [
+        { name: 'bench', domains: ['mms.mnc001.mcc001.gprs'], smtp: `127.0.0.1:${mmsc.port}`, allow: ['127.0.0.1'] },
+      ],
+    },
     sip: { listen: '127.0.0.1:0', outboundProxy: `127.0.0.1:${peer.port}` },
     cpm: { users: ['+1202555*'] },
     media: { listen: '127.0.0.1:0', dir: join(dir, 'media') },
     audit: { file: join(dir, 'audit.jsonl') },
   });
   const iwf = await startIwf(config, createLogger('warn'));
-  const smtp = nodemailer.createTransport({ host: '127.0.0.1', port: iwf.mm4.port, ignoreTLS: true, pool: true, maxConnections: C, maxMessages: Infinity });
+  const smtp = nodemailer.createTransport({
+    host: '127.0.0.1',
+    port: iwf.mm4.port,
+    ignoreTLS: true,
+    pool: true,
+    maxConnections: C,
+    maxMessages: Infinity,
+  });
   const ids = Array.from({ length: N }, (_, i) => `media-${i}`);
   const accepted = new Map<string, number>();
   const t0 = performance.now();
   let next = 0;
-  await Promise.all(Array.from({ length: C }, async () => {
-    while (next < ids.length) {
-      const id = ids[next++];
-      const raw = serializeMm4({
-        type: 'MM4_forward.REQ', version: '6.16.0', transactionId: `T-${id}`, messageId: id, idsQuoted: true,
-        from: '+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs', to: ['+12025550199/TYPE=PLMN@mms.iwf.example.net'], cc: [],
-        date: new Date(), deliveryReport: false, readReply: false, ackRequest: true, originatorSystem: 'sys@mms.mnc001.mcc001.gprs', extraHeaders: [],
-        content: buildMmContent('photo', [{ contentType: 'image/jpeg', name: 'photo.jpg', body: images[ids.indexOf(id) % images.length] }]),
-      });
-      await smtp.sendMail({ envelope: { from: '+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs', to: ['+12025550199/TYPE=PLMN@mms.iwf.example.net'] }, raw });
-      accepted.set(id, performance.now());
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: C }, async () => {
+      while (next < ids.length) {
+        const id = ids[next++];
+        const raw = serializeMm4({
+          type: 'MM4_forward.REQ',
+          version: '6.16.0',
+          transactionId: `T-${id}`,
+          messageId: id,
+          idsQuoted: true,
+          from: '+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs',
+          to: ['+12025550199/TYPE=PLMN@mms.iwf.example.net'],
+          cc: [],
+          date: new Date(),
+          deliveryReport: false,
+          readReply: false,
+          ackRequest: true,
+          originatorSystem: 'sys@mms.mnc001.mcc001.gprs',
+          extraHeaders: [],
+          content: buildMmContent('photo', [
+            { contentType: 'image/jpeg', name: 'photo.jpg', body: images[ids.indexOf(id) % images.length] },
+          ]),
+        });
+        await smtp.sendMail({
+          envelope: {
+            from: '+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs',
+            to: ['+12025550199/TYPE=PLMN@mms.iwf.example.net'],
+          },
+          raw,
+        });
+        accepted.set(id, performance.now());
+      }
+    }),
+  );
   while (ids.some((id) => !resAt.has(id))) await new Promise((r) => setTimeout(r, 10));
   const seconds = (Math.max(...resAt.values()) - t0) / 1000;
   const lat = ids.map((id) => resAt.get(id)! - accepted.get(id)!);
-  out.push(`  MMS -> CPM with a photo each: ${(N / seconds).toFixed(2)} deliveries/s (${N} in ${seconds.toFixed(1)} s, ${C} in flight)`);
-  out.push(`    accepted (SMTP 250) -> MM4_forward.RES: p50 ${pct(lat, 50).toFixed(0)} ms, p90 ${pct(lat, 90).toFixed(0)} ms, max ${Math.max(...lat).toFixed(0)} ms`);
+  out.push(
+    `  MMS -> CPM with a photo each: ${(N / seconds).toFixed(2)} deliveries/s (${N} in ${seconds.toFixed(1)} s, ${C} in flight)`,
+  );
+  out.push(
+    `    accepted (SMTP 250) -> MM4_forward.RES: p50 ${pct(lat, 50).toFixed(0)} ms, p90 ${pct(lat, 90).toFixed(0)} ms, max ${Math.max(...lat).toFixed(0)} ms`,
+  );
   smtp.close();
   await iwf.stop();
   await peer.close();

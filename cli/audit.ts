@@ -11,8 +11,14 @@ export async function showAudit(store: AuditStore, out: Out, id: string, json: b
   }
   for (const r of records) {
     out.print(`delivery  ${r.workflowId} (run ${r.runId}, ${r.direction})`);
-    out.print(`ids       ${Object.entries(r.ids).map(([k, v]) => `${k}=${v}`).join(' ')}`);
-    out.print(`outcome   ${r.outcome ? `${r.outcome.result} (MM4 ${r.outcome.mm4Status}) ${r.outcome.statusText}` : 'none'}`);
+    out.print(
+      `ids       ${Object.entries(r.ids)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`,
+    );
+    out.print(
+      `outcome   ${r.outcome ? `${r.outcome.result} (MM4 ${r.outcome.mm4Status}) ${r.outcome.statusText}` : 'none'}`,
+    );
     out.print(`time      ${r.startedAt} .. ${r.endedAt}`);
     for (const e of r.trail) out.print(`  ${e.at}  ${e.from} -> ${e.to}  ${e.event}${e.detail ? `  ${e.detail}` : ''}`);
   }

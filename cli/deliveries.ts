@@ -28,7 +28,12 @@ export function parseSince(v: string, now = Date.now()): Date {
 
 function table(rows: string[][]): string[] {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => (c ?? '').padEnd(widths[i])).join('  ').trimEnd());
+  return rows.map((r) =>
+    r
+      .map((c, i) => (c ?? '').padEnd(widths[i]))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 const sa = (w: WorkflowExecutionInfo, key: string) => {
@@ -36,15 +41,30 @@ const sa = (w: WorkflowExecutionInfo, key: string) => {
   return Array.isArray(v) && v.length ? String(v[0]) : '';
 };
 
-export async function listDeliveries(client: Client, out: Out, o: { state?: string; direction?: string; since?: Date; limit: number; json: boolean }) {
+export async function listDeliveries(
+  client: Client,
+  out: Out,
+  o: { state?: string; direction?: string; since?: Date; limit: number; json: boolean },
+) {
   const rows: { id: string; direction: string; state: string; outcome: string; status: string; started: string }[] = [];
   for await (const w of client.workflow.list({ query: listQuery(o) })) {
-    rows.push({ id: w.workflowId, direction: sa(w, 'IwfDirection'), state: sa(w, 'IwfState'), outcome: sa(w, 'IwfOutcome'), status: w.status.name, started: w.startTime.toISOString() });
+    rows.push({
+      id: w.workflowId,
+      direction: sa(w, 'IwfDirection'),
+      state: sa(w, 'IwfState'),
+      outcome: sa(w, 'IwfOutcome'),
+      status: w.status.name,
+      started: w.startTime.toISOString(),
+    });
     if (rows.length >= o.limit) break;
   }
   if (o.json) return out.print(JSON.stringify(rows, null, 2));
   if (!rows.length) return out.print('no deliveries match');
-  for (const line of table([['WORKFLOW ID', 'DIRECTION', 'STATE', 'OUTCOME', 'STATUS', 'STARTED'], ...rows.map((r) => [r.id, r.direction, r.state, r.outcome, r.status, r.started])])) out.print(line);
+  for (const line of table([
+    ['WORKFLOW ID', 'DIRECTION', 'STATE', 'OUTCOME', 'STATUS', 'STARTED'],
+    ...rows.map((r) => [r.id, r.direction, r.state, r.outcome, r.status, r.started]),
+  ]))
+    out.print(line);
 }
 
 export async function showDelivery(client: Client, out: Out, id: string, json: boolean) {
@@ -58,17 +78,27 @@ export async function showDelivery(client: Client, out: Out, id: string, json: b
     auditError = (e as Error).message; // e.g. no worker running for an open delivery
   }
   const summary = (await desc.staticSummary?.()) ?? '';
-  if (json) return out.print(JSON.stringify({ workflowId: id, status: desc.status.name, summary, audit, auditError }, null, 2));
+  if (json)
+    return out.print(JSON.stringify({ workflowId: id, status: desc.status.name, summary, audit, auditError }, null, 2));
   out.print(`delivery  ${id}`);
   out.print(`summary   ${summary}`);
   out.print(`status    ${desc.status.name}${audit ? `, state ${audit.state}` : ''}`);
-  if (audit?.outcome) out.print(`outcome   ${audit.outcome.result} (MM4 ${audit.outcome.mm4Status}) ${audit.outcome.statusText}`);
+  if (audit?.outcome)
+    out.print(`outcome   ${audit.outcome.result} (MM4 ${audit.outcome.mm4Status}) ${audit.outcome.statusText}`);
   if (!audit) return out.print(`audit     unavailable: ${auditError}`);
   out.print('');
-  for (const line of table([['AT', 'FROM', 'TO', 'EVENT', 'DETAIL'], ...audit.trail.map((e) => [e.at, e.from, e.to, e.event, e.detail ?? ''])])) out.print(line);
+  for (const line of table([
+    ['AT', 'FROM', 'TO', 'EVENT', 'DETAIL'],
+    ...audit.trail.map((e) => [e.at, e.from, e.to, e.event, e.detail ?? '']),
+  ]))
+    out.print(line);
 }
 
 export async function commandDelivery(client: Client, out: Out, id: string, event: OperatorEvent, json: boolean) {
   const result = await client.workflow.getHandle(id).executeUpdate(operatorUpdate, { args: [event] });
-  out.print(json ? JSON.stringify({ workflowId: id, command: event.type, ...result }) : `${event.type} accepted: ${id} is now in state ${result.state}`);
+  out.print(
+    json
+      ? JSON.stringify({ workflowId: id, command: event.type, ...result })
+      : `${event.type} accepted: ${id} is now in state ${result.state}`,
+  );
 }

@@ -9,7 +9,11 @@ import { auditStoreFor } from '../clients/audit-store.js';
 import { commandDelivery, listDeliveries, parseSince, showDelivery, type Out } from './deliveries.js';
 import { exportAudit, showAudit } from './audit.js';
 
-export async function runCli(argv: string[], out: Out = { print: (l) => console.log(l) }, err: Out = { print: (l) => console.error(l) }): Promise<number> {
+export async function runCli(
+  argv: string[],
+  out: Out = { print: (l) => console.log(l) },
+  err: Out = { print: (l) => console.error(l) },
+): Promise<number> {
   let client: Client | undefined;
   const connect = async (opts: { config?: string }) => {
     const config = loadConfig(opts.config ? ['--config', opts.config] : [], process.env);
@@ -37,10 +41,17 @@ export async function runCli(argv: string[], out: Out = { print: (l) => console.
     .option('--limit <n>', 'at most this many', '50')
     .option('--json', 'JSON output for scripts')
     .action(async (o: { state?: string; direction?: string; since?: string; limit: string; json?: boolean }) => {
-      if (o.direction && !['mms-to-cpm', 'cpm-to-mms'].includes(o.direction)) throw new Error(`--direction: '${o.direction}' is not mms-to-cpm or cpm-to-mms`);
+      if (o.direction && !['mms-to-cpm', 'cpm-to-mms'].includes(o.direction))
+        throw new Error(`--direction: '${o.direction}' is not mms-to-cpm or cpm-to-mms`);
       const limit = Number(o.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new Error(`--limit: '${o.limit}' is not a positive integer`);
-      await listDeliveries(await connect(global()), out, { state: o.state, direction: o.direction, since: o.since ? parseSince(o.since) : undefined, limit, json: !!o.json });
+      await listDeliveries(await connect(global()), out, {
+        state: o.state,
+        direction: o.direction,
+        since: o.since ? parseSince(o.since) : undefined,
+        limit,
+        json: !!o.json,
+      });
     });
   d.command('show <id>')
     .description('state, summary and audit trail of one delivery')
@@ -49,22 +60,31 @@ export async function runCli(argv: string[], out: Out = { print: (l) => console.
   d.command('retry <id>')
     .description('skip the current wait and try again now')
     .option('--json', 'JSON output')
-    .action(async (id: string, o: { json?: boolean }) => commandDelivery(await connect(global()), out, id, { type: 'operator.retry' }, !!o.json));
+    .action(async (id: string, o: { json?: boolean }) =>
+      commandDelivery(await connect(global()), out, id, { type: 'operator.retry' }, !!o.json),
+    );
   d.command('abandon <id>')
     .description('end the delivery, sending the failure answer the protocol requires')
     .requiredOption('--reason <text>', 'why (recorded in the audit trail)')
     .option('--json', 'JSON output')
-    .action(async (id: string, o: { reason: string; json?: boolean }) => commandDelivery(await connect(global()), out, id, { type: 'operator.abandon', reason: o.reason }, !!o.json));
+    .action(async (id: string, o: { reason: string; json?: boolean }) =>
+      commandDelivery(await connect(global()), out, id, { type: 'operator.abandon', reason: o.reason }, !!o.json),
+    );
   d.command('reroute <id>')
     .description('CPM -> MMS: send to another MMSC peer')
     .requiredOption('--peer <name>', 'mm4.peers[] name')
     .option('--json', 'JSON output')
-    .action(async (id: string, o: { peer: string; json?: boolean }) => commandDelivery(await connect(global()), out, id, { type: 'operator.reroute', peer: o.peer }, !!o.json));
+    .action(async (id: string, o: { peer: string; json?: boolean }) =>
+      commandDelivery(await connect(global()), out, id, { type: 'operator.reroute', peer: o.peer }, !!o.json),
+    );
 
   // The audit store is read directly: it outlives Temporal's retention and needs no cluster.
   let opened: ReturnType<typeof auditStoreFor> | undefined;
-  const store = () => (opened ??= auditStoreFor(loadConfig(global().config ? ['--config', global().config!] : [], process.env).audit));
-  const a = program.command('audit').description('audit records of finished deliveries (kept after Temporal retention)');
+  const store = () =>
+    (opened ??= auditStoreFor(loadConfig(global().config ? ['--config', global().config!] : [], process.env).audit));
+  const a = program
+    .command('audit')
+    .description('audit records of finished deliveries (kept after Temporal retention)');
   a.command('show <id>')
     .description("a delivery's states, events and outcome")
     .option('--json', 'JSON output')

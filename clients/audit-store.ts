@@ -95,18 +95,20 @@ export function jsonlAuditStore(file: string): AuditStore {
  */
 export function postgresAuditStore(connectionString: string): AuditStore {
   const pool = new pg.Pool({ connectionString, max: 4 });
-  const ready = pool.query(
-    `CREATE TABLE IF NOT EXISTS iwf_audit (
+  const ready = pool
+    .query(
+      `CREATE TABLE IF NOT EXISTS iwf_audit (
        workflow_id text NOT NULL,
        run_id text NOT NULL,
        direction text NOT NULL,
        ended_at timestamptz NOT NULL,
        record jsonb NOT NULL,
        PRIMARY KEY (workflow_id, run_id))`,
-  ).catch((e: { code?: string }) => {
-    // Two processes creating the table at once: one wins, the other sees a duplicate; both fine.
-    if (e.code !== '23505' && e.code !== '42P07') throw e;
-  });
+    )
+    .catch((e: { code?: string }) => {
+      // Two processes creating the table at once: one wins, the other sees a duplicate; both fine.
+      if (e.code !== '23505' && e.code !== '42P07') throw e;
+    });
   return {
     async append(r) {
       await ready;
@@ -118,12 +120,18 @@ export function postgresAuditStore(connectionString: string): AuditStore {
     },
     async get(workflowId) {
       await ready;
-      const res = await pool.query<{ record: AuditRecord }>('SELECT record FROM iwf_audit WHERE workflow_id = $1 ORDER BY ended_at', [workflowId]);
+      const res = await pool.query<{ record: AuditRecord }>(
+        'SELECT record FROM iwf_audit WHERE workflow_id = $1 ORDER BY ended_at',
+        [workflowId],
+      );
       return res.rows.map((row) => row.record);
     },
     async *since(from) {
       await ready;
-      const res = await pool.query<{ record: AuditRecord }>('SELECT record FROM iwf_audit WHERE ended_at >= $1 ORDER BY ended_at', [from.toISOString()]);
+      const res = await pool.query<{ record: AuditRecord }>(
+        'SELECT record FROM iwf_audit WHERE ended_at >= $1 ORDER BY ended_at',
+        [from.toISOString()],
+      );
       for (const row of res.rows) yield row.record;
     },
     close: () => pool.end(),

@@ -107,7 +107,9 @@ export function filesystemMediaStore(dir: string): MediaStore {
         }
         if (!f.endsWith('.json')) continue;
         const id = f.slice(0, -5);
-        const ref = await readFile(path, 'utf8').then((t) => JSON.parse(t) as ContentRef).catch(() => undefined);
+        const ref = await readFile(path, 'utf8')
+          .then((t) => JSON.parse(t) as ContentRef)
+          .catch(() => undefined);
         if (!ref || Date.parse(ref.expiresAt) <= now.getTime()) {
           await rm(path, { force: true });
           await rm(dataPath(id), { force: true });

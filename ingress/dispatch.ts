@@ -1,6 +1,14 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { CpmToMmsInput, Direction, MmsToCpmInput } from '../model/delivery.js';
-import { imdnSignal, IwfDirection, IwfPeer, IwfState, mm4InboundSignal, type ImdnSignal, type Mm4InboundSignal } from '../workflows/messages.js';
+import {
+  imdnSignal,
+  IwfDirection,
+  IwfPeer,
+  IwfState,
+  mm4InboundSignal,
+  type ImdnSignal,
+  type Mm4InboundSignal,
+} from '../workflows/messages.js';
 
 /** Temporal could not be reached or refused: the caller answers "try again later" (SMTP 4xx). */
 export class DispatchUnavailable extends Error {
@@ -30,7 +38,14 @@ export interface Dispatcher {
 export function temporalDispatcher(client: Client, taskQueue: string, deadlineMs = 10_000): Dispatcher {
   const withDeadline = <T>(fn: () => Promise<T>) => client.connection.withDeadline(Date.now() + deadlineMs, fn);
 
-  async function start(type: string, direction: Direction, workflowId: string, input: unknown, summary: string, peer?: string) {
+  async function start(
+    type: string,
+    direction: Direction,
+    workflowId: string,
+    input: unknown,
+    summary: string,
+    peer?: string,
+  ) {
     try {
       await withDeadline(() =>
         client.workflow.start(type, {
@@ -74,9 +89,12 @@ export function temporalDispatcher(client: Client, taskQueue: string, deadlineMs
   }
 
   return {
-    startMmsToCpm: (workflowId, input, summary) => start('mmsToCpm', 'mms-to-cpm', workflowId, input, summary, input.peer),
+    startMmsToCpm: (workflowId, input, summary) =>
+      start('mmsToCpm', 'mms-to-cpm', workflowId, input, summary, input.peer),
     startCpmToMms: (workflowId, input, summary) => start('cpmToMms', 'cpm-to-mms', workflowId, input, summary),
-    signalMm4: (workflowId, payload) => signal(workflowId, () => client.workflow.getHandle(workflowId).signal(mm4InboundSignal, payload)),
-    signalImdn: (workflowId, payload) => signal(workflowId, () => client.workflow.getHandle(workflowId).signal(imdnSignal, payload)),
+    signalMm4: (workflowId, payload) =>
+      signal(workflowId, () => client.workflow.getHandle(workflowId).signal(mm4InboundSignal, payload)),
+    signalImdn: (workflowId, payload) =>
+      signal(workflowId, () => client.workflow.getHandle(workflowId).signal(imdnSignal, payload)),
   };
 }

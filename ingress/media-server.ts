@@ -3,7 +3,10 @@ import { pipeline } from 'node:stream/promises';
 import { MEDIA_ID, type MediaStore } from '../clients/media-store.js';
 
 /** RFC 9110 14.2 single byte range: `bytes=a-b`, `bytes=a-`, `bytes=-n`. Multiple ranges are not served. */
-export function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
+export function parseRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | 'unsatisfiable' | undefined {
   if (!header) return undefined;
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!m || (m[1] === '' && m[2] === '')) return undefined; // malformed or multi-range: serve the whole
@@ -25,7 +28,11 @@ export function parseRange(header: string | undefined, size: number): { start: n
  * `/m/<id>[/<name>]`. Only ids of the store's own shape are looked up, so no request can name a
  * path outside it; unknown and expired objects are 404.
  */
-export function createMediaServer(o: { store: MediaStore; listen: { host: string; port: number }; log?: { warn(o: object, m: string): void } }) {
+export function createMediaServer(o: {
+  store: MediaStore;
+  listen: { host: string; port: number };
+  log?: { warn(o: object, m: string): void };
+}) {
   async function handle(req: IncomingMessage, res: ServerResponse) {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD' }).end();
@@ -52,7 +59,11 @@ export function createMediaServer(o: { store: MediaStore; listen: { host: string
     }
     const status = range ? 206 : 200;
     const length = range ? range.end - range.start + 1 : ref.size;
-    res.writeHead(status, { ...common, 'Content-Length': length, ...(range ? { 'Content-Range': `bytes ${range.start}-${range.end}/${ref.size}` } : {}) });
+    res.writeHead(status, {
+      ...common,
+      'Content-Length': length,
+      ...(range ? { 'Content-Range': `bytes ${range.start}-${range.end}/${ref.size}` } : {}),
+    });
     if (req.method === 'HEAD' || length === 0) {
       res.end();
       return;
@@ -76,7 +87,9 @@ export function createMediaServer(o: { store: MediaStore; listen: { host: string
     listen(): Promise<{ host: string; port: number }> {
       return new Promise((resolve, reject) => {
         server.once('error', reject);
-        server.listen(o.listen.port, o.listen.host, () => resolve({ host: o.listen.host, port: (server.address() as { port: number }).port }));
+        server.listen(o.listen.port, o.listen.host, () =>
+          resolve({ host: o.listen.host, port: (server.address() as { port: number }).port }),
+        );
       });
     },
     close(): Promise<void> {

@@ -83,12 +83,19 @@ export function createMm4Server(o: Mm4ServerOptions) {
     const pdu = parsed.pdu;
     if (pdu.type === 'MM4_forward.REQ') {
       // Stored first: the workflow carries only the reference; a failed store means "try again".
-      const raw = await o.media.put(raw0, { contentType: 'message/rfc822', name: 'mm4-forward-req.eml', ttlMs: o.mediaTtlMs });
+      const raw = await o.media.put(raw0, {
+        contentType: 'message/rfc822',
+        name: 'mm4-forward-req.eml',
+        ttlMs: o.mediaTtlMs,
+      });
       const input = forwardReqToInput(pdu, raw, ctx(session, peer.name));
       const id = mmsToCpmWorkflowId(input.mm4.originatorSystem ?? peer.name, pdu.messageId);
       const summary = `MMS→CPM ${pdu.messageId} from ${peer.name} to ${input.mm4.recipients.length} recipient(s)`;
       const how = await o.dispatcher.startMmsToCpm(id, input, summary);
-      o.log.info({ ...log, workflowId: id, mm4MessageId: pdu.messageId, mm4TransactionId: pdu.transactionId, how }, 'MM4_forward.REQ accepted');
+      o.log.info(
+        { ...log, workflowId: id, mm4MessageId: pdu.messageId, mm4TransactionId: pdu.transactionId, how },
+        'MM4_forward.REQ accepted',
+      );
       return `2.0.0 queued as ${id}`;
     }
     const route = routeMm4Pdu(pdu);
@@ -98,10 +105,18 @@ export function createMm4Server(o: Mm4ServerOptions) {
       // The report is durably with its delivery (signal), or its delivery ended (a report after the
       // final one changes nothing), or it is unknown: either way the MMSC gets its .RES.
       const status: Mm4Status = delivered === 'unknown' ? 'Error-message-not-found' : 'Ok';
-      answerReport(pdu, peer, status).catch((e: Error) => o.log.warn({ ...log, error: e.message, type: pdu.type }, 'report .RES not sent; the MMSC will retry the report'));
+      answerReport(pdu, peer, status).catch((e: Error) =>
+        o.log.warn(
+          { ...log, error: e.message, type: pdu.type },
+          'report .RES not sent; the MMSC will retry the report',
+        ),
+      );
     }
     if (delivered === 'ended') {
-      o.log.info({ ...log, workflowId: route!.workflowId, type: pdu.type, mm4MessageId: pdu.messageId }, 'MM4 PDU for a finished delivery: nothing to do');
+      o.log.info(
+        { ...log, workflowId: route!.workflowId, type: pdu.type, mm4MessageId: pdu.messageId },
+        'MM4 PDU for a finished delivery: nothing to do',
+      );
       return `2.0.0 ${pdu.type} for a finished delivery, nothing to do`;
     }
     if (delivered === 'unknown') {
@@ -111,7 +126,10 @@ export function createMm4Server(o: Mm4ServerOptions) {
       if (isReport && pdu.ackRequest) return `2.0.0 ${pdu.type} answered Error-message-not-found`;
       throw reply(550, `5.1.1 ${pdu.type} for ${pdu.messageId} matches no delivery of this IWF`);
     }
-    o.log.info({ ...log, workflowId: route!.workflowId, type: pdu.type, mm4MessageId: pdu.messageId }, 'MM4 PDU routed');
+    o.log.info(
+      { ...log, workflowId: route!.workflowId, type: pdu.type, mm4MessageId: pdu.messageId },
+      'MM4 PDU routed',
+    );
     return `2.0.0 ${pdu.type} routed`;
   }
 
@@ -119,7 +137,14 @@ export function createMm4Server(o: Mm4ServerOptions) {
   async function answerReport(pdu: Mm4DeliveryReportReq | Mm4ReadReplyReportReq, peer: Mm4Peer, status: Mm4Status) {
     const to = mm4AnswerAddress(pdu);
     const rfc822Id = rfc822MessageId(o.replies.domain, pdu.type.replace('.REQ', '.RES'), pdu.transactionId);
-    const raw = serializeMm4(mm4AnswerTo(pdu, { status, from: o.replies.systemAddress, sender: o.replies.systemAddress, rfc822MessageId: rfc822Id }));
+    const raw = serializeMm4(
+      mm4AnswerTo(pdu, {
+        status,
+        from: o.replies.systemAddress,
+        sender: o.replies.systemAddress,
+        rfc822MessageId: rfc822Id,
+      }),
+    );
     await o.replies.smtp.send({ ...peer.smtp, from: o.replies.systemAddress, to: [to], raw });
   }
 

@@ -13,7 +13,13 @@ export function routeMm4Pdu(pdu: Mm4Pdu): { workflowId: string; signal: Mm4Inbou
   const workflowId = workflowIdFromMintedMm4Id(isRes ? pdu.transactionId : pdu.messageId);
   if (!workflowId) return undefined;
   const status =
-    'requestStatus' in pdu ? pdu.requestStatus : 'mmStatus' in pdu ? pdu.mmStatus : 'readStatus' in pdu ? pdu.readStatus : undefined;
+    'requestStatus' in pdu
+      ? pdu.requestStatus
+      : 'mmStatus' in pdu
+        ? pdu.mmStatus
+        : 'readStatus' in pdu
+          ? pdu.readStatus
+          : undefined;
   return {
     workflowId,
     signal: {

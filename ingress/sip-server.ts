@@ -66,32 +66,51 @@ export function attachSipIngress(endpoint: SipEndpoint, o: SipIngressOptions) {
    */
   async function onImdn(body: Buffer, req: SipRequest) {
     const xml = parseCpim(body);
-    const n = xml.ok ? parseImdn(xml.message.content.body.toString('utf8')) : { ok: false as const, error: xml.ok ? '' : xml.error };
+    const n = xml.ok
+      ? parseImdn(xml.message.content.body.toString('utf8'))
+      : { ok: false as const, error: xml.ok ? '' : xml.error };
     if (!n.ok) return { status: 400, reason: `Bad Request (IMDN: ${n.error})` };
     const workflowId = workflowIdFromImdnId(n.notification.messageId);
     const from = getHeader(req.headers, 'P-Asserted-Identity') ?? getHeader(req.headers, 'From') ?? '';
     const recipientUri = n.notification.recipientUri ?? /<([^>]+)>/.exec(from)?.[1] ?? '';
     const signalled = workflowId
-      ? await o.dispatcher.signalImdn(workflowId, { recipientUri, kind: n.notification.kind, status: n.notification.status, imdnMessageId: n.notification.messageId, receivedAt: new Date().toISOString() })
+      ? await o.dispatcher.signalImdn(workflowId, {
+          recipientUri,
+          kind: n.notification.kind,
+          status: n.notification.status,
+          imdnMessageId: n.notification.messageId,
+          receivedAt: new Date().toISOString(),
+        })
       : 'unknown';
-    o.log.info({ workflowId, imdnMessageId: n.notification.messageId, status: n.notification.status, signalled }, 'IMDN received');
+    o.log.info(
+      { workflowId, imdnMessageId: n.notification.messageId, status: n.notification.status, signalled },
+      'IMDN received',
+    );
     // An IMDN for a delivery that ended (e.g. displayed after the expiry) is taken and dropped:
     // refusing it would only make the client retry.
     if (signalled === 'ended') return { status: 202, reason: 'Accepted (delivery already ended)' };
-    return signalled === 'delivered' ? { status: 202 } : { status: 404, reason: 'Not Found (no delivery for this IMDN)' };
+    return signalled === 'delivered'
+      ? { status: 202 }
+      : { status: 404, reason: 'Not Found (no delivery for this IMDN)' };
   }
 
   async function onMessage(req: SipRequest) {
     // Disposition notifications about messages we sent are routed, not interworked.
     if (parseContentType(getHeader(req.headers, 'Content-Type')).mediaType === 'message/cpim') {
       const cpim = parseCpim(req.body);
-      const inner = cpim.ok ? cpim.message.content.headers.find((h) => h.name.toLowerCase() === 'content-type')?.value : undefined;
+      const inner = cpim.ok
+        ? cpim.message.content.headers.find((h) => h.name.toLowerCase() === 'content-type')?.value
+        : undefined;
       if (inner && parseContentType(inner).mediaType === 'message/imdn+xml') {
         try {
           return await onImdn(req.body, req);
         } catch (e) {
           if (!(e instanceof DispatchUnavailable)) throw e;
-          return { status: 503, reason: 'Service Unavailable (delivery store unreachable)', headers: [{ name: 'Retry-After', value: '30' }] };
+          return {
+            status: 503,
+            reason: 'Service Unavailable (delivery store unreachable)',
+            headers: [{ name: 'Retry-After', value: '30' }],
+          };
         }
       }
     }
@@ -101,21 +120,41 @@ export function attachSipIngress(endpoint: SipEndpoint, o: SipIngressOptions) {
     }
     const { input, recipientNumber } = intake;
     const isCpm = recipientNumber ? await o.directory.isCpmUser(recipientNumber) : false;
-    const decision = selectInterworking({ recipientNumber, recipientIsCpmUser: isCpm, contentType: input.cpm.contentType, sizeBytes: input.cpm.sizeBytes, fileBytes: input.cpm.file?.size }, o.isf);
+    const decision = selectInterworking(
+      {
+        recipientNumber,
+        recipientIsCpmUser: isCpm,
+        contentType: input.cpm.contentType,
+        sizeBytes: input.cpm.sizeBytes,
+        fileBytes: input.cpm.file?.size,
+      },
+      o.isf,
+    );
     if (!decision.interwork) {
-      o.log.info({ status: decision.sipStatus, reason: decision.reason, imdnMessageId: input.cpm.imdnMessageId }, 'ISF: not interworked');
+      o.log.info(
+        { status: decision.sipStatus, reason: decision.reason, imdnMessageId: input.cpm.imdnMessageId },
+        'ISF: not interworked',
+      );
       const accept = decision.sipStatus === 415 ? [{ name: 'Accept', value: 'message/cpim' }] : undefined;
       return { status: decision.sipStatus ?? 403, reason: `Not Interworked (${decision.reason})`, headers: accept };
     }
     const workflowId = cpmDeliveryId(input.cpm.senderUri, input.cpm.imdnMessageId);
     try {
-      const how = await o.dispatcher.startCpmToMms(workflowId, { ...input, mm4Ack: o.mm4Ack, reportWaitMs: o.reportWaitMs }, `CPM→MMS ${input.cpm.imdnMessageId}: ${decision.reason}`);
+      const how = await o.dispatcher.startCpmToMms(
+        workflowId,
+        { ...input, mm4Ack: o.mm4Ack, reportWaitMs: o.reportWaitMs },
+        `CPM→MMS ${input.cpm.imdnMessageId}: ${decision.reason}`,
+      );
       o.log.info({ workflowId, imdnMessageId: input.cpm.imdnMessageId, how }, 'CPM MESSAGE accepted for MMS');
       return { status: 202 };
     } catch (e) {
       if (!(e instanceof DispatchUnavailable)) throw e;
       o.log.warn({ error: e.message }, 'CPM MESSAGE deferred: Temporal unavailable');
-      return { status: 503, reason: 'Service Unavailable (delivery store unreachable)', headers: [{ name: 'Retry-After', value: '30' }] };
+      return {
+        status: 503,
+        reason: 'Service Unavailable (delivery store unreachable)',
+        headers: [{ name: 'Retry-After', value: '30' }],
+      };
     }
   }
 

@@ -6,7 +6,15 @@ import type { ActorError } from './common.js';
 import { deliveryReportToImdn, requestedFor } from './cpm-reports.js';
 import { cpmToMmsSetup, type CpmToMmsContext, type ForwardResEvent, type ReportEvent } from './cpm-to-mms.setup.js';
 
-export type { AdaptInput, CpmToMmsContext, CpmToMmsEvent, ForwardResEvent, ImdnInput, ReportEvent, SendInput } from './cpm-to-mms.setup.js';
+export type {
+  AdaptInput,
+  CpmToMmsContext,
+  CpmToMmsEvent,
+  ForwardResEvent,
+  ImdnInput,
+  ReportEvent,
+  SendInput,
+} from './cpm-to-mms.setup.js';
 
 /**
  * The CPM -> MMS delivery (one pager-mode MESSAGE):
@@ -23,234 +31,366 @@ const failWith = (result: 'rejected' | 'failed', mm4Status: Mm4Status, reason: s
   note: `${result}: ${reason}`,
 });
 /** The IMDN the last delivery report stands for; undefined while none or only an interim one came. */
-const imdnOf = (ctx: CpmToMmsContext) => (ctx.report === undefined ? undefined : deliveryReportToImdn(ctx.report, ctx.reportExtension));
+const imdnOf = (ctx: CpmToMmsContext) =>
+  ctx.report === undefined ? undefined : deliveryReportToImdn(ctx.report, ctx.reportExtension);
 const errorOf = ({ event }: { event: { error: unknown } }) => event.error as ActorError;
 /** The params of a `fail` action for an actor that failed: what was being done, and the failure's message. */
 const failure =
   (result: 'rejected' | 'failed', mm4Status: Mm4Status, doing: string) =>
-  ({ event }: { event: { error: unknown } }) => ({ result, mm4Status, reason: `${doing}: ${(event.error as ActorError).message}` });
+  ({ event }: { event: { error: unknown } }) => ({
+    result,
+    mm4Status,
+    reason: `${doing}: ${(event.error as ActorError).message}`,
+  });
 
-export const cpmToMmsMachine = cpmToMmsSetup.extend({
-  guards: {
-    hasFile: ({ context }) => context.request.cpm.file !== undefined,
-    resOk: ({ context }) => context.res?.status === 'Ok',
-    resRefused: ({ context }) => context.res !== undefined && context.res.status !== 'Ok',
-    /**
-     * A report came while the .RES has not (lost, or still on its way): only an MMSE that accepted
-     * the MM reports on it (23.140 8.4.3/8.4.4), so it stands for the missing `.RES Ok`.
-     */
-    reportBeforeRes: ({ context }) => context.res === undefined && (context.report !== undefined || context.read !== undefined),
-    canResend: ({ context }) => context.attempt < context.request.mm4Ack.maxAttempts,
-    wantsAnyReport: ({ context }) => ['positive-delivery', 'negative-delivery', 'display'].some((d) => wants(context, d)),
-    /** A final delivery report arrived and has not been answered yet (reports may overtake the .RES). */
-    finalReportPending: ({ context }) => context.reported === undefined && imdnOf(context) !== undefined,
-    reportRequested: ({ context }) => wants(context, requestedFor(imdnOf(context)!)),
-    reportedDelivered: ({ context }) => context.reported === 'delivered',
-    wantsRead: ({ context }) => wants(context, 'display'),
-    readPending: ({ context }) => context.read === 'Read',
-    wantsFailureImdn: ({ context }) => wants(context, 'negative-delivery'),
-  },
-  actions: {
-    fail: assign((_, f: NonNullable<CpmToMmsContext['failure']>) => failWith(f.result, f.mm4Status, f.reason)),
-    recordDecision: assign((_, decision: IsfDecision) => ({ decision, note: `ISF: interwork (${decision.reason})` })),
-    refuseByIsf: assign((_, decision: IsfDecision) => ({ decision, ...failWith('rejected', 'Error-service-denied', `ISF: not interworked (${decision.reason})`) })),
-    /**
-     * Only the first final X-Mms-MM-Status-Code (23.140 §8.4.3) counts: a later delivery report, a
-     * duplicate or a contradicting one, is not forwarded as a second IMDN.
-     */
-    recordReport: assign(({ context }, report: ReportEvent) => {
-      if (report.report === 'read') return context.read ? {} : { read: report.status, note: `read report ${report.status ?? ''}` };
-      if (imdnOf(context) !== undefined) return { note: `delivery report ${report.status ?? ''} ignored: final status ${context.report} already received` };
-      return { report: report.status, reportExtension: report.statusExtension, note: `delivery report ${report.status ?? ''}` };
-    }),
-    recordRes: assign((_, res: ForwardResEvent) => ({
-      res: { status: res.status ?? 'Error-unspecified', statusText: res.statusText },
-      note: `MM4_forward.RES ${res.status ?? '(no status)'}${res.statusText ? `: ${res.statusText}` : ''}`,
-    })),
-    recordRoute: assign((_, route: Mm4Route) => ({ route, note: `routed to MMSC peer ${route.peer}` })),
-    recordContent: assign((_, content: AdaptedContent) => ({ content, note: content.notes.length ? content.notes.join('; ') : 'no adaptation needed' })),
-    /** SMTP 5xx is the MMSC's refusal; anything else means it could not be reached. */
-    failSend: assign((_, e: ActorError) =>
-      e.type === 'MmscRejected'
-        ? failWith('rejected', 'Error-service-denied', e.message)
-        : failWith('failed', 'Error-network-problem', `MM4_forward.REQ not delivered: ${e.message}`),
-    ),
-    /** An error status in the MM4_forward.RES: the MMSC refused the MM (23.140 §8.4.2). */
-    failOnRes: assign(({ context }) => {
-      const { status, statusText } = context.res!;
-      return failWith('rejected', status as Mm4Status, `MMSC answered ${status}${statusText ? ` (${statusText})` : ''}`);
-    }),
-    recordImdnSent: assign(({ context }) => ({ reported: imdnOf(context), imdnSent: true, note: `IMDN ${imdnOf(context)} sent` })),
-    recordImdnFailed: assign(({ context }, err: ActorError) => ({ reported: imdnOf(context), note: `IMDN not sent: ${err.message}` })),
-  },
-  delays: {
-    resTimeout: ({ context }) => context.request.mm4Ack.timeoutMs,
-    reportWait: ({ context }) => context.request.reportWaitMs,
-  },
-}).createMachine({
-  id: 'cpmToMms',
-  context: ({ input }) => ({ request: input, attempt: 0, imdnSent: false }),
-  initial: 'received',
-  on: {
-    // An MM4_forward.RES may arrive while the send activity is still reporting completion.
-    // Reports are recorded wherever they arrive (they may overtake the .RES).
-    'mm4.report': { actions: { type: 'recordReport', params: ({ event }) => event } },
-    'mm4.res': { actions: { type: 'recordRes', params: ({ event }) => event } },
-  },
-  states: {
-    received: {
-      description: 'The MESSAGE is durably recorded; the CPM side got its 202 Accepted.',
-      always: 'selecting',
+export const cpmToMmsMachine = cpmToMmsSetup
+  .extend({
+    guards: {
+      hasFile: ({ context }) => context.request.cpm.file !== undefined,
+      resOk: ({ context }) => context.res?.status === 'Ok',
+      resRefused: ({ context }) => context.res !== undefined && context.res.status !== 'Ok',
+      /**
+       * A report came while the .RES has not (lost, or still on its way): only an MMSE that accepted
+       * the MM reports on it (23.140 8.4.3/8.4.4), so it stands for the missing `.RES Ok`.
+       */
+      reportBeforeRes: ({ context }) =>
+        context.res === undefined && (context.report !== undefined || context.read !== undefined),
+      canResend: ({ context }) => context.attempt < context.request.mm4Ack.maxAttempts,
+      wantsAnyReport: ({ context }) =>
+        ['positive-delivery', 'negative-delivery', 'display'].some((d) => wants(context, d)),
+      /** A final delivery report arrived and has not been answered yet (reports may overtake the .RES). */
+      finalReportPending: ({ context }) => context.reported === undefined && imdnOf(context) !== undefined,
+      reportRequested: ({ context }) => wants(context, requestedFor(imdnOf(context)!)),
+      reportedDelivered: ({ context }) => context.reported === 'delivered',
+      wantsRead: ({ context }) => wants(context, 'display'),
+      readPending: ({ context }) => context.read === 'Read',
+      wantsFailureImdn: ({ context }) => wants(context, 'negative-delivery'),
     },
-    selecting: {
-      description: 'Interworking Selection Function: recipient, message type and size under policy.',
-      invoke: {
-        id: 'select',
-        src: 'select',
-        input: ({ context }) => context.request,
-        onDone: [
-          { guard: ({ event }) => event.output.interwork, target: 'converting', actions: { type: 'recordDecision', params: ({ event }) => event.output } },
-          { target: 'failed', actions: { type: 'refuseByIsf', params: ({ event }) => event.output } },
-        ],
-        onError: { target: 'failed', actions: { type: 'fail', params: failure('failed', 'Error-unspecified', 'selection failed') } },
+    actions: {
+      fail: assign((_, f: NonNullable<CpmToMmsContext['failure']>) => failWith(f.result, f.mm4Status, f.reason)),
+      recordDecision: assign((_, decision: IsfDecision) => ({ decision, note: `ISF: interwork (${decision.reason})` })),
+      refuseByIsf: assign((_, decision: IsfDecision) => ({
+        decision,
+        ...failWith('rejected', 'Error-service-denied', `ISF: not interworked (${decision.reason})`),
+      })),
+      /**
+       * Only the first final X-Mms-MM-Status-Code (23.140 §8.4.3) counts: a later delivery report, a
+       * duplicate or a contradicting one, is not forwarded as a second IMDN.
+       */
+      recordReport: assign(({ context }, report: ReportEvent) => {
+        if (report.report === 'read')
+          return context.read ? {} : { read: report.status, note: `read report ${report.status ?? ''}` };
+        if (imdnOf(context) !== undefined)
+          return {
+            note: `delivery report ${report.status ?? ''} ignored: final status ${context.report} already received`,
+          };
+        return {
+          report: report.status,
+          reportExtension: report.statusExtension,
+          note: `delivery report ${report.status ?? ''}`,
+        };
+      }),
+      recordRes: assign((_, res: ForwardResEvent) => ({
+        res: { status: res.status ?? 'Error-unspecified', statusText: res.statusText },
+        note: `MM4_forward.RES ${res.status ?? '(no status)'}${res.statusText ? `: ${res.statusText}` : ''}`,
+      })),
+      recordRoute: assign((_, route: Mm4Route) => ({ route, note: `routed to MMSC peer ${route.peer}` })),
+      recordContent: assign((_, content: AdaptedContent) => ({
+        content,
+        note: content.notes.length ? content.notes.join('; ') : 'no adaptation needed',
+      })),
+      /** SMTP 5xx is the MMSC's refusal; anything else means it could not be reached. */
+      failSend: assign((_, e: ActorError) =>
+        e.type === 'MmscRejected'
+          ? failWith('rejected', 'Error-service-denied', e.message)
+          : failWith('failed', 'Error-network-problem', `MM4_forward.REQ not delivered: ${e.message}`),
+      ),
+      /** An error status in the MM4_forward.RES: the MMSC refused the MM (23.140 §8.4.2). */
+      failOnRes: assign(({ context }) => {
+        const { status, statusText } = context.res!;
+        return failWith(
+          'rejected',
+          status as Mm4Status,
+          `MMSC answered ${status}${statusText ? ` (${statusText})` : ''}`,
+        );
+      }),
+      recordImdnSent: assign(({ context }) => ({
+        reported: imdnOf(context),
+        imdnSent: true,
+        note: `IMDN ${imdnOf(context)} sent`,
+      })),
+      recordImdnFailed: assign(({ context }, err: ActorError) => ({
+        reported: imdnOf(context),
+        note: `IMDN not sent: ${err.message}`,
+      })),
+    },
+    delays: {
+      resTimeout: ({ context }) => context.request.mm4Ack.timeoutMs,
+      reportWait: ({ context }) => context.request.reportWaitMs,
+    },
+  })
+  .createMachine({
+    id: 'cpmToMms',
+    context: ({ input }) => ({ request: input, attempt: 0, imdnSent: false }),
+    initial: 'received',
+    on: {
+      // An MM4_forward.RES may arrive while the send activity is still reporting completion.
+      // Reports are recorded wherever they arrive (they may overtake the .RES).
+      'mm4.report': { actions: { type: 'recordReport', params: ({ event }) => event } },
+      'mm4.res': { actions: { type: 'recordRes', params: ({ event }) => event } },
+    },
+    states: {
+      received: {
+        description: 'The MESSAGE is durably recorded; the CPM side got its 202 Accepted.',
+        always: 'selecting',
       },
-    },
-    converting: {
-      description: 'CPM -> MMS addresses (P-Asserted-Identity, Request-URI) and the MMSC peer for the number.',
-      invoke: {
-        id: 'convert',
-        src: 'convert',
-        input: ({ context }) => ({ request: context.request, peer: context.peerOverride }),
-        onDone: [
-          { guard: 'hasFile', target: 'fetching', actions: { type: 'recordRoute', params: ({ event }) => event.output } },
-          { target: 'adapting', actions: { type: 'recordRoute', params: ({ event }) => event.output } },
-        ],
-        onError: { target: 'failed', actions: { type: 'fail', params: failure('failed', 'Error-sending-address-unresolved', 'not routable') } },
-      },
-    },
-    fetching: {
-      description: 'Download the FT-over-HTTP file (size cap, timeout, retries) into the Media Storage Server.',
-      invoke: {
-        id: 'fetch',
-        src: 'fetch',
-        input: ({ context }) => context.request.cpm.file!,
-        onDone: { target: 'adapting', actions: assign(({ event }) => ({ fetched: event.output, note: `file stored as ${event.output.id} (${event.output.size} B)` })) },
-        onError: { target: 'failed', actions: { type: 'fail', params: failure('rejected', 'Error-content-not-accepted', 'file could not be fetched') } },
-      },
-    },
-    adapting: {
-      description: 'Fit the content to what the peer MMSC accepts (size, types, resolution), or degrade to a link.',
-      invoke: {
-        id: 'adapt',
-        src: 'adapt',
-        input: ({ context }) => ({ text: context.request.text, file: context.fetched, peer: context.route!.peer }),
-        onDone: { target: 'sending', actions: { type: 'recordContent', params: ({ event }) => event.output } },
-        onError: { target: 'failed', actions: { type: 'fail', params: failure('rejected', 'Error-content-not-accepted', 'adaptation failed') } },
-      },
-    },
-    sending: {
-      description: 'MM4_forward.REQ over SMTP to the peer (a resend reuses the X-Mms-Message-ID).',
-      entry: assign(({ context }) => ({ attempt: context.attempt + 1 })),
-      invoke: {
-        id: 'sendForward',
-        src: 'sendForward',
-        input: ({ context }) => ({ route: context.route!, attempt: context.attempt, content: context.content! }),
-        onDone: { target: 'awaitingRes', actions: assign(({ context }) => ({ note: `MM4_forward.REQ sent (attempt ${context.attempt})` })) },
-        onError: { target: 'failed', actions: { type: 'failSend', params: errorOf } },
-      },
-    },
-    awaitingRes: {
-      description: 'Waiting for the MMSC\'s MM4_forward.RES (a separate SMTP transaction to our MM4 port).',
-      always: [
-        { guard: 'resOk', target: 'accepted' },
-        { guard: 'reportBeforeRes', target: 'accepted', actions: assign({ note: 'a report came before the MM4_forward.RES: the MMSC has the message' }) },
-        { guard: 'resRefused', target: 'failed', actions: 'failOnRes' },
-      ],
-      on: {
-        'operator.retry': { target: 'sending', actions: assign({ note: 'operator: resend now' }) },
-        'operator.reroute': {
-          target: 'converting',
-          actions: assign(({ event }) => ({ peerOverride: event.peer, res: undefined, note: `operator: reroute to MMSC peer ${event.peer}` })),
-        },
-        'operator.abandon': {
-          target: 'failed',
-          actions: assign(({ event }) => failWith('failed', 'Error-network-problem', `abandoned by operator: ${event.reason}`)),
+      selecting: {
+        description: 'Interworking Selection Function: recipient, message type and size under policy.',
+        invoke: {
+          id: 'select',
+          src: 'select',
+          input: ({ context }) => context.request,
+          onDone: [
+            {
+              guard: ({ event }) => event.output.interwork,
+              target: 'converting',
+              actions: { type: 'recordDecision', params: ({ event }) => event.output },
+            },
+            { target: 'failed', actions: { type: 'refuseByIsf', params: ({ event }) => event.output } },
+          ],
+          onError: {
+            target: 'failed',
+            actions: { type: 'fail', params: failure('failed', 'Error-unspecified', 'selection failed') },
+          },
         },
       },
-      after: {
-        resTimeout: [
-          { guard: 'canResend', target: 'sending', actions: assign(({ context }) => ({ note: `no MM4_forward.RES after attempt ${context.attempt}; resending` })) },
-          { target: 'failed', actions: assign(({ context }) => failWith('failed', 'Error-network-problem', `no MM4_forward.RES after ${context.attempt} attempt(s)`)) },
-        ],
-      },
-    },
-    accepted: {
-      description: 'The MMS side accepted the message.',
-      always: [{ guard: 'wantsAnyReport', target: 'awaitingReport' }, { target: 'done' }],
-    },
-    awaitingReport: {
-      description: 'The sender asked for notifications: wait for the MMS delivery report until the deadline.',
-      always: [
-        { guard: and(['finalReportPending', 'reportRequested']), target: 'reporting' },
-        {
-          guard: 'finalReportPending',
-          target: 'reported',
-          actions: assign(({ context }) => ({ reported: imdnOf(context), note: 'no IMDN requested for this outcome' })),
+      converting: {
+        description: 'CPM -> MMS addresses (P-Asserted-Identity, Request-URI) and the MMSC peer for the number.',
+        invoke: {
+          id: 'convert',
+          src: 'convert',
+          input: ({ context }) => ({ request: context.request, peer: context.peerOverride }),
+          onDone: [
+            {
+              guard: 'hasFile',
+              target: 'fetching',
+              actions: { type: 'recordRoute', params: ({ event }) => event.output },
+            },
+            { target: 'adapting', actions: { type: 'recordRoute', params: ({ event }) => event.output } },
+          ],
+          onError: {
+            target: 'failed',
+            actions: { type: 'fail', params: failure('failed', 'Error-sending-address-unresolved', 'not routable') },
+          },
         },
-      ],
-      after: { reportWait: { target: 'done', actions: assign({ note: 'no delivery report before the wait ended' }) } },
-      on: { 'operator.abandon': { target: 'done', actions: assign(({ event }) => ({ note: `operator: stop waiting for the report (${event.reason})` })) } },
-    },
-    reporting: {
-      description: 'The MMS delivery report as an IMDN delivery notification to the CPM sender.',
-      invoke: {
-        id: 'sendReport',
-        src: 'sendImdn',
-        input: ({ context }) => ({ kind: 'delivery' as const, status: imdnOf(context)!, reason: `delivery report ${context.report}` }),
-        onDone: { target: 'reported', actions: 'recordImdnSent' },
-        onError: { target: 'reported', actions: { type: 'recordImdnFailed', params: errorOf } },
       },
-    },
-    reported: {
-      always: [{ guard: and(['wantsRead', 'reportedDelivered']), target: 'awaitingRead' }, { target: 'done' }],
-    },
-    awaitingRead: {
-      description: 'The sender asked for display notifications: wait for the MMS read-reply report.',
-      always: { guard: 'readPending', target: 'reportingRead' },
-      after: { reportWait: { target: 'done', actions: assign({ note: 'no read report before the wait ended' }) } },
-      on: { 'operator.abandon': { target: 'done', actions: assign(({ event }) => ({ note: `operator: stop waiting for the read report (${event.reason})` })) } },
-    },
-    reportingRead: {
-      description: 'The MMS read report as an IMDN display notification (<displayed/>).',
-      invoke: {
-        id: 'sendRead',
-        src: 'sendImdn',
-        input: () => ({ kind: 'display' as const, status: 'displayed' as const, reason: 'read report Read' }),
-        onDone: { target: 'done', actions: assign({ imdnSent: true, note: 'IMDN displayed sent' }) },
-        onError: { target: 'done', actions: assign(({ event }) => ({ note: `IMDN not sent: ${(event.error as ActorError).message}` })) },
+      fetching: {
+        description: 'Download the FT-over-HTTP file (size cap, timeout, retries) into the Media Storage Server.',
+        invoke: {
+          id: 'fetch',
+          src: 'fetch',
+          input: ({ context }) => context.request.cpm.file!,
+          onDone: {
+            target: 'adapting',
+            actions: assign(({ event }) => ({
+              fetched: event.output,
+              note: `file stored as ${event.output.id} (${event.output.size} B)`,
+            })),
+          },
+          onError: {
+            target: 'failed',
+            actions: {
+              type: 'fail',
+              params: failure('rejected', 'Error-content-not-accepted', 'file could not be fetched'),
+            },
+          },
+        },
       },
-    },
-    failed: {
-      description: 'The delivery could not be completed; tell the sender if it asked for failure notifications.',
-      always: [{ guard: 'wantsFailureImdn', target: 'notifying' }, { target: 'done' }],
-    },
-    notifying: {
-      description: 'Negative-delivery IMDN (<failed/>, RFC 5438) to the CPM sender: the MMS side refused or never took the message.',
-      invoke: {
-        id: 'sendImdn',
-        src: 'sendImdn',
-        input: ({ context }) => ({ kind: 'delivery' as const, status: 'failed' as const, reason: context.failure!.reason }),
-        onDone: { target: 'done', actions: assign({ imdnSent: true, note: 'negative-delivery IMDN sent' }) },
-        onError: { target: 'done', actions: assign(({ event }) => ({ note: `IMDN not sent: ${(event.error as ActorError).message}` })) },
+      adapting: {
+        description: 'Fit the content to what the peer MMSC accepts (size, types, resolution), or degrade to a link.',
+        invoke: {
+          id: 'adapt',
+          src: 'adapt',
+          input: ({ context }) => ({ text: context.request.text, file: context.fetched, peer: context.route!.peer }),
+          onDone: { target: 'sending', actions: { type: 'recordContent', params: ({ event }) => event.output } },
+          onError: {
+            target: 'failed',
+            actions: { type: 'fail', params: failure('rejected', 'Error-content-not-accepted', 'adaptation failed') },
+          },
+        },
       },
+      sending: {
+        description: 'MM4_forward.REQ over SMTP to the peer (a resend reuses the X-Mms-Message-ID).',
+        entry: assign(({ context }) => ({ attempt: context.attempt + 1 })),
+        invoke: {
+          id: 'sendForward',
+          src: 'sendForward',
+          input: ({ context }) => ({ route: context.route!, attempt: context.attempt, content: context.content! }),
+          onDone: {
+            target: 'awaitingRes',
+            actions: assign(({ context }) => ({ note: `MM4_forward.REQ sent (attempt ${context.attempt})` })),
+          },
+          onError: { target: 'failed', actions: { type: 'failSend', params: errorOf } },
+        },
+      },
+      awaitingRes: {
+        description: "Waiting for the MMSC's MM4_forward.RES (a separate SMTP transaction to our MM4 port).",
+        always: [
+          { guard: 'resOk', target: 'accepted' },
+          {
+            guard: 'reportBeforeRes',
+            target: 'accepted',
+            actions: assign({ note: 'a report came before the MM4_forward.RES: the MMSC has the message' }),
+          },
+          { guard: 'resRefused', target: 'failed', actions: 'failOnRes' },
+        ],
+        on: {
+          'operator.retry': { target: 'sending', actions: assign({ note: 'operator: resend now' }) },
+          'operator.reroute': {
+            target: 'converting',
+            actions: assign(({ event }) => ({
+              peerOverride: event.peer,
+              res: undefined,
+              note: `operator: reroute to MMSC peer ${event.peer}`,
+            })),
+          },
+          'operator.abandon': {
+            target: 'failed',
+            actions: assign(({ event }) =>
+              failWith('failed', 'Error-network-problem', `abandoned by operator: ${event.reason}`),
+            ),
+          },
+        },
+        after: {
+          resTimeout: [
+            {
+              guard: 'canResend',
+              target: 'sending',
+              actions: assign(({ context }) => ({
+                note: `no MM4_forward.RES after attempt ${context.attempt}; resending`,
+              })),
+            },
+            {
+              target: 'failed',
+              actions: assign(({ context }) =>
+                failWith('failed', 'Error-network-problem', `no MM4_forward.RES after ${context.attempt} attempt(s)`),
+              ),
+            },
+          ],
+        },
+      },
+      accepted: {
+        description: 'The MMS side accepted the message.',
+        always: [{ guard: 'wantsAnyReport', target: 'awaitingReport' }, { target: 'done' }],
+      },
+      awaitingReport: {
+        description: 'The sender asked for notifications: wait for the MMS delivery report until the deadline.',
+        always: [
+          { guard: and(['finalReportPending', 'reportRequested']), target: 'reporting' },
+          {
+            guard: 'finalReportPending',
+            target: 'reported',
+            actions: assign(({ context }) => ({
+              reported: imdnOf(context),
+              note: 'no IMDN requested for this outcome',
+            })),
+          },
+        ],
+        after: {
+          reportWait: { target: 'done', actions: assign({ note: 'no delivery report before the wait ended' }) },
+        },
+        on: {
+          'operator.abandon': {
+            target: 'done',
+            actions: assign(({ event }) => ({ note: `operator: stop waiting for the report (${event.reason})` })),
+          },
+        },
+      },
+      reporting: {
+        description: 'The MMS delivery report as an IMDN delivery notification to the CPM sender.',
+        invoke: {
+          id: 'sendReport',
+          src: 'sendImdn',
+          input: ({ context }) => ({
+            kind: 'delivery' as const,
+            status: imdnOf(context)!,
+            reason: `delivery report ${context.report}`,
+          }),
+          onDone: { target: 'reported', actions: 'recordImdnSent' },
+          onError: { target: 'reported', actions: { type: 'recordImdnFailed', params: errorOf } },
+        },
+      },
+      reported: {
+        always: [{ guard: and(['wantsRead', 'reportedDelivered']), target: 'awaitingRead' }, { target: 'done' }],
+      },
+      awaitingRead: {
+        description: 'The sender asked for display notifications: wait for the MMS read-reply report.',
+        always: { guard: 'readPending', target: 'reportingRead' },
+        after: { reportWait: { target: 'done', actions: assign({ note: 'no read report before the wait ended' }) } },
+        on: {
+          'operator.abandon': {
+            target: 'done',
+            actions: assign(({ event }) => ({ note: `operator: stop waiting for the read report (${event.reason})` })),
+          },
+        },
+      },
+      reportingRead: {
+        description: 'The MMS read report as an IMDN display notification (<displayed/>).',
+        invoke: {
+          id: 'sendRead',
+          src: 'sendImdn',
+          input: () => ({ kind: 'display' as const, status: 'displayed' as const, reason: 'read report Read' }),
+          onDone: { target: 'done', actions: assign({ imdnSent: true, note: 'IMDN displayed sent' }) },
+          onError: {
+            target: 'done',
+            actions: assign(({ event }) => ({ note: `IMDN not sent: ${(event.error as ActorError).message}` })),
+          },
+        },
+      },
+      failed: {
+        description: 'The delivery could not be completed; tell the sender if it asked for failure notifications.',
+        always: [{ guard: 'wantsFailureImdn', target: 'notifying' }, { target: 'done' }],
+      },
+      notifying: {
+        description:
+          'Negative-delivery IMDN (<failed/>, RFC 5438) to the CPM sender: the MMS side refused or never took the message.',
+        invoke: {
+          id: 'sendImdn',
+          src: 'sendImdn',
+          input: ({ context }) => ({
+            kind: 'delivery' as const,
+            status: 'failed' as const,
+            reason: context.failure!.reason,
+          }),
+          onDone: { target: 'done', actions: assign({ imdnSent: true, note: 'negative-delivery IMDN sent' }) },
+          onError: {
+            target: 'done',
+            actions: assign(({ event }) => ({ note: `IMDN not sent: ${(event.error as ActorError).message}` })),
+          },
+        },
+      },
+      done: { type: 'final' },
     },
-    done: { type: 'final' },
-  },
-  output: ({ context }): CpmToMmsOutcome => {
-    const base = { peer: context.route?.peer, attempts: context.attempt, imdnSent: context.imdnSent, report: context.report };
-    if (context.failure) {
-      return { ...base, result: context.failure.result, mm4Status: context.failure.mm4Status, statusText: context.failure.reason };
-    }
-    return { ...base, result: 'delivered', mm4Status: 'Ok', statusText: context.res?.statusText ?? 'accepted by the MMSC' };
-  },
-});
+    output: ({ context }): CpmToMmsOutcome => {
+      const base = {
+        peer: context.route?.peer,
+        attempts: context.attempt,
+        imdnSent: context.imdnSent,
+        report: context.report,
+      };
+      if (context.failure) {
+        return {
+          ...base,
+          result: context.failure.result,
+          mm4Status: context.failure.mm4Status,
+          statusText: context.failure.reason,
+        };
+      }
+      return {
+        ...base,
+        result: 'delivered',
+        mm4Status: 'Ok',
+        statusText: context.res?.statusText ?? 'accepted by the MMSC',
+      };
+    },
+  });

@@ -1,5 +1,12 @@
 import { setup } from 'xstate';
-import type { AdaptedContent, CpmToMmsInput, IsfDecision, Mm4Route, OperatorEvent, StoredRef } from '../model/delivery.js';
+import type {
+  AdaptedContent,
+  CpmToMmsInput,
+  IsfDecision,
+  Mm4Route,
+  OperatorEvent,
+  StoredRef,
+} from '../model/delivery.js';
 import type { Mm4Status } from '../model/mm4-status.js';
 import type { CpmToMmsOutcome } from '../model/outcome.js';
 import { placeholder } from './common.js';
@@ -28,7 +35,13 @@ export interface ImdnInput {
 /** The MMSC's MM4_forward.RES (3GPP TS 23.140 §8.4.2). */
 export type ForwardResEvent = { type: 'mm4.res'; status?: string; statusText?: string; transactionId: string };
 /** An MM4_delivery_report.REQ or MM4_read_reply_report.REQ about our MM (23.140 §8.4.3, §8.4.4). */
-export type ReportEvent = { type: 'mm4.report'; report: 'delivery' | 'read'; status?: string; statusText?: string; statusExtension?: string };
+export type ReportEvent = {
+  type: 'mm4.report';
+  report: 'delivery' | 'read';
+  status?: string;
+  statusText?: string;
+  statusExtension?: string;
+};
 
 export type CpmToMmsEvent = OperatorEvent | ForwardResEvent | ReportEvent;
 

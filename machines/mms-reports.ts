@@ -30,7 +30,12 @@ export function reportNumber(transactionId: string): number | undefined {
 }
 
 /** An IMDN from a CPM recipient (routed by the SIP front-end). */
-export type ImdnEvent = { type: 'sip.imdn'; recipientUri: string; kind: 'delivery' | 'display' | 'processing'; status: string };
+export type ImdnEvent = {
+  type: 'sip.imdn';
+  recipientUri: string;
+  kind: 'delivery' | 'display' | 'processing';
+  status: string;
+};
 
 /** The reporting state of one recipient. */
 export interface Reportable {
@@ -43,7 +48,12 @@ export interface Reportable {
 
 /** IMDN -> MM4 status: delivered -> Retrieved, failed/forbidden -> Rejected, error -> Indeterminate. */
 export function imdnToMmStatus(status: string): string | undefined {
-  return ({ delivered: 'Retrieved', failed: 'Rejected', forbidden: 'Rejected', error: 'Indeterminate' } as Record<string, string>)[status];
+  return (
+    { delivered: 'Retrieved', failed: 'Rejected', forbidden: 'Rejected', error: 'Indeterminate' } as Record<
+      string,
+      string
+    >
+  )[status];
 }
 
 /** The delivery report a final SIP outcome stands for. */
@@ -70,7 +80,8 @@ export function applyImdn<R extends Reportable>(
   const update = (patch: Partial<Reportable>) => recipients.map((x, j) => (j === i ? { ...x, ...patch } : x));
   if (event.kind === 'delivery') {
     const mmStatus = imdnToMmStatus(event.status);
-    if (!mmStatus || r.reported !== undefined) return { note: `IMDN ${event.status} for ${r.mms} not forwarded (already reported or not final)` };
+    if (!mmStatus || r.reported !== undefined)
+      return { note: `IMDN ${event.status} for ${r.mms} not forwarded (already reported or not final)` };
     return {
       recipients: update({ reported: wants.deliveryReport ? mmStatus : 'none' }),
       queue: wants.deliveryReport ? [...queue, { mms: r.mms, kind: 'delivery', status: mmStatus }] : queue,
@@ -78,7 +89,8 @@ export function applyImdn<R extends Reportable>(
     };
   }
   if (event.kind === 'display' && event.status === 'displayed' && !r.readReported) {
-    const implied: PendingReport[] = r.reported === undefined && wants.deliveryReport ? [{ mms: r.mms, kind: 'delivery', status: 'Retrieved' }] : [];
+    const implied: PendingReport[] =
+      r.reported === undefined && wants.deliveryReport ? [{ mms: r.mms, kind: 'delivery', status: 'Retrieved' }] : [];
     const read: PendingReport[] = wants.readReply ? [{ mms: r.mms, kind: 'read', status: 'Read' }] : [];
     return {
       recipients: update({ readReported: true, reported: r.reported ?? (wants.deliveryReport ? 'Retrieved' : 'none') }),

@@ -1,6 +1,13 @@
 import { assign } from 'xstate';
 import type { ActorError } from './common.js';
-import { applyImdn, reportForSipFailure, reportNumber, type ImdnEvent, type PendingReport, type SentReport } from './mms-reports.js';
+import {
+  applyImdn,
+  reportForSipFailure,
+  reportNumber,
+  type ImdnEvent,
+  type PendingReport,
+  type SentReport,
+} from './mms-reports.js';
 import { mmsToCpmSetup, type MmsToCpmContext, type ReportResEvent } from './mms-to-cpm.setup.js';
 
 /**
@@ -15,9 +22,18 @@ const numbered = (ctx: MmsToCpmContext): SentReport[] =>
   ctx.queue.slice(0, ctx.inFlight).map((r, i) => ({ ...r, n: ctx.reportsSent + 1 + i, sends: 0 }));
 
 /** The delivery reports for recipients not reported yet, all with one status (when reports were asked). */
-function reportUnreported(ctx: MmsToCpmContext, status: string, statusText?: string): Pick<MmsToCpmContext, 'queue' | 'recipients'> {
+function reportUnreported(
+  ctx: MmsToCpmContext,
+  status: string,
+  statusText?: string,
+): Pick<MmsToCpmContext, 'queue' | 'recipients'> {
   const open = ctx.recipients.filter((r) => r.reported === undefined);
-  const reports = open.map((r): PendingReport => ({ mms: r.mms, kind: 'delivery', status, ...(statusText === undefined ? {} : { statusText }) }));
+  const reports = open.map((r): PendingReport => ({
+    mms: r.mms,
+    kind: 'delivery',
+    status,
+    ...(statusText === undefined ? {} : { statusText }),
+  }));
   return {
     queue: ctx.request.mm4.deliveryReport ? [...ctx.queue, ...reports] : ctx.queue,
     recipients: ctx.recipients.map((r) => (r.reported === undefined ? { ...r, reported: status } : r)),
@@ -38,11 +54,17 @@ export const reportingSetup = mmsToCpmSetup.extend({
     allReported: ({ context }) =>
       context.unacked.length === 0 &&
       (context.expired ||
-      context.recipients.every((r) => r.reported !== undefined && (!context.request.mm4.readReply || r.reported !== 'Retrieved' || r.readReported))),
+        context.recipients.every(
+          (r) =>
+            r.reported !== undefined &&
+            (!context.request.mm4.readReply || r.reported !== 'Retrieved' || r.readReported),
+        )),
   },
   actions: {
     /** An IMDN queues the MM4 report(s) it stands for (RFC 5438 -> 23.140 §8.4.3/§8.4.4); sent from awaitingImdn. */
-    recordImdn: assign(({ context }, imdn: ImdnEvent) => applyImdn(context.recipients, context.queue, context.request.mm4, imdn)),
+    recordImdn: assign(({ context }, imdn: ImdnEvent) =>
+      applyImdn(context.recipients, context.queue, context.request.mm4, imdn),
+    ),
     /** That report needs no resend. An error status is an answer too: resending it changes nothing. */
     recordReportRes: assign(({ context }, res: ReportResEvent) => {
       const n = reportNumber(res.transactionId);
@@ -56,10 +78,21 @@ export const reportingSetup = mmsToCpmSetup.extend({
     /** Final SIP failures are reported at once; IMDNs that overtook the .RES stay queued. */
     queueFailureReports: assign(({ context }) => {
       const failed = context.recipients.filter((r) => r.status !== 'Ok');
-      if (!context.request.mm4.deliveryReport) return { recipients: context.recipients.map((r) => (r.status !== 'Ok' ? { ...r, reported: 'none' } : r)) };
+      if (!context.request.mm4.deliveryReport)
+        return { recipients: context.recipients.map((r) => (r.status !== 'Ok' ? { ...r, reported: 'none' } : r)) };
       return {
-        queue: [...context.queue, ...failed.map((r): PendingReport => ({ mms: r.mms, kind: 'delivery', status: r.reportAs ?? reportForSipFailure(r.status), statusText: r.reason }))],
-        recipients: context.recipients.map((r) => (r.status !== 'Ok' ? { ...r, reported: r.reportAs ?? reportForSipFailure(r.status) } : r)),
+        queue: [
+          ...context.queue,
+          ...failed.map((r): PendingReport => ({
+            mms: r.mms,
+            kind: 'delivery',
+            status: r.reportAs ?? reportForSipFailure(r.status),
+            statusText: r.reason,
+          })),
+        ],
+        recipients: context.recipients.map((r) =>
+          r.status !== 'Ok' ? { ...r, reported: r.reportAs ?? reportForSipFailure(r.status) } : r,
+        ),
       };
     }),
     /** The operator stops waiting: whether the unreported recipients got the MM is unknown. */
@@ -91,16 +124,31 @@ export const reportingSetup = mmsToCpmSetup.extend({
         note: `report(s) ${resent.map((r) => r.n).join(', ')} resent (no .RES yet)`,
       };
     }),
-    dropUnacked: assign(({ context }, err: ActorError) => ({ unacked: [], note: `reports ${context.unacked.map((r) => r.n).join(', ')} not resent: ${err.message}` })),
+    dropUnacked: assign(({ context }, err: ActorError) => ({
+      unacked: [],
+      note: `reports ${context.unacked.map((r) => r.n).join(', ')} not resent: ${err.message}`,
+    })),
     beginSend: assign(({ context }) => ({ inFlight: context.queue.length })),
     /** A .RES that overtook the record of its send already answered its report. */
     recordSent: assign(({ context }) => ({
       reportsSent: context.reportsSent + context.inFlight,
-      unacked: [...context.unacked, ...numbered(context).filter((r) => !context.answered.includes(r.n)).map((r) => ({ ...r, sends: 1 }))],
-      note: context.queue.slice(0, context.inFlight).map((r) => `${r.kind} report ${r.status} for ${r.mms}`).join('; ') + ' sent',
+      unacked: [
+        ...context.unacked,
+        ...numbered(context)
+          .filter((r) => !context.answered.includes(r.n))
+          .map((r) => ({ ...r, sends: 1 })),
+      ],
+      note:
+        context.queue
+          .slice(0, context.inFlight)
+          .map((r) => `${r.kind} report ${r.status} for ${r.mms}`)
+          .join('; ') + ' sent',
       queue: context.queue.slice(context.inFlight),
     })),
-    dropSend: assign(({ context }, err: ActorError) => ({ queue: context.queue.slice(context.inFlight), note: `reports not sent: ${err.message}` })),
+    dropSend: assign(({ context }, err: ActorError) => ({
+      queue: context.queue.slice(context.inFlight),
+      note: `reports not sent: ${err.message}`,
+    })),
   },
   delays: {
     untilExpiry: ({ context }) => {
@@ -121,22 +169,39 @@ export const reportingStates = {
   }),
   awaitingImdn: reportingSetup.createStateConfig({
     description:
-      'Waiting for the CPM recipients\' IMDNs until the message expires (X-Mms-Expiry or the default), ' +
-      'and for the originator MMSC\'s .RES to each report sent (resent after delivery.mm4Ack.timeout).',
-    always: [{ guard: 'hasQueue', target: 'sendingReports' }, { guard: 'allReported', target: 'done' }],
+      "Waiting for the CPM recipients' IMDNs until the message expires (X-Mms-Expiry or the default), " +
+      "and for the originator MMSC's .RES to each report sent (resent after delivery.mm4Ack.timeout).",
+    always: [
+      { guard: 'hasQueue', target: 'sendingReports' },
+      { guard: 'allReported', target: 'done' },
+    ],
     on: {
-      'operator.retry': { guard: 'hasUnacked', target: 'resendingReports', actions: assign({ note: 'operator: resend unanswered reports now' }) },
+      'operator.retry': {
+        guard: 'hasUnacked',
+        target: 'resendingReports',
+        actions: assign({ note: 'operator: resend unanswered reports now' }),
+      },
       // Operators stop waiting: unreported recipients get the report the protocol requires; once
       // only .RES answers are awaited, abandoning stops waiting for them.
       'operator.abandon': [
-        { guard: 'notExpired', target: 'sendingReports', actions: { type: 'abandonReports', params: ({ event }) => ({ reason: event.reason }) } },
-        { guard: 'hasUnacked', actions: { type: 'stopWaitingForRes', params: ({ event }) => ({ reason: event.reason }) } },
+        {
+          guard: 'notExpired',
+          target: 'sendingReports',
+          actions: { type: 'abandonReports', params: ({ event }) => ({ reason: event.reason }) },
+        },
+        {
+          guard: 'hasUnacked',
+          actions: { type: 'stopWaitingForRes', params: ({ event }) => ({ reason: event.reason }) },
+        },
       ],
     },
     // Timers start in this order (the workflow's timer commands follow it).
     after: {
       untilExpiry: { guard: 'notExpired', target: 'sendingReports', actions: 'expireUnreported' },
-      reportAckTimeout: [{ guard: 'canResendReports', target: 'resendingReports' }, { guard: 'hasUnacked', actions: 'giveUpResends' }],
+      reportAckTimeout: [
+        { guard: 'canResendReports', target: 'resendingReports' },
+        { guard: 'hasUnacked', actions: 'giveUpResends' },
+      ],
     },
   }),
   resendingReports: reportingSetup.createStateConfig({
@@ -144,7 +209,9 @@ export const reportingStates = {
     invoke: {
       id: 'resendReports',
       src: 'sendReports',
-      input: ({ context }) => ({ reports: context.unacked.filter((r) => r.sends < context.request.mm4Ack.maxAttempts) }),
+      input: ({ context }) => ({
+        reports: context.unacked.filter((r) => r.sends < context.request.mm4Ack.maxAttempts),
+      }),
       onDone: { target: 'awaitingImdn', actions: 'recordResent' },
       onError: { target: 'awaitingImdn', actions: { type: 'dropUnacked', params: errorOf } },
     },

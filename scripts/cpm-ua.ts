@@ -56,11 +56,21 @@ function message(ep: SipEndpoint, from: string, to: string, body: Buffer) {
 }
 
 /** The IMDN a CPM client sends for a message it received (RFC 5438 7.2, CPIM per 6.3). */
-async function sendImdn(ep: SipEndpoint, me: string, to: string, messageId: string, datetime: string, kind: 'delivery' | 'display') {
-  const notification = kind === 'delivery'
-    ? { messageId, datetime, recipientUri: me, kind, status: 'delivered' as const }
-    : { messageId, datetime, recipientUri: me, kind, status: 'displayed' as const };
-  const body = serializeCpim(buildImdnCpim({ from: me, to, dateTime: new Date(), imdnMessageId: token(), notification }));
+async function sendImdn(
+  ep: SipEndpoint,
+  me: string,
+  to: string,
+  messageId: string,
+  datetime: string,
+  kind: 'delivery' | 'display',
+) {
+  const notification =
+    kind === 'delivery'
+      ? { messageId, datetime, recipientUri: me, kind, status: 'delivered' as const }
+      : { messageId, datetime, recipientUri: me, kind, status: 'displayed' as const };
+  const body = serializeCpim(
+    buildImdnCpim({ from: me, to, dateTime: new Date(), imdnMessageId: token(), notification }),
+  );
   const res = await message(ep, me, to, body);
   console.log(`--> IMDN ${kind} for ${messageId}: ${res.status} ${res.reason}`);
 }
@@ -75,7 +85,11 @@ async function listen() {
     console.log(`<-- MESSAGE ${req.uri} from ${uriOf(getHeader(req.headers, 'From'))}: ${type}`);
     if (inner && type.startsWith('message/imdn+xml')) {
       const n = parseImdn(inner.body.toString());
-      console.log(n.ok ? `    IMDN ${n.notification.kind}: ${n.notification.status} for ${n.notification.messageId}` : `    bad IMDN: ${n.error}`);
+      console.log(
+        n.ok
+          ? `    IMDN ${n.notification.kind}: ${n.notification.status} for ${n.notification.messageId}`
+          : `    bad IMDN: ${n.error}`,
+      );
       return { status: 200 };
     }
     if (inner) console.log(`    ${inner.body.toString().slice(0, 500)}`);
@@ -85,12 +99,16 @@ async function listen() {
       const me = req.uri;
       const sender = f.from ?? uriOf(getHeader(req.headers, 'From'));
       const datetime = f.dateTime?.toISOString() ?? new Date().toISOString();
-      if (f.messageId && f.disposition.includes('positive-delivery')) setTimeout(() => void sendImdn(ep, me, sender, f.messageId!, datetime, 'delivery'), 1000);
-      if (f.messageId && f.disposition.includes('display')) setTimeout(() => void sendImdn(ep, me, sender, f.messageId!, datetime, 'display'), 2500);
+      if (f.messageId && f.disposition.includes('positive-delivery'))
+        setTimeout(() => void sendImdn(ep, me, sender, f.messageId!, datetime, 'delivery'), 1000);
+      if (f.messageId && f.disposition.includes('display'))
+        setTimeout(() => void sendImdn(ep, me, sender, f.messageId!, datetime, 'display'), 2500);
     }
     return { status: 202 };
   });
-  console.log(`CPM side listening on 127.0.0.1:${ep.port} (UDP+TCP)${o.offline ? ', every user offline (480)' : ''}; IMDNs go to ${o.iwf}`);
+  console.log(
+    `CPM side listening on 127.0.0.1:${ep.port} (UDP+TCP)${o.offline ? ', every user offline (480)' : ''}; IMDNs go to ${o.iwf}`,
+  );
   const stop = () => void ep.close().then(() => process.exit(0));
   process.once('SIGINT', stop).once('SIGTERM', stop);
 }
@@ -98,12 +116,20 @@ async function listen() {
 async function send() {
   if (!o.to) throw new Error('send needs --to <tel: or sip: URI>');
   const ep = await createSipEndpoint({ host: '127.0.0.1', port: 0 });
-  const notify = o.notify.split(',').map((s) => s.trim()).filter(Boolean);
+  const notify = o.notify
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const id = token();
   const body = serializeCpim(
     buildCpimMessage({
-      from: o.from, to: o.to, dateTime: new Date(), imdnMessageId: id, disposition: notify as never,
-      contentType: 'text/plain; charset=utf-8', body: Buffer.from(o.text),
+      from: o.from,
+      to: o.to,
+      dateTime: new Date(),
+      imdnMessageId: id,
+      disposition: notify as never,
+      contentType: 'text/plain; charset=utf-8',
+      body: Buffer.from(o.text),
     }),
   );
   const res = await message(ep, o.from, o.to, body);

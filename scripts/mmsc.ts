@@ -31,7 +31,10 @@ async function deliver(raw: Buffer, what: string, to: string) {
 function answerForward(req: ReceivedMm4) {
   const to = answerAddress(req);
   if (!o['no-res']) {
-    setTimeout(() => void deliver(mmscRes(req, 'Ok', 'stand-in MMSC'), `MM4_forward.RES Ok for ${req.transactionId}`, to), 200);
+    setTimeout(
+      () => void deliver(mmscRes(req, 'Ok', 'stand-in MMSC'), `MM4_forward.RES Ok for ${req.transactionId}`, to),
+      200,
+    );
   }
   if (!o.reports) return;
   if (req.headers['x-mms-delivery-report']?.toLowerCase() === 'yes') {
@@ -45,7 +48,9 @@ function answerForward(req: ReceivedMm4) {
 }
 
 const mmsc = await startFakeMmsc(Number(o.port), (m) => {
-  console.log(`<-- ${m.type} for ${m.envelope.to.join(', ')} at ${new Date().toISOString()}\n${m.raw.toString('utf8')}`);
+  console.log(
+    `<-- ${m.type} for ${m.envelope.to.join(', ')} at ${new Date().toISOString()}\n${m.raw.toString('utf8')}`,
+  );
   if (m.type === 'MM4_forward.REQ') answerForward(m);
 });
 mmsc.answerReports(iwfPort); // the IWF's reports (MMS -> CPM) get their .RES

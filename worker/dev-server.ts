@@ -38,7 +38,14 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   else args.push('--headless');
   if (o.dbFile) {
     mkdirSync(dirname(o.dbFile), { recursive: true });
-    args.push('--db-filename', o.dbFile, '--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=NORMAL');
+    args.push(
+      '--db-filename',
+      o.dbFile,
+      '--sqlite-pragma',
+      'journal_mode=WAL',
+      '--sqlite-pragma',
+      'synchronous=NORMAL',
+    );
   }
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
   for (const dc of [

@@ -58,7 +58,11 @@ async function registerSearchAttributes(conn: Connection, namespace: string, log
     });
   } catch (e) {
     const msg = (e as Error).message;
-    if (!/already exist/i.test(msg)) log.warn({ error: msg }, 'could not register search attributes; register them with `temporal operator search-attribute create`');
+    if (!/already exist/i.test(msg))
+      log.warn(
+        { error: msg },
+        'could not register search attributes; register them with `temporal operator search-attribute create`',
+      );
   }
 }
 
@@ -67,7 +71,11 @@ async function registerSearchAttributes(conn: Connection, namespace: string, log
  * SIP endpoint and the MM4 front-end. `stop()` undoes it in reverse order: stop taking traffic,
  * drain the worker, close sockets, stop the server.
  */
-export async function startIwf(config: Config, log: Logger, opts: { workflowBundle?: WorkflowBundleOption } = {}): Promise<RunningIwf> {
+export async function startIwf(
+  config: Config,
+  log: Logger,
+  opts: { workflowBundle?: WorkflowBundleOption } = {},
+): Promise<RunningIwf> {
   if (!runtimeInstalled) {
     try {
       Runtime.install({ logger: temporalLogger(log.child({ src: 'temporal' })) });
@@ -97,7 +105,11 @@ export async function startIwf(config: Config, log: Logger, opts: { workflowBund
   const media = filesystemMediaStore(config.media.dir);
   const audit = auditStoreFor(config.audit);
   // Before the worker: activities put this server's URL into file-transfer descriptors.
-  const mediaServer = createMediaServer({ store: media, listen: config.media.listen, log: log.child({ src: 'media' }) });
+  const mediaServer = createMediaServer({
+    store: media,
+    listen: config.media.listen,
+    log: log.child({ src: 'media' }),
+  });
   const mediaAddr = await mediaServer.listen();
   // Without media.publicUrl the bound address is the URL (the port may have been 0).
   const mediaPublicUrl = config.media.publicUrl ?? `http://${mediaAddr.host}:${mediaAddr.port}`;
@@ -160,7 +172,14 @@ export async function startIwf(config: Config, log: Logger, opts: { workflowBund
   const mm4Addr = await mm4.listen();
   const janitor = await ensureMediaJanitorSchedule(client, config.temporal.taskQueue, config.media.purgeIntervalMs);
   log.info(
-    { mm4: mm4Addr, sip: { host: endpoint.host, port: endpoint.port }, media: mediaAddr, janitor, temporal: temporal.address, ui: server?.uiUrl },
+    {
+      mm4: mm4Addr,
+      sip: { host: endpoint.host, port: endpoint.port },
+      media: mediaAddr,
+      janitor,
+      temporal: temporal.address,
+      ui: server?.uiUrl,
+    },
     'IWF running',
   );
 

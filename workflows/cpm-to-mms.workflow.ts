@@ -21,7 +21,12 @@ const media = proxyActivities<Activities>({
 /** SMTP toward the MMSC: transient failures (4xx, connection) are retried for a while, then the delivery fails. */
 const mmsc = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
-  retry: { initialInterval: '2s', maximumInterval: '1m', maximumAttempts: 8, nonRetryableErrorTypes: [...NON_RETRYABLE_ERRORS] },
+  retry: {
+    initialInterval: '2s',
+    maximumInterval: '1m',
+    maximumAttempts: 8,
+    nonRetryableErrorTypes: [...NON_RETRYABLE_ERRORS],
+  },
 });
 
 /** The failure notification must reach the sender eventually; keep trying for a day. */
@@ -29,7 +34,11 @@ const sip = proxyActivities<Activities>({
   startToCloseTimeout: '2m',
   heartbeatTimeout: '10s',
   scheduleToCloseTimeout: '24h',
-  retry: { initialInterval: '5s', maximumInterval: '10m', nonRetryableErrorTypes: [...NON_RETRYABLE_ERRORS, 'SipRejected'] },
+  retry: {
+    initialInterval: '5s',
+    maximumInterval: '10m',
+    nonRetryableErrorTypes: [...NON_RETRYABLE_ERRORS, 'SipRejected'],
+  },
 });
 
 /** CPM -> MMS delivery of one pager-mode MESSAGE. Thin glue: the machine decides, activities act. */
@@ -64,9 +73,18 @@ export async function cpmToMms(input: CpmToMmsInput): Promise<CpmToMmsOutcome> {
   return runMachine(machine, input, 'cpm-to-mms', { imdnMessageId: input.cpm.imdnMessageId }, (send) => {
     // .RES and reports arrive on the MM4 front-end and are routed here by the ids we minted.
     setHandler(mm4InboundSignal, (s) => {
-      if (s.type === 'MM4_forward.RES') send({ type: 'mm4.res', status: s.status, statusText: s.statusText, transactionId: s.transactionId });
-      else if (s.type === 'MM4_delivery_report.REQ') send({ type: 'mm4.report', report: 'delivery', status: s.status, statusText: s.statusText, statusExtension: s.statusExtension });
-      else if (s.type === 'MM4_read_reply_report.REQ') send({ type: 'mm4.report', report: 'read', status: s.status, statusText: s.statusText });
+      if (s.type === 'MM4_forward.RES')
+        send({ type: 'mm4.res', status: s.status, statusText: s.statusText, transactionId: s.transactionId });
+      else if (s.type === 'MM4_delivery_report.REQ')
+        send({
+          type: 'mm4.report',
+          report: 'delivery',
+          status: s.status,
+          statusText: s.statusText,
+          statusExtension: s.statusExtension,
+        });
+      else if (s.type === 'MM4_read_reply_report.REQ')
+        send({ type: 'mm4.report', report: 'read', status: s.status, statusText: s.statusText });
     });
   });
 }

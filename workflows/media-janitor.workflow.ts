@@ -1,7 +1,10 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 
-const { purgeExpiredMedia } = proxyActivities<Activities>({ startToCloseTimeout: '10m', retry: { maximumAttempts: 3 } });
+const { purgeExpiredMedia } = proxyActivities<Activities>({
+  startToCloseTimeout: '10m',
+  retry: { maximumAttempts: 3 },
+});
 
 /**
  * Removes expired media. Started by the Temporal schedule `iwf-media-janitor` (worker/schedules.ts),

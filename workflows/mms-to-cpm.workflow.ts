@@ -43,7 +43,9 @@ export async function mmsToCpm(input: MmsToCpmInput): Promise<DeliveryOutcome> {
   const machine = mmsToCpmMachine.provide({
     actors: {
       convert: fromActivity((req: MmsToCpmInput) => local.convertMmsToCpm(req)),
-      store: fromActivity(async (raw: StoredRef | undefined): Promise<MmsContent> => (raw ? media.extractMmsContent(raw) : { text: '', files: [] })),
+      store: fromActivity(async (raw: StoredRef | undefined): Promise<MmsContent> =>
+        raw ? media.extractMmsContent(raw) : { text: '', files: [] },
+      ),
       route: fromActivity(async ({ converted, content, pending, attempt }: RouteInput) => {
         // allSettled: one recipient's failing activity must not discard another's acceptance.
         const settled = await Promise.allSettled(
@@ -114,9 +116,13 @@ export async function mmsToCpm(input: MmsToCpmInput): Promise<DeliveryOutcome> {
     'mms-to-cpm',
     { peer: input.peer, mm4MessageId: input.mm4.messageId, mm4TransactionId: input.mm4.transactionId },
     (send) => {
-      setHandler(imdnSignal, (s) => send({ type: 'sip.imdn', recipientUri: s.recipientUri, kind: s.kind, status: s.status }));
+      setHandler(imdnSignal, (s) =>
+        send({ type: 'sip.imdn', recipientUri: s.recipientUri, kind: s.kind, status: s.status }),
+      );
       // .RES to our delivery/read reports, routed back by their minted transaction ids.
-      setHandler(mm4InboundSignal, (s) => send({ type: 'mm4.res', pduType: s.type, status: s.status, transactionId: s.transactionId }));
+      setHandler(mm4InboundSignal, (s) =>
+        send({ type: 'mm4.res', pduType: s.type, status: s.status, transactionId: s.transactionId }),
+      );
     },
   );
 }

@@ -9,7 +9,15 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { createActor, fromPromise, toPromise, type AnyStateMachine, type EventFromLogic, type InputFrom, type OutputFrom } from 'xstate';
+import {
+  createActor,
+  fromPromise,
+  toPromise,
+  type AnyStateMachine,
+  type EventFromLogic,
+  type InputFrom,
+  type OutputFrom,
+} from 'xstate';
 import type { Activities } from '../activities/index.js';
 import type { ActorError } from '../machines/common.js';
 import { trailRecorder } from '../machines/trail.js';
@@ -21,7 +29,11 @@ import { auditQuery, IwfMm4Status, IwfOutcome, IwfState, operatorUpdate, type Au
  * The audit record must land: retried for a day (an idempotent append). One write takes
  * milliseconds; 15 s bounds how long a worker that died mid-write delays the retry elsewhere.
  */
-const audit = proxyActivities<Activities>({ startToCloseTimeout: '15s', scheduleToCloseTimeout: '24h', retry: { initialInterval: '1s', maximumInterval: '5m' } });
+const audit = proxyActivities<Activities>({
+  startToCloseTimeout: '15s',
+  scheduleToCloseTimeout: '24h',
+  retry: { initialInterval: '1s', maximumInterval: '5m' },
+});
 
 /** Unwraps Temporal's ActivityFailure into the plain error shape machine guards read. */
 export function toActorError(err: unknown): ActorError {
@@ -140,7 +152,9 @@ export async function runMachine<M extends AnyStateMachine>(
         if (event?.type === 'operator.abandon' && !event.reason?.trim()) throw new Error('abandon needs a reason');
         if (event?.type === 'operator.reroute' && !event.peer?.trim()) throw new Error('reroute needs a peer');
         if (status !== 'active' || !(actor.getSnapshot() as { can(e: unknown): boolean }).can(event)) {
-          throw new Error(`'${event?.type}' is not possible in state '${state}'${status !== 'active' ? ` (delivery ${status})` : ''}`);
+          throw new Error(
+            `'${event?.type}' is not possible in state '${state}'${status !== 'active' ? ` (delivery ${status})` : ''}`,
+          );
         }
       },
       description: 'Operator command: operator.retry | operator.abandon {reason} | operator.reroute {peer}',
@@ -151,7 +165,8 @@ export async function runMachine<M extends AnyStateMachine>(
   // that comes after the machine finished (a late report while the audit record is written) is
   // logged, not sent to the stopped actor (XState would warn on the console).
   wire?.((event) => {
-    if ((actor.getSnapshot() as { status: string }).status === 'done') return log.info('event after the delivery ended ignored', { event: (event as { type: string }).type });
+    if ((actor.getSnapshot() as { status: string }).status === 'done')
+      return log.info('event after the delivery ended ignored', { event: (event as { type: string }).type });
     actor.send(event);
   });
   actor.start();

@@ -5,7 +5,13 @@ import { realClock, type Clock, type TimerHandle } from './clock.js';
 import type { SipTransport, TransportName } from './transport.js';
 
 /** A response made up by the transaction layer (no such message was received). */
-export const syntheticResponse = (status: number, reason: string): SipResponse => ({ kind: 'response', status, reason, headers: [], body: Buffer.alloc(0) });
+export const syntheticResponse = (status: number, reason: string): SipResponse => ({
+  kind: 'response',
+  status,
+  reason,
+  headers: [],
+  body: Buffer.alloc(0),
+});
 
 interface ClientTx {
   method: string;
@@ -37,7 +43,12 @@ export class ClientTransactions {
   ) {}
 
   /** Sends `bytes` (a request whose top Via carries `branch`) and runs its transaction. */
-  start(branch: string, method: string, bytes: Buffer, dest: { host: string; port: number; transport: TransportName }): Promise<SipResponse> {
+  start(
+    branch: string,
+    method: string,
+    bytes: Buffer,
+    dest: { host: string; port: number; transport: TransportName },
+  ): Promise<SipResponse> {
     const pending = this.txs.get(branch);
     if (pending) return pending.promise; // the same transaction asked for twice: one outcome
     const { t1, t2 } = this.timers;
@@ -45,7 +56,10 @@ export class ClientTransactions {
     const promise = new Promise<SipResponse>((r) => (resolve = r));
     // Timer F: the transaction gives up and the TU sees 408 (RFC 3261 17.1.2.2); it runs from the hand-over,
     // so a send that never completes (a TCP connect hanging) still ends in 408.
-    const timerF = this.clock.setTimeout(() => this.finish(branch, syntheticResponse(408, 'Request Timeout (no final response)')), 64 * t1);
+    const timerF = this.clock.setTimeout(
+      () => this.finish(branch, syntheticResponse(408, 'Request Timeout (no final response)')),
+      64 * t1,
+    );
     const tx: ClientTx = { method, promise, resolve, timerF, proceeding: false };
     this.txs.set(branch, tx);
 
@@ -56,7 +70,8 @@ export class ClientTransactions {
           tx.socket = socket;
           if (socket.destroyed) this.onConnectionClosed(socket, 'connection closed');
         },
-        (e: NodeJS.ErrnoException) => this.finish(branch, syntheticResponse(503, `Service Unavailable (${e.code ?? e.message})`)),
+        (e: NodeJS.ErrnoException) =>
+          this.finish(branch, syntheticResponse(503, `Service Unavailable (${e.code ?? e.message})`)),
       );
     const first = send();
     if (dest.transport === 'udp') {
@@ -94,13 +109,15 @@ export class ClientTransactions {
   /** A TCP connection closed: its transactions can no longer be answered (RFC 3261 18.4). */
   onConnectionClosed(socket: net.Socket, reason: string): void {
     for (const [branch, tx] of this.txs) {
-      if (tx.socket === socket) this.finish(branch, syntheticResponse(503, `Service Unavailable (${reason} before a final response)`));
+      if (tx.socket === socket)
+        this.finish(branch, syntheticResponse(503, `Service Unavailable (${reason} before a final response)`));
     }
   }
 
   /** Resolves every pending transaction with 503 (the endpoint is closing). */
   closeAll(): void {
-    for (const branch of [...this.txs.keys()]) this.finish(branch, syntheticResponse(503, 'Service Unavailable (endpoint closed)'));
+    for (const branch of [...this.txs.keys()])
+      this.finish(branch, syntheticResponse(503, 'Service Unavailable (endpoint closed)'));
   }
 
   private finish(branch: string, res: SipResponse): void {

@@ -113,12 +113,17 @@ export async function createSipEndpoint(o: SipEndpointOptions): Promise<SipEndpo
 
   async function sendRequest(req: OutgoingRequest, dest: SipDestination): Promise<SipResponse> {
     const branch = req.branch ?? `${MAGIC_COOKIE}${randomBytes(12).toString('base64url')}`;
-    if (!branch.startsWith(MAGIC_COOKIE) || !/^[A-Za-z0-9.!%*_+`'~-]+$/.test(branch)) throw new TypeError(`branch '${branch}' must be a token starting with ${MAGIC_COOKIE}`);
+    if (!branch.startsWith(MAGIC_COOKIE) || !/^[A-Za-z0-9.!%*_+`'~-]+$/.test(branch))
+      throw new TypeError(`branch '${branch}' must be a token starting with ${MAGIC_COOKIE}`);
     let bytes = serializeRequest(req, branch, dest.transport);
     let target = dest;
     if (dest.transport === 'udp' && bytes.length > udpLimit) {
       // RFC 3261 18.1.1: too large for UDP, so TCP, and the top Via says so.
-      if (!canTcp) return syntheticResponse(503, `Service Unavailable (request of ${bytes.length} bytes needs TCP, RFC 3261 18.1.1; TCP is not enabled)`);
+      if (!canTcp)
+        return syntheticResponse(
+          503,
+          `Service Unavailable (request of ${bytes.length} bytes needs TCP, RFC 3261 18.1.1; TCP is not enabled)`,
+        );
       target = { ...dest, transport: 'tcp' };
       bytes = serializeRequest(req, branch, 'tcp');
     }
@@ -127,16 +132,30 @@ export async function createSipEndpoint(o: SipEndpointOptions): Promise<SipEndpo
     if (target !== dest && res.status === 503 && res.headers.length === 0) {
       // A synthetic 503 (no TCP connection): say why TCP was needed, so the failure is clear.
       const cause = res.reason.replace(/^Service Unavailable \((.*)\)$/, '$1');
-      return syntheticResponse(503, `Service Unavailable (request of ${bytes.length} bytes needs TCP, RFC 3261 18.1.1: ${cause})`);
+      return syntheticResponse(
+        503,
+        `Service Unavailable (request of ${bytes.length} bytes needs TCP, RFC 3261 18.1.1: ${cause})`,
+      );
     }
     return res;
   }
 
   function serializeRequest(req: OutgoingRequest, branch: string, via: TransportName): Buffer {
-    const top = formatVia({ transport: via.toUpperCase(), host: sentBy, port: transport.port, params: { branch, rport: '' } });
+    const top = formatVia({
+      transport: via.toUpperCase(),
+      host: sentBy,
+      port: transport.port,
+      params: { branch, rport: '' },
+    });
     const headers = [{ name: 'Via', value: top }, ...req.headers.filter((h) => !/^(via|v)$/i.test(h.name))];
     if (getHeader(headers, 'Max-Forwards') === undefined) headers.splice(1, 0, { name: 'Max-Forwards', value: '70' });
-    return serializeSipMessage({ kind: 'request', method: req.method, uri: req.uri, headers, body: req.body ?? Buffer.alloc(0) });
+    return serializeSipMessage({
+      kind: 'request',
+      method: req.method,
+      uri: req.uri,
+      headers,
+      body: req.body ?? Buffer.alloc(0),
+    });
   }
 
   return {

@@ -42,9 +42,15 @@ export class ServerTransactions {
   async onRequest(req: SipRequest, flow: Flow): Promise<void> {
     if (req.method === 'ACK') return; // ACKs a non-2xx INVITE answer; we run no INVITE transactions
     const via = parseVia(getHeader(req.headers, 'Via') ?? '');
-    if (!via) return this.o.log?.warn({ remote: flow.remote, method: req.method }, 'SIP request without a readable Via dropped');
+    if (!via)
+      return this.o.log?.warn(
+        { remote: flow.remote, method: req.method },
+        'SIP request without a readable Via dropped',
+      );
     const sentBy = `${via.host}:${via.port ?? ''}`;
-    const key = via.params.branch?.startsWith(MAGIC_COOKIE) ? `${via.params.branch}|${sentBy}|${req.method}` : undefined;
+    const key = via.params.branch?.startsWith(MAGIC_COOKIE)
+      ? `${via.params.branch}|${sentBy}|${req.method}`
+      : undefined;
     const existing = key === undefined ? undefined : this.txs.get(key);
     if (existing) {
       if (existing.response) this.send(req, existing.response, flow);
@@ -57,7 +63,8 @@ export class ServerTransactions {
     tx.response = this.serialize(req, spec, toTag, flow);
     this.send(req, tx.response, flow);
     // Timer J: keep absorbing retransmissions for 64*T1 on UDP; zero on reliable transports.
-    if (key) this.clock.setTimeout(() => this.txs.delete(key), flow.transport === 'udp' ? 64 * this.o.t1 : 0, { unref: true });
+    if (key)
+      this.clock.setTimeout(() => this.txs.delete(key), flow.transport === 'udp' ? 64 * this.o.t1 : 0, { unref: true });
   }
 
   /** A request that did not parse gets 400 when it can be answered at all (RFC 3261 18.3, 21.4.1). */
@@ -65,7 +72,12 @@ export class ServerTransactions {
     this.o.log?.warn({ remote: flow.remote, transport: flow.transport, error: e.error }, 'unparseable SIP message');
     const req = e.partial;
     if (req?.kind !== 'request' || req.method === 'ACK') return;
-    const res = createResponse(req, { status: 400, reason: printable(`Bad Request (${e.error})`) }, randomBytes(6).toString('hex'), flow.remote);
+    const res = createResponse(
+      req,
+      { status: 400, reason: printable(`Bad Request (${e.error})`) },
+      randomBytes(6).toString('hex'),
+      flow.remote,
+    );
     if (res) this.send(req, serializeSipMessage(res), flow);
   }
 
@@ -73,7 +85,8 @@ export class ServerTransactions {
     if (req.method === 'INVITE') return { status: 501, reason: 'Not Implemented (INVITE)' };
     const missing = ['From', 'To', 'Call-ID', 'CSeq'].filter((h) => getHeader(req.headers, h) === undefined);
     if (missing.length) return { status: 400, reason: `Bad Request (missing ${missing.join(', ')})` };
-    if (parseCSeq(getHeader(req.headers, 'CSeq')!)?.method !== req.method) return { status: 400, reason: 'Bad Request (bad CSeq)' };
+    if (parseCSeq(getHeader(req.headers, 'CSeq')!)?.method !== req.method)
+      return { status: 400, reason: 'Bad Request (bad CSeq)' };
     if (req.method === 'CANCEL') {
       // RFC 3261 9.2: a CANCEL of a non-INVITE transaction is answered 200 and changes nothing.
       const prefix = `${branch}|${sentBy}|`;

@@ -1,7 +1,12 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { SipStreamFramer } from '../../protocols/sip/framer.js';
-import { DEFAULT_MAX_MESSAGE_BYTES, parseSipMessage, type SipMessage, type SipParseError } from '../../protocols/sip/message.js';
+import {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  parseSipMessage,
+  type SipMessage,
+  type SipParseError,
+} from '../../protocols/sip/message.js';
 import { realClock, type Clock } from './clock.js';
 
 export type TransportName = 'udp' | 'tcp';
@@ -162,10 +167,18 @@ export class SipTransport {
     const pending = this.connecting.get(k);
     if (pending) return pending;
     const attempt = new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect({ host: dest.host, port: dest.port, ...(this.o.sourceAddress ? { localAddress: this.o.sourceAddress } : {}) });
+      const s = net.connect({
+        host: dest.host,
+        port: dest.port,
+        ...(this.o.sourceAddress ? { localAddress: this.o.sourceAddress } : {}),
+      });
       this.sockets.add(s); // so close() also stops attempts in progress
       const clock = this.o.clock ?? realClock;
-      const timer = clock.setTimeout(() => s.destroy(Object.assign(new Error(`connect ETIMEDOUT ${k}`), { code: 'ETIMEDOUT' })), this.o.connectTimeoutMs, { unref: true });
+      const timer = clock.setTimeout(
+        () => s.destroy(Object.assign(new Error(`connect ETIMEDOUT ${k}`), { code: 'ETIMEDOUT' })),
+        this.o.connectTimeoutMs,
+        { unref: true },
+      );
       const failed = (e: Error) => {
         clock.clearTimeout(timer);
         this.sockets.delete(s);
@@ -188,11 +201,17 @@ export class SipTransport {
    * Sends bytes; over TCP on `socket` when it is still open, else on a (new) connection to
    * `dest`. Resolves with the TCP socket used; rejects on a transport error.
    */
-  async send(buf: Buffer, dest: Remote & { transport: TransportName }, socket?: net.Socket): Promise<net.Socket | undefined> {
+  async send(
+    buf: Buffer,
+    dest: Remote & { transport: TransportName },
+    socket?: net.Socket,
+  ): Promise<net.Socket | undefined> {
     if (dest.transport === 'udp') {
       const udp = this.udp;
       if (!udp) throw new Error('UDP transport not enabled');
-      await new Promise<void>((resolve, reject) => udp.send(buf, dest.port, dest.host, (e) => (e ? reject(e) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        udp.send(buf, dest.port, dest.host, (e) => (e ? reject(e) : resolve())),
+      );
       return undefined;
     }
     if (!this.o.transports.includes('tcp')) throw new Error('TCP transport not enabled');

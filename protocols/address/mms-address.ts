@@ -87,7 +87,11 @@ function normaliseUriScheme(uri: string): string {
 /** safe-char of the escaped-value grammar; everything else becomes %HH. */
 function escapeValue(v: string): string {
   return [...Buffer.from(v, 'utf8')]
-    .map((b) => (/[A-Za-z0-9+\-._]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`))
+    .map((b) =>
+      /[A-Za-z0-9+\-._]/.test(String.fromCharCode(b))
+        ? String.fromCharCode(b)
+        : `%${b.toString(16).toUpperCase().padStart(2, '0')}`,
+    )
     .join('');
 }
 

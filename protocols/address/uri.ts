@@ -84,7 +84,10 @@ export function mmsToCpmUri(
 }
 
 /** CPM URI -> MMS address (docs/mms-addressing.md): numbers become PLMN under our MMSE domain. */
-export function cpmUriToMms(uri: string, opts: { defaultCountry: string; mmsDomain: string }): Result<{ address: MmsAddress; e164?: string }> {
+export function cpmUriToMms(
+  uri: string,
+  opts: { defaultCountry: string; mmsDomain: string },
+): Result<{ address: MmsAddress; e164?: string }> {
   const u = parseCpmUri(uri);
   if (!u) return { ok: false, error: `'${uri.slice(0, 80)}' is not a sip:/tel: URI` };
   const e164 = u.number ?? (u.scheme === 'tel' ? normaliseE164(u.user ?? '', opts.defaultCountry) : undefined);
@@ -100,7 +103,9 @@ export function formatNameAddr(uri: string, display?: string): string {
   return display ? `"${display.replace(/(["\\])/g, '\\$1')}" <${uri}>` : `<${uri}>`;
 }
 
-export function parseNameAddr(value: string): { display?: string; uri: string; params: Record<string, string> } | undefined {
+export function parseNameAddr(
+  value: string,
+): { display?: string; uri: string; params: Record<string, string> } | undefined {
   const v = value.trim();
   const m = /^(?:"((?:[^"\\]|\\.)*)"|([^<"]*?))\s*<([^<>]+)>(.*)$/.exec(v);
   const params: Record<string, string> = {};

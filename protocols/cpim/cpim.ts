@@ -59,7 +59,8 @@ export function parseCpim(raw: Buffer): { ok: true; message: CpimMessage } | { o
   const mimeEnd = second ? second.at : raw.length;
   const mime = readSection(raw.subarray(startMime, mimeEnd).toString('utf8'), 'MIME');
   if (typeof mime === 'string') return { ok: false, error: mime };
-  if (!mime.some((h) => h.name.toLowerCase() === 'content-type')) return { ok: false, error: 'encapsulated Content-Type missing' };
+  if (!mime.some((h) => h.name.toLowerCase() === 'content-type'))
+    return { ok: false, error: 'encapsulated Content-Type missing' };
   let body = second ? raw.subarray(second.at + second.len) : Buffer.alloc(0);
   const cl = mime.find((h) => h.name.toLowerCase() === 'content-length')?.value;
   if (cl !== undefined) {
@@ -90,7 +91,9 @@ function prefixesFor(m: CpimMessage, urn: string): string[] {
 
 /** Values of a header; with `nsUrn`, of `<prefix>.<name>` for any prefix bound to that URN. */
 export function cpimHeaders(m: CpimMessage, name: string, nsUrn?: string): string[] {
-  const names = nsUrn ? prefixesFor(m, nsUrn).map((p) => (p ? `${p}.${name}` : name).toLowerCase()) : [name.toLowerCase()];
+  const names = nsUrn
+    ? prefixesFor(m, nsUrn).map((p) => (p ? `${p}.${name}` : name).toLowerCase())
+    : [name.toLowerCase()];
   return m.headers.filter((h) => names.includes(h.name.toLowerCase())).map((h) => h.value);
 }
 
@@ -124,7 +127,11 @@ export function buildCpimMessage(o: {
   return {
     headers,
     content: {
-      headers: [{ name: 'Content-Type', value: o.contentType }, ...(o.extraContentHeaders ?? []), { name: 'Content-Length', value: String(o.body.length) }],
+      headers: [
+        { name: 'Content-Type', value: o.contentType },
+        ...(o.extraContentHeaders ?? []),
+        { name: 'Content-Length', value: String(o.body.length) },
+      ],
       body: o.body,
     },
   };
@@ -135,7 +142,13 @@ export function buildCpimMessage(o: {
  * imdn.Message-ID and no notification requested, content message/imdn+xml with
  * Content-Disposition: notification.
  */
-export function buildImdnCpim(o: { from: string; to: string; dateTime: Date; imdnMessageId: string; notification: ImdnNotification }): CpimMessage {
+export function buildImdnCpim(o: {
+  from: string;
+  to: string;
+  dateTime: Date;
+  imdnMessageId: string;
+  notification: ImdnNotification;
+}): CpimMessage {
   return buildCpimMessage({
     from: o.from,
     to: o.to,
@@ -150,7 +163,13 @@ export function buildImdnCpim(o: { from: string; to: string; dateTime: Date; imd
 const uriOf = (v: string) => /<([^>]+)>/.exec(v)?.[1] ?? v.trim();
 
 /** The IMDN-relevant fields of a received CPIM message (RFC 5438 6). */
-export function readImdnFields(m: CpimMessage): { messageId?: string; disposition: Disposition[]; dateTime?: Date; from?: string; to?: string[] } {
+export function readImdnFields(m: CpimMessage): {
+  messageId?: string;
+  disposition: Disposition[];
+  dateTime?: Date;
+  from?: string;
+  to?: string[];
+} {
   const dispo = (cpimHeader(m, 'Disposition-Notification', IMDN_NS) ?? '')
     .split(',')
     .map((s) => s.trim().toLowerCase())

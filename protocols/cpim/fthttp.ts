@@ -52,7 +52,12 @@ export function serializeFtHttp(d: FtHttpDescriptor): string {
   return lines.join('\n') + '\n';
 }
 
-const unesc = (s: string) => s.replace(/&quot;/g, '"').replace(/&gt;/g, '>').replace(/&lt;/g, '<').replace(/&amp;/g, '&');
+const unesc = (s: string) =>
+  s
+    .replace(/&quot;/g, '"')
+    .replace(/&gt;/g, '>')
+    .replace(/&lt;/g, '<')
+    .replace(/&amp;/g, '&');
 
 /** Tolerant reader for descriptors received from CPM clients; refuses DOCTYPE (no XXE). */
 export function parseFtHttp(xml: string): { ok: true; descriptor: FtHttpDescriptor } | { ok: false; error: string } {
@@ -88,5 +93,20 @@ export function parseFtHttp(xml: string): { ok: true; descriptor: FtHttpDescript
     else if (type === 'file') file = read(attrs, body);
   }
   if (!file) return { ok: false, error: 'no usable <file-info type="file">' };
-  return { ok: true, descriptor: { file, ...(thumbnail ? { thumbnail: { url: thumbnail.url, until: thumbnail.until, size: thumbnail.size, contentType: thumbnail.contentType } } : {}) } };
+  return {
+    ok: true,
+    descriptor: {
+      file,
+      ...(thumbnail
+        ? {
+            thumbnail: {
+              url: thumbnail.url,
+              until: thumbnail.until,
+              size: thumbnail.size,
+              contentType: thumbnail.contentType,
+            },
+          }
+        : {}),
+    },
+  };
 }

@@ -24,7 +24,17 @@ const MAX_XML = 64 * 1024;
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const unesc = (s: string) =>
   s.replace(/&(lt|gt|quot|apos|amp|#\d+|#x[0-9a-fA-F]+);/g, (_, e: string) =>
-    e === 'lt' ? '<' : e === 'gt' ? '>' : e === 'quot' ? '"' : e === 'apos' ? "'" : e === 'amp' ? '&' : String.fromCodePoint(e[1] === 'x' ? parseInt(e.slice(2), 16) : Number(e.slice(1))),
+    e === 'lt'
+      ? '<'
+      : e === 'gt'
+        ? '>'
+        : e === 'quot'
+          ? '"'
+          : e === 'apos'
+            ? "'"
+            : e === 'amp'
+              ? '&'
+              : String.fromCodePoint(e[1] === 'x' ? parseInt(e.slice(2), 16) : Number(e.slice(1))),
   );
 
 export function serializeImdn(n: ImdnNotification): string {
@@ -56,11 +66,20 @@ export function parseImdn(xml: string): { ok: true; notification: ImdnNotificati
   if (!messageId) return { ok: false, error: 'missing <message-id>' };
   if (!datetime) return { ok: false, error: 'missing <datetime>' };
   for (const kind of ['delivery', 'display', 'processing'] as const) {
-    const block = new RegExp(`<${P}${kind}-notification(?:\\s[^>]*)?>([\\s\\S]*?)</${P}${kind}-notification>`).exec(doc);
+    const block = new RegExp(`<${P}${kind}-notification(?:\\s[^>]*)?>([\\s\\S]*?)</${P}${kind}-notification>`).exec(
+      doc,
+    );
     if (!block) continue;
     const status = new RegExp(`<${P}status(?:\\s[^>]*)?>\\s*<${P}([a-z-]+)\\s*/>`).exec(block[1])?.[1];
-    if (!status || !(STATUSES[kind] as readonly string[]).includes(status)) return { ok: false, error: `bad ${kind} status '${status ?? ''}'` };
-    const base = { messageId, datetime, recipientUri: text('recipient-uri'), originalRecipientUri: text('original-recipient-uri'), subject: text('subject') };
+    if (!status || !(STATUSES[kind] as readonly string[]).includes(status))
+      return { ok: false, error: `bad ${kind} status '${status ?? ''}'` };
+    const base = {
+      messageId,
+      datetime,
+      recipientUri: text('recipient-uri'),
+      originalRecipientUri: text('original-recipient-uri'),
+      subject: text('subject'),
+    };
     const clean = Object.fromEntries(Object.entries(base).filter(([, v]) => v !== undefined)) as unknown as ImdnBase;
     return { ok: true, notification: { ...clean, kind, status } as ImdnNotification };
   }

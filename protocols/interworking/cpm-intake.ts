@@ -10,7 +10,12 @@ export type CpmIntake =
   | { ok: true; input: Omit<CpmToMmsInput, 'mm4Ack' | 'reportWaitMs'>; recipientNumber?: string }
   | { ok: false; status: number; reason: string; headers?: SipHeader[] };
 
-const refuse = (status: number, reason: string, headers?: SipHeader[]): CpmIntake => ({ ok: false, status, reason, headers });
+const refuse = (status: number, reason: string, headers?: SipHeader[]): CpmIntake => ({
+  ok: false,
+  status,
+  reason,
+  headers,
+});
 
 /**
  * Reads a pager-mode MESSAGE (RFC 3428 + CPIM, RFC 3862) into the cpmToMms input, or the
@@ -26,7 +31,8 @@ export function readCpmMessage(req: SipRequest, receivedAt: Date): CpmIntake {
     .flatMap(splitList)
     .map((raw) => ({ uri: (/<([^>]+)>/.exec(raw)?.[1] ?? raw).trim(), parsed: parseCpmUri(raw) }))
     .filter((a) => a.parsed !== undefined);
-  const sender = asserted.find((a) => a.parsed!.scheme === 'tel') ?? asserted.find((a) => a.parsed!.number) ?? asserted[0];
+  const sender =
+    asserted.find((a) => a.parsed!.scheme === 'tel') ?? asserted.find((a) => a.parsed!.number) ?? asserted[0];
   if (!sender) return refuse(403, 'Forbidden (P-Asserted-Identity required)');
   const senderUri = sender.uri;
 
@@ -37,12 +43,15 @@ export function readCpmMessage(req: SipRequest, receivedAt: Date): CpmIntake {
   const innerType = parseContentType(inner);
   const imdn = readImdnFields(cpim);
   const recipient = parseCpmUri(req.uri);
-  const text = innerType.mediaType.startsWith('text/') ? decodeCharset(cpim.content.body, innerType.params.charset ?? 'utf-8') : '';
+  const text = innerType.mediaType.startsWith('text/')
+    ? decodeCharset(cpim.content.body, innerType.params.charset ?? 'utf-8')
+    : '';
   let file: CpmToMmsInput['cpm']['file'];
   if (innerType.mediaType === FTHTTP_CONTENT_TYPE) {
     const d = parseFtHttp(cpim.content.body.toString('utf8'));
     if (!d.ok) return refuse(400, `Bad Request (file transfer descriptor: ${d.error})`);
-    if (!/^https?:\/\//i.test(d.descriptor.file.url)) return refuse(400, 'Bad Request (file URL must be http or https)');
+    if (!/^https?:\/\//i.test(d.descriptor.file.url))
+      return refuse(400, 'Bad Request (file URL must be http or https)');
     file = d.descriptor.file;
   }
   return {

@@ -38,13 +38,25 @@ export function selectInterworking(req: IsfRequest, policy: IsfPolicy): IsfDecis
     return { interwork: false, sipStatus: 415, reason: 'disposition notifications are not interworked to MMS yet' };
   }
   if (!policy.contentTypes.includes(type)) {
-    return { interwork: false, sipStatus: 415, reason: `content type ${type} is not interworked (policy allows ${policy.contentTypes.join(', ')})` };
+    return {
+      interwork: false,
+      sipStatus: 415,
+      reason: `content type ${type} is not interworked (policy allows ${policy.contentTypes.join(', ')})`,
+    };
   }
   if (req.sizeBytes > policy.maxMessageBytes) {
-    return { interwork: false, sipStatus: 413, reason: `content of ${req.sizeBytes} bytes exceeds the ${policy.maxMessageBytes}-byte policy limit` };
+    return {
+      interwork: false,
+      sipStatus: 413,
+      reason: `content of ${req.sizeBytes} bytes exceeds the ${policy.maxMessageBytes}-byte policy limit`,
+    };
   }
   if (req.fileBytes !== undefined && req.fileBytes > policy.maxFileBytes) {
-    return { interwork: false, sipStatus: 413, reason: `file of ${req.fileBytes} bytes exceeds the ${policy.maxFileBytes}-byte policy limit` };
+    return {
+      interwork: false,
+      sipStatus: 413,
+      reason: `file of ${req.fileBytes} bytes exceeds the ${policy.maxFileBytes}-byte policy limit`,
+    };
   }
   const why = req.recipientIsCpmUser ? 'CPM user, interworked by policy' : 'recipient is not a CPM user';
   return { interwork: true, reason: `${why}; ${type}, ${req.sizeBytes} bytes` };

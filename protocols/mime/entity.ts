@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
-import { decodeCharset, formatParameterized, getHeader, parseContentType, parseHeaderBlock, type HeaderField } from './headers.js';
+import {
+  decodeCharset,
+  formatParameterized,
+  getHeader,
+  parseContentType,
+  parseHeaderBlock,
+  type HeaderField,
+} from './headers.js';
 
 /** A MIME entity (RFC 2045/2046) with its body transfer-decoded; multiparts carry their parts. */
 export interface MimeEntity {
@@ -52,7 +59,10 @@ function transferDecode(body: Buffer, encoding: string | undefined): { body: Buf
     case 'base64': {
       const text = body.toString('latin1');
       const decodeError = checkBase64(text);
-      return { body: Buffer.from(text.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64'), ...(decodeError ? { decodeError } : {}) };
+      return {
+        body: Buffer.from(text.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64'),
+        ...(decodeError ? { decodeError } : {}),
+      };
     }
     case 'quoted-printable':
       return { body: decodeQuotedPrintable(body) };
@@ -115,10 +125,13 @@ function wrap76(s: string): string {
  * The entity's own headers other than Content-* are written first, in order.
  */
 export function serializeMimeEntity(e: MimeEntity): Buffer {
-  const lines = e.headers.filter((h) => !CONTENT_HEADERS.includes(h.name.toLowerCase())).map((h) => `${h.name}: ${h.value}`);
+  const lines = e.headers
+    .filter((h) => !CONTENT_HEADERS.includes(h.name.toLowerCase()))
+    .map((h) => `${h.name}: ${h.value}`);
   if (e.parts) {
     const bodies = e.parts.map(serializeMimeEntity);
-    const boundary = e.params.boundary ?? `=_iwf_${createHash('sha256').update(Buffer.concat(bodies)).digest('hex').slice(0, 24)}`;
+    const boundary =
+      e.params.boundary ?? `=_iwf_${createHash('sha256').update(Buffer.concat(bodies)).digest('hex').slice(0, 24)}`;
     lines.push(`Content-Type: ${formatParameterized(e.mediaType, { ...e.params, boundary })}`);
     const chunks: Buffer[] = [Buffer.from(lines.join('\r\n') + '\r\n\r\n')];
     for (const b of bodies) chunks.push(Buffer.from(`--${boundary}\r\n`), b, Buffer.from('\r\n'));
@@ -131,6 +144,8 @@ export function serializeMimeEntity(e: MimeEntity): Buffer {
   const plain = text && bytes.split(/\r?\n/).every((l) => l.length <= 998) && !e.body.includes(0);
   lines.push(`Content-Type: ${formatParameterized(e.mediaType, e.params)}`);
   lines.push(`Content-Transfer-Encoding: ${plain ? (/^[\x00-\x7f]*$/.test(bytes) ? '7bit' : '8bit') : 'base64'}`);
-  const body = plain ? Buffer.from(bytes.replace(/\r?\n/g, '\r\n'), 'latin1') : Buffer.from(wrap76(e.body.toString('base64')));
+  const body = plain
+    ? Buffer.from(bytes.replace(/\r?\n/g, '\r\n'), 'latin1')
+    : Buffer.from(wrap76(e.body.toString('base64')));
   return Buffer.concat([Buffer.from(lines.join('\r\n') + '\r\n\r\n'), body]);
 }

@@ -63,7 +63,12 @@ export function decodeEncodedWords(value: string): string {
     const bytes =
       m[2].toLowerCase() === 'b'
         ? Buffer.from(m[3], 'base64')
-        : Buffer.from(m[3].replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+        : Buffer.from(
+            m[3]
+              .replace(/_/g, ' ')
+              .replace(/=([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))),
+            'latin1',
+          );
     out += decodeCharset(bytes, charset);
     last = re.lastIndex;
     prevWasWord = true;
@@ -115,7 +120,11 @@ export function parseParameterized(value: string): { value: string; params: Reco
     if (!ext) params[key] = v;
     else {
       const sections = extended.get(ext[1]) ?? [];
-      sections.push({ n: ext[2] === undefined ? 0 : Number(ext[2]), encoded: ext[2] === undefined || ext[3] === '*', text: v });
+      sections.push({
+        n: ext[2] === undefined ? 0 : Number(ext[2]),
+        encoded: ext[2] === undefined || ext[3] === '*',
+        text: v,
+      });
       extended.set(ext[1], sections);
     }
   }
@@ -134,7 +143,14 @@ function decodeRfc2231(sections: { n: number; encoded: boolean; text: string }[]
       if (m) [charset, text] = [m[1] || 'us-ascii', m[2]];
     }
     // Percent-decoded as bytes: a character may be split across two sections.
-    bytes.push(s.encoded ? Buffer.from(text.replace(/%([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1') : Buffer.from(text, 'utf8'));
+    bytes.push(
+      s.encoded
+        ? Buffer.from(
+            text.replace(/%([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))),
+            'latin1',
+          )
+        : Buffer.from(text, 'utf8'),
+    );
   }
   return decodeCharset(Buffer.concat(bytes), charset);
 }
@@ -218,7 +234,10 @@ export function parseAddressList(value: string): { name?: string; address: strin
     if (!item) return;
     const m = /^(.*?)<([^<>]*)>\s*$/.exec(item);
     if (m) {
-      const name = m[1].trim().replace(/^"(.*)"$/, '$1').trim();
+      const name = m[1]
+        .trim()
+        .replace(/^"(.*)"$/, '$1')
+        .trim();
       if (m[2].trim()) out.push(name ? { name, address: m[2].trim() } : { address: m[2].trim() });
     } else out.push({ address: item.replace(/^"(.*)"$/, '$1') });
   };
@@ -245,13 +264,28 @@ export function formatRfc5322Date(d: Date): string {
 
 /** Parses an RFC 5322 date-time (obsolete zone names included); undefined when unparseable, never "now". */
 export function parseRfc5322Date(s: string): Date | undefined {
-  const m = /^\s*(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{2,4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([+-]\d{4}|[A-Za-z]{1,5})?/.exec(s);
+  const m =
+    /^\s*(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{2,4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([+-]\d{4}|[A-Za-z]{1,5})?/.exec(
+      s,
+    );
   if (!m) return undefined;
   const month = MONTHS.findIndex((x) => x.toLowerCase() === m[2].toLowerCase());
   if (month < 0) return undefined;
   let year = Number(m[3]);
   if (m[3].length === 2) year += year < 50 ? 2000 : 1900; // RFC 5322 4.3
-  const zones: Record<string, number> = { UT: 0, GMT: 0, Z: 0, EST: -300, EDT: -240, CST: -360, CDT: -300, MST: -420, MDT: -360, PST: -480, PDT: -420 };
+  const zones: Record<string, number> = {
+    UT: 0,
+    GMT: 0,
+    Z: 0,
+    EST: -300,
+    EDT: -240,
+    CST: -360,
+    CDT: -300,
+    MST: -420,
+    MDT: -360,
+    PST: -480,
+    PDT: -420,
+  };
   let offset = 0;
   if (m[7] && /^[+-]\d{4}$/.test(m[7])) {
     const sign = m[7][0] === '-' ? -1 : 1;

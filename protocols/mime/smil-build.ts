@@ -48,7 +48,12 @@ export function contentLocation(name: string, fallback: string, taken: readonly 
  * the Content-Disposition `filename` (RFC 2183), RFC 2231-encoded when it is not plain ASCII.
  */
 export function buildMmContent(text: string, media: MmPart[]): MimeEntity {
-  const textEntity = (): MimeEntity => ({ headers: [], mediaType: 'text/plain', params: { charset: 'utf-8' }, body: Buffer.from(text, 'utf8') });
+  const textEntity = (): MimeEntity => ({
+    headers: [],
+    mediaType: 'text/plain',
+    params: { charset: 'utf-8' },
+    body: Buffer.from(text, 'utf8'),
+  });
   if (!media.length) return textEntity();
   const cid = (i: number) => `part${i}@iwf`;
   const slides = media.map((p, i) => {
@@ -61,9 +66,24 @@ export function buildMmContent(text: string, media: MmPart[]): MimeEntity {
     '<region id="Image" top="0" left="0" width="100%" height="80%"/><region id="Text" top="80%" left="0" width="100%" height="20%"/>' +
     `</layout></head><body>${slides.join('')}</body></smil>`;
   const parts: MimeEntity[] = [
-    { headers: [{ name: 'Content-ID', value: '<smil@iwf>' }, { name: 'Content-Location', value: 'smil.smil' }], mediaType: 'application/smil', params: { charset: 'utf-8' }, body: Buffer.from(smil) },
+    {
+      headers: [
+        { name: 'Content-ID', value: '<smil@iwf>' },
+        { name: 'Content-Location', value: 'smil.smil' },
+      ],
+      mediaType: 'application/smil',
+      params: { charset: 'utf-8' },
+      body: Buffer.from(smil),
+    },
   ];
-  if (text) parts.push({ ...textEntity(), headers: [{ name: 'Content-ID', value: '<text0@iwf>' }, { name: 'Content-Location', value: 'text0.txt' }] });
+  if (text)
+    parts.push({
+      ...textEntity(),
+      headers: [
+        { name: 'Content-ID', value: '<text0@iwf>' },
+        { name: 'Content-Location', value: 'text0.txt' },
+      ],
+    });
   const locations: string[] = [];
   media.forEach((p, i) => {
     const location = contentLocation(p.name, `part${i}`, locations);
@@ -79,5 +99,11 @@ export function buildMmContent(text: string, media: MmPart[]): MimeEntity {
       body: p.body,
     });
   });
-  return { headers: [], mediaType: 'multipart/related', params: { type: 'application/smil', start: '<smil@iwf>' }, body: Buffer.alloc(0), parts };
+  return {
+    headers: [],
+    mediaType: 'multipart/related',
+    params: { type: 'application/smil', start: '<smil@iwf>' },
+    body: Buffer.alloc(0),
+    parts,
+  };
 }

@@ -16,7 +16,14 @@ const RES_TYPE = {
  */
 export function mm4AnswerTo(
   req: Mm4Req,
-  o: { status: Mm4RequestStatus; statusText?: string; from: string; sender?: string; rfc822MessageId?: string; date?: Date },
+  o: {
+    status: Mm4RequestStatus;
+    statusText?: string;
+    from: string;
+    sender?: string;
+    rfc822MessageId?: string;
+    date?: Date;
+  },
 ): Mm4Pdu {
   return {
     type: RES_TYPE[req.type],

@@ -1,4 +1,12 @@
-import { decodeEncodedWords, getHeader, getHeaders, parseAddressList, parseHeaderBlock, parseRfc5322Date, type HeaderField } from '../mime/headers.js';
+import {
+  decodeEncodedWords,
+  getHeader,
+  getHeaders,
+  parseAddressList,
+  parseHeaderBlock,
+  parseRfc5322Date,
+  type HeaderField,
+} from '../mime/headers.js';
 import { parseMimeEntity, splitHeaderBody, type MimeEntity } from '../mime/entity.js';
 import {
   H,
@@ -85,7 +93,13 @@ export interface Mm4ReadReplyReportRes extends Mm4Common {
   statusText?: string;
 }
 
-export type Mm4Pdu = Mm4ForwardReq | Mm4ForwardRes | Mm4DeliveryReportReq | Mm4DeliveryReportRes | Mm4ReadReplyReportReq | Mm4ReadReplyReportRes;
+export type Mm4Pdu =
+  | Mm4ForwardReq
+  | Mm4ForwardRes
+  | Mm4DeliveryReportReq
+  | Mm4DeliveryReportRes
+  | Mm4ReadReplyReportReq
+  | Mm4ReadReplyReportRes;
 
 export interface Mm4Partial {
   type?: Mm4MessageType;
@@ -107,7 +121,11 @@ class Corrupt extends Error {}
 /** Headers this codec maps to fields; everything else starting with X- goes to extraHeaders. */
 const KNOWN = new Set(Object.values(H).map((h) => h.toLowerCase()));
 
-const unquote = (v: string) => v.trim().replace(/^"(.*)"$/, '$1').trim();
+const unquote = (v: string) =>
+  v
+    .trim()
+    .replace(/^"(.*)"$/, '$1')
+    .trim();
 const enumOf = <T extends string>(values: readonly T[], v: string | undefined): T | undefined =>
   v === undefined ? undefined : values.find((x) => x.toLowerCase() === v.trim().toLowerCase());
 
@@ -144,13 +162,20 @@ function parseUnchecked(raw: Buffer): Mm4ParseResult {
     partial.type = enumOf(MM4_MESSAGE_TYPES, typeRaw);
     partial.transactionId = transactionRaw !== undefined ? unquote(transactionRaw) || undefined : undefined;
     partial.messageId = messageRaw !== undefined ? unquote(messageRaw) || undefined : undefined;
-    partial.originatorSystem = get(H.originatorSystem) ? parseAddressList(get(H.originatorSystem)!)[0]?.address : undefined;
+    partial.originatorSystem = get(H.originatorSystem)
+      ? parseAddressList(get(H.originatorSystem)!)[0]?.address
+      : undefined;
     partial.ackRequest = yesNo(H.ackRequest);
     partial.idsQuoted = /^\s*"/.test(transactionRaw ?? messageRaw ?? '"');
 
     if (!typeRaw) throw new Corrupt(`missing ${H.type}`);
     if (!partial.type) {
-      return { ok: false, status: 'Error-unsupported-message', error: `unknown ${H.type} '${typeRaw.slice(0, 60)}'`, partial };
+      return {
+        ok: false,
+        status: 'Error-unsupported-message',
+        error: `unknown ${H.type} '${typeRaw.slice(0, 60)}'`,
+        partial,
+      };
     }
     const type = partial.type;
     if (!partial.transactionId) throw new Corrupt(`missing ${H.transactionId}`);
@@ -177,7 +202,11 @@ function parseUnchecked(raw: Buffer): Mm4ParseResult {
     };
     const statusText = get(H.statusText) !== undefined ? decodeEncodedWords(get(H.statusText)!) : undefined;
     /** A mandatory enumerated header; `alias` maps tolerated spellings first. */
-    const required = <T extends string>(name: string, values: readonly T[], alias: (v: string) => string = (v) => v): T => {
+    const required = <T extends string>(
+      name: string,
+      values: readonly T[],
+      alias: (v: string) => string = (v) => v,
+    ): T => {
       const v = get(name);
       if (!v) throw new Corrupt(`missing ${name}`);
       const found = enumOf(values, alias(v));
@@ -220,7 +249,9 @@ function parseUnchecked(raw: Buffer): Mm4ParseResult {
         };
       }
       case 'MM4_delivery_report.REQ': {
-        const mmStatus = required(H.mmStatus, MM4_MM_STATUSES, (v) => (v.toLowerCase() === 'unrecognized' ? 'Unrecognised' : v));
+        const mmStatus = required(H.mmStatus, MM4_MM_STATUSES, (v) =>
+          v.toLowerCase() === 'unrecognized' ? 'Unrecognised' : v,
+        );
         return {
           ok: true,
           warnings,
@@ -241,7 +272,14 @@ function parseUnchecked(raw: Buffer): Mm4ParseResult {
         return {
           ok: true,
           warnings,
-          pdu: { ...common, type, readStatus, statusText, ackRequest: partial.ackRequest ?? false, originatorSystem: partial.originatorSystem },
+          pdu: {
+            ...common,
+            type,
+            readStatus,
+            statusText,
+            ackRequest: partial.ackRequest ?? false,
+            originatorSystem: partial.originatorSystem,
+          },
         };
       }
       default:

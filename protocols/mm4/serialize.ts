@@ -20,7 +20,12 @@ export function serializeMm4(pdu: Mm4Pdu): Buffer {
   h.push(['Sender', pdu.sender], ['Date', formatRfc5322Date(pdu.date)]);
   if (pdu.type === 'MM4_forward.REQ' && pdu.subject !== undefined) h.push(['Subject', encodeHeaderValue(pdu.subject)]);
   h.push(['Message-ID', pdu.rfc822MessageId], ['MIME-Version', '1.0']);
-  h.push([H.version, pdu.version || '6.16.0'], [H.type, pdu.type], [H.transactionId, id(pdu.transactionId)], [H.messageId, id(pdu.messageId)]);
+  h.push(
+    [H.version, pdu.version || '6.16.0'],
+    [H.type, pdu.type],
+    [H.transactionId, id(pdu.transactionId)],
+    [H.messageId, id(pdu.messageId)],
+  );
 
   switch (pdu.type) {
     case 'MM4_forward.REQ':
@@ -28,12 +33,22 @@ export function serializeMm4(pdu: Mm4Pdu): Buffer {
         [H.ackRequest, yesNo(pdu.ackRequest)],
         [H.originatorSystem, pdu.originatorSystem],
         [H.deliveryReport, yesNo(pdu.deliveryReport)],
-        [H.originatorDeliveryReport, pdu.originatorDeliveryReport === undefined ? undefined : yesNo(pdu.originatorDeliveryReport)],
+        [
+          H.originatorDeliveryReport,
+          pdu.originatorDeliveryReport === undefined ? undefined : yesNo(pdu.originatorDeliveryReport),
+        ],
         [H.readReply, yesNo(pdu.readReply)],
         [H.messageClass, pdu.messageClass],
         [H.priority, pdu.priority],
         [H.senderVisibility, pdu.senderVisibility],
-        [H.expiry, pdu.expiry ? ('at' in pdu.expiry ? formatRfc5322Date(pdu.expiry.at) : String(pdu.expiry.relativeSeconds)) : undefined],
+        [
+          H.expiry,
+          pdu.expiry
+            ? 'at' in pdu.expiry
+              ? formatRfc5322Date(pdu.expiry.at)
+              : String(pdu.expiry.relativeSeconds)
+            : undefined,
+        ],
         [H.forwardCounter, pdu.forwardCounter === undefined ? undefined : String(pdu.forwardCounter)],
         [H.contentClass, pdu.contentClass],
         [H.adaptationAllowed, pdu.adaptationAllowed === undefined ? undefined : yesNo(pdu.adaptationAllowed)],
@@ -43,7 +58,10 @@ export function serializeMm4(pdu: Mm4Pdu): Buffer {
       h.push(
         [H.ackRequest, yesNo(pdu.ackRequest)],
         [H.originatorSystem, pdu.originatorSystem],
-        [H.forwardToOriginatorUa, pdu.forwardToOriginatorUa === undefined ? undefined : yesNo(pdu.forwardToOriginatorUa)],
+        [
+          H.forwardToOriginatorUa,
+          pdu.forwardToOriginatorUa === undefined ? undefined : yesNo(pdu.forwardToOriginatorUa),
+        ],
         [H.mmStatus, pdu.mmStatus],
         [H.mmStatusExtension, pdu.mmStatusExtension],
         [H.statusText, pdu.statusText === undefined ? undefined : encodeHeaderValue(pdu.statusText)],
@@ -58,12 +76,21 @@ export function serializeMm4(pdu: Mm4Pdu): Buffer {
       );
       break;
     default:
-      h.push([H.requestStatus, pdu.requestStatus], [H.statusText, pdu.statusText === undefined ? undefined : encodeHeaderValue(pdu.statusText)]);
+      h.push(
+        [H.requestStatus, pdu.requestStatus],
+        [H.statusText, pdu.statusText === undefined ? undefined : encodeHeaderValue(pdu.statusText)],
+      );
   }
   for (const x of pdu.extraHeaders) h.push([x.name, x.value]);
-  const head = h.filter((x): x is [string, string] => x[1] !== undefined && x[1] !== '').map(([k, v]) => `${k}: ${v}`).join('\r\n');
+  const head = h
+    .filter((x): x is [string, string] => x[1] !== undefined && x[1] !== '')
+    .map(([k, v]) => `${k}: ${v}`)
+    .join('\r\n');
 
-  if (pdu.type === 'MM4_forward.REQ') return Buffer.concat([Buffer.from(head + '\r\n'), serializeMimeEntity(pdu.content)]);
+  if (pdu.type === 'MM4_forward.REQ')
+    return Buffer.concat([Buffer.from(head + '\r\n'), serializeMimeEntity(pdu.content)]);
   // .RES and reports carry no MM content (23.140 8.4.1-8.4.3).
-  return Buffer.from(`${head}\r\nContent-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n`);
+  return Buffer.from(
+    `${head}\r\nContent-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n`,
+  );
 }

@@ -24,7 +24,15 @@ export const MM4_REQUEST_STATUSES: readonly Mm4RequestStatus[] = [
   'Error-unsupported-message',
 ];
 
-export const MM4_MM_STATUSES = ['Expired', 'Retrieved', 'Rejected', 'Deferred', 'Unrecognised', 'Indeterminate', 'Forwarded'] as const;
+export const MM4_MM_STATUSES = [
+  'Expired',
+  'Retrieved',
+  'Rejected',
+  'Deferred',
+  'Unrecognised',
+  'Indeterminate',
+  'Forwarded',
+] as const;
 export type Mm4MmStatus = (typeof MM4_MM_STATUSES)[number];
 
 export const MM4_READ_STATUSES = ['Read', 'Deleted without being read'] as const;

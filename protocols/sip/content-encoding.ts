@@ -57,12 +57,20 @@ function inflateWith(fns: ((b: Buffer, o: { maxOutputLength: number }) => Buffer
         return { ok: true, body: fn(input, { maxOutputLength: maxBytes }) };
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-          return { ok: false, status: 413, reason: `Request Entity Too Large (${name} body inflates beyond ${maxBytes} bytes)` };
+          return {
+            ok: false,
+            status: 413,
+            reason: `Request Entity Too Large (${name} body inflates beyond ${maxBytes} bytes)`,
+          };
         }
         last = e;
       }
     }
-    return { ok: false, status: 400, reason: `Bad Request (malformed ${name} body: ${printable((last as Error).message)})` };
+    return {
+      ok: false,
+      status: 400,
+      reason: `Bad Request (malformed ${name} body: ${printable((last as Error).message)})`,
+    };
   };
 }
 

@@ -45,7 +45,8 @@ export function splitList(value: string): string[] {
   return splitOutside(value, ',');
 }
 
-const unquote = (s: string) => (s.length >= 2 && s[0] === '"' && s[s.length - 1] === '"' ? s.slice(1, -1).replace(/\\(.)/g, '$1') : s);
+const unquote = (s: string) =>
+  s.length >= 2 && s[0] === '"' && s[s.length - 1] === '"' ? s.slice(1, -1).replace(/\\(.)/g, '$1') : s;
 
 /** `;a=1;b;c="x;y"` -> `{ a: '1', b: '', c: 'x;y' }`; names lower-cased, the first occurrence wins. */
 export function parseParams(s: string): Record<string, string> {
@@ -144,7 +145,9 @@ function openingAngle(v: string): number {
  * name-addr or addr-spec with header parameters (From, To, Contact; RFC 3261 20.10, 20.20):
  * `"Alice" <sip:a@x;lr>;tag=9` -> `{ uri: 'sip:a@x;lr', display: 'Alice', params: { tag: '9' } }`.
  */
-export function parseNameAddrParams(value: string): { uri: string; display?: string; params: Record<string, string> } | undefined {
+export function parseNameAddrParams(
+  value: string,
+): { uri: string; display?: string; params: Record<string, string> } | undefined {
   const v = value.trim();
   const lt = openingAngle(v);
   if (lt >= 0) {

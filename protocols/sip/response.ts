@@ -43,13 +43,21 @@ function stampedVias(req: SipRequest, source: SipSource): string[] | undefined {
  * lacks are left out, so even a malformed request can get its 400. Undefined when the top Via
  * cannot be read: then nobody knows where a response would go.
  */
-export function createResponse(req: SipRequest, spec: ResponseSpec, toTag: string, source: SipSource): SipResponse | undefined {
+export function createResponse(
+  req: SipRequest,
+  spec: ResponseSpec,
+  toTag: string,
+  source: SipSource,
+): SipResponse | undefined {
   const vias = stampedVias(req, source);
   if (!vias) return undefined;
   const copy = (name: string, value = getHeader(req.headers, name)) => (value === undefined ? [] : [{ name, value }]);
   const to = getHeader(req.headers, 'To');
   // RFC 3261 8.2.6.2: a UAS adds a To tag to every response but 100 Trying when the request had none.
-  const tagged = to === undefined || spec.status === 100 || parseNameAddrParams(to)?.params.tag !== undefined ? to : `${to};tag=${toTag}`;
+  const tagged =
+    to === undefined || spec.status === 100 || parseNameAddrParams(to)?.params.tag !== undefined
+      ? to
+      : `${to};tag=${toTag}`;
   const headers: SipHeader[] = [
     ...vias.map((value) => ({ name: 'Via', value })),
     ...copy('From'),
@@ -59,7 +67,13 @@ export function createResponse(req: SipRequest, spec: ResponseSpec, toTag: strin
     ...copy('Timestamp'),
     ...(spec.headers ?? []).filter((h) => !DERIVED.has(h.name.toLowerCase())),
   ];
-  return { kind: 'response', status: spec.status, reason: spec.reason ?? statusReason(spec.status), headers, body: spec.body ?? Buffer.alloc(0) };
+  return {
+    kind: 'response',
+    status: spec.status,
+    reason: spec.reason ?? statusReason(spec.status),
+    headers,
+    body: spec.body ?? Buffer.alloc(0),
+  };
 }
 
 /**

@@ -3,7 +3,10 @@ import sharp from 'sharp';
 import { fitImage, imageAsIs, thumbnail } from '../../activities/image.js';
 
 const all = () => true;
-const only = (...types: string[]) => (t: string) => types.includes(t);
+const only =
+  (...types: string[]) =>
+  (t: string) =>
+    types.includes(t);
 
 async function noise(width: number, height: number) {
   const raw = Buffer.alloc(width * height * 3);
@@ -12,8 +15,16 @@ async function noise(width: number, height: number) {
 }
 
 test('WebP and AVIF inputs are re-encoded to JPEG within the resolution', async (t) => {
-  for (const input of [await (await noise(1200, 900)).webp().toBuffer(), await (await noise(800, 600)).avif().toBuffer()]) {
-    const out = await fitImage(input, { maxWidth: 640, maxHeight: 480, maxBytes: 200_000, allowed: only('image/jpeg', 'image/gif') });
+  for (const input of [
+    await (await noise(1200, 900)).webp().toBuffer(),
+    await (await noise(800, 600)).avif().toBuffer(),
+  ]) {
+    const out = await fitImage(input, {
+      maxWidth: 640,
+      maxHeight: 480,
+      maxBytes: 200_000,
+      allowed: only('image/jpeg', 'image/gif'),
+    });
     if (!out.ok) return t.fail(out.note);
     t.is(out.contentType, 'image/jpeg');
     const m = await sharp(out.bytes).metadata();
@@ -34,8 +45,13 @@ test('the byte budget is never exceeded, whatever it is', async (t) => {
 });
 
 test('an animated GIF stays animated when the recipient takes GIF', async (t) => {
-  const frame = (r: number) => sharp({ create: { width: 320, height: 240, channels: 3, background: { r, g: 0, b: 0 } } }).png().toBuffer();
-  const gif = await sharp([await frame(255), await frame(0), await frame(128)], { join: { animated: true } }).gif().toBuffer();
+  const frame = (r: number) =>
+    sharp({ create: { width: 320, height: 240, channels: 3, background: { r, g: 0, b: 0 } } })
+      .png()
+      .toBuffer();
+  const gif = await sharp([await frame(255), await frame(0), await frame(128)], { join: { animated: true } })
+    .gif()
+    .toBuffer();
   const out = await fitImage(gif, { maxWidth: 160, maxHeight: 120, maxBytes: 100_000, allowed: all });
   if (!out.ok) return t.fail(out.note);
   t.is(out.contentType, 'image/gif');
@@ -58,7 +74,9 @@ test('EXIF metadata is stripped', async (t) => {
 });
 
 test('undecodable bytes fail clearly; thumbnails are small JPEGs or nothing', async (t) => {
-  t.like(await fitImage(Buffer.from('not an image'), { maxWidth: 1, maxHeight: 1, maxBytes: 1, allowed: all }), { ok: false });
+  t.like(await fitImage(Buffer.from('not an image'), { maxWidth: 1, maxHeight: 1, maxBytes: 1, allowed: all }), {
+    ok: false,
+  });
   t.is(await thumbnail(Buffer.from('nope')), undefined);
   const thumb = await thumbnail(await (await noise(3000, 2000)).jpeg().toBuffer());
   if (!thumb) return t.fail('no thumbnail of a decodable JPEG');
@@ -74,7 +92,11 @@ test('over generated images of several sizes and formats the output always decod
     { maxWidth: 1600, maxHeight: 1200, maxBytes: 600 * 1024 - 2048 },
   ];
   const sources: [string, Buffer][] = [];
-  for (const [w, h] of [[1024, 768], [300, 2000], [90, 60]]) {
+  for (const [w, h] of [
+    [1024, 768],
+    [300, 2000],
+    [90, 60],
+  ]) {
     const img = await noise(w, h);
     sources.push([`jpeg ${w}x${h}`, await img.clone().jpeg({ quality: 92 }).toBuffer()]);
     sources.push([`png ${w}x${h}`, await img.clone().png().toBuffer()]);
@@ -96,11 +118,22 @@ test('over generated images of several sizes and formats the output always decod
 });
 
 test('an image that fits is recognised from its metadata, by its real format, with every reason it does not', async (t) => {
-  const rich = { maxWidth: 640, maxHeight: 480, maxBytes: 100 * 1024 - 2048, allowed: only('image/jpeg', 'image/gif', 'image/png') };
+  const rich = {
+    maxWidth: 640,
+    maxHeight: 480,
+    maxBytes: 100 * 1024 - 2048,
+    allowed: only('image/jpeg', 'image/gif', 'image/png'),
+  };
   const jpeg = await (await noise(640, 480)).jpeg({ quality: 30 }).toBuffer();
   t.like(await imageAsIs(jpeg, rich), { fits: true, contentType: 'image/jpeg', width: 640, height: 480 });
-  t.like(await imageAsIs(await (await noise(641, 100)).png().toBuffer(), rich), { fits: false, note: 'larger than 640x480' });
-  t.like(await imageAsIs(await (await noise(320, 240)).webp().toBuffer(), rich), { fits: false, note: 'image/webp is not accepted' });
+  t.like(await imageAsIs(await (await noise(641, 100)).png().toBuffer(), rich), {
+    fits: false,
+    note: 'larger than 640x480',
+  });
+  t.like(await imageAsIs(await (await noise(320, 240)).webp().toBuffer(), rich), {
+    fits: false,
+    note: 'image/webp is not accepted',
+  });
   t.like(await imageAsIs(jpeg, { ...rich, maxBytes: 1000 }), { fits: false, note: 'over the 1000-byte budget' });
   // EXIF orientation 6 displays a 640x480 picture as 480x640: not within 640x480.
   const turned = await (await noise(640, 480)).withMetadata({ orientation: 6 }).jpeg({ quality: 30 }).toBuffer();

@@ -12,7 +12,14 @@ import { filesystemMediaStore } from '../../clients/media-store.js';
 import { CONTENT_CLASSES, DEFAULT_MMS_MEDIA_TYPES } from '../../model/peer.js';
 
 const media = filesystemMediaStore(mkdtempSync(join(tmpdir(), 'adapt-')));
-const peer = { name: 'rich', domains: [], smtp: { host: 'h', port: 25 }, allow: [], numbers: [], accepts: { ...CONTENT_CLASSES['image-rich'], mediaTypes: DEFAULT_MMS_MEDIA_TYPES } };
+const peer = {
+  name: 'rich',
+  domains: [],
+  smtp: { host: 'h', port: 25 },
+  allow: [],
+  numbers: [],
+  accepts: { ...CONTENT_CLASSES['image-rich'], mediaTypes: DEFAULT_MMS_MEDIA_TYPES },
+};
 const activities = createMediaActivities({
   media,
   mediaTtlMs: 3_600_000,
@@ -27,7 +34,8 @@ const budget = (text: string) => 100 * 1024 - 2048 - Buffer.byteLength(text);
 
 function noise(width: number, height: number, amount = 255) {
   const raw = Buffer.alloc(width * height * 3);
-  for (let i = 0; i < raw.length; i++) raw[i] = ((i % (width * 3)) / 12 + (((i * 2654435761) >>> 24) * amount) / 255) & 0xff;
+  for (let i = 0; i < raw.length; i++)
+    raw[i] = ((i % (width * 3)) / 12 + (((i * 2654435761) >>> 24) * amount) / 255) & 0xff;
   return sharp(raw, { raw: { width, height, channels: 3 } });
 }
 
@@ -41,9 +49,15 @@ test('a baseline JPEG that fits the peer is passed through byte for byte, under 
   const file = await media.put(photo, { contentType: 'image/jpeg', name: 'pic.jpg', ttlMs: 60_000 });
   const out = await adaptForMms({ text: 'look', file, peer: 'rich' });
   t.is(out.text, 'look');
-  t.deepEqual(out.parts, [{ ref: file, contentType: 'image/jpeg', name: 'pic.jpg' }], 'the stored file itself: no copy, no new name');
+  t.deepEqual(
+    out.parts,
+    [{ ref: file, contentType: 'image/jpeg', name: 'pic.jpg' }],
+    'the stored file itself: no copy, no new name',
+  );
   t.deepEqual(await media.get(out.parts[0].ref.id), photo);
-  t.deepEqual(out.notes, [`passed through as received (image/jpeg ${photo.length} B): jpeg 640x480 ${photo.length} B within 640x480 and the ${budget('look')}-byte budget`]);
+  t.deepEqual(out.notes, [
+    `passed through as received (image/jpeg ${photo.length} B): jpeg 640x480 ${photo.length} B within 640x480 and the ${budget('look')}-byte budget`,
+  ]);
 });
 
 test('what fits keeps its name whatever its characters, and an image/jpg label is written image/jpeg', async (t) => {
@@ -68,10 +82,17 @@ test('an image over the peer limits is still adapted within the budget, keeping 
   if (!bytes) return t.fail('the adapted image is not stored');
   const meta = await sharp(bytes).metadata();
   t.true(meta.width <= 640 && meta.height <= 480 && !meta.isProgressive, `${meta.width}x${meta.height}`);
-  t.regex(out.notes[0], /^image adapted: jpeg 2000x1500 \d+ B -> jpeg 640x480 \d+ B \(over the \d+-byte budget, larger than 640x480\)$/);
+  t.regex(
+    out.notes[0],
+    /^image adapted: jpeg 2000x1500 \d+ B -> jpeg 640x480 \d+ B \(over the \d+-byte budget, larger than 640x480\)$/,
+  );
 
   const webp = await noise(320, 240).webp().toBuffer();
-  const w = await adaptForMms({ text: '', file: await media.put(webp, { contentType: 'image/webp', name: 'Holiday shot.webp', ttlMs: 60_000 }), peer: 'rich' });
+  const w = await adaptForMms({
+    text: '',
+    file: await media.put(webp, { contentType: 'image/webp', name: 'Holiday shot.webp', ttlMs: 60_000 }),
+    peer: 'rich',
+  });
   t.like(w.parts[0], { contentType: 'image/jpeg', name: 'Holiday shot.jpg' });
   t.regex(w.notes[0], /^image adapted: webp 320x240 \d+ B -> jpeg 320x240 \d+ B \(image\/webp is not accepted\)$/);
 });
@@ -81,9 +102,16 @@ test('audio and video that fit pass through as received; what the peer refuses b
   const file = await media.put(song, { contentType: 'audio/mp3', name: 'song.mp3', ttlMs: 60_000 });
   const out = await adaptForMms({ text: '', file, peer: 'rich' });
   t.deepEqual(out.parts, [{ ref: file, contentType: 'audio/mpeg', name: 'song.mp3' }]);
-  t.regex(out.notes[0], /^passed through as received \(audio\/mp3 20000 B, labelled audio\/mpeg\): audio\/mpeg is accepted and within the \d+-byte budget$/);
+  t.regex(
+    out.notes[0],
+    /^passed through as received \(audio\/mp3 20000 B, labelled audio\/mpeg\): audio\/mpeg is accepted and within the \d+-byte budget$/,
+  );
 
-  const doc = await media.put(Buffer.from('%PDF-1.4'), { contentType: 'application/pdf', name: 'a\r\nb.pdf', ttlMs: 60_000 });
+  const doc = await media.put(Buffer.from('%PDF-1.4'), {
+    contentType: 'application/pdf',
+    name: 'a\r\nb.pdf',
+    ttlMs: 60_000,
+  });
   const link = await adaptForMms({ text: 'see', file: doc, peer: 'rich' });
   t.deepEqual(link.parts, []);
   t.regex(link.text, /^see\nab\.pdf: http:\/\/media\.example\/m\//, 'no line breaks from the name in the text');

@@ -6,11 +6,32 @@ import sharp from 'sharp';
 import { audioForMms, videoForMms, videoThumbnail } from '../../activities/transcode.js';
 import { testWith } from '../helpers/tools.js';
 
-
 /** A 4 s 640x480 test pattern with a tone, made by ffmpeg itself (lavfi testsrc + sine). */
 function testClip(): Buffer {
   const out = join(mkdtempSync(join(tmpdir(), 'clip-')), 'clip.mp4');
-  const r = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=640x480:rate=25:duration=4', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=8000:duration=4', '-vf', 'noise=alls=40:allf=t', '-c:v', 'libx264', '-b:v', '1500k', '-c:a', 'aac', '-shortest', out]);
+  const r = spawnSync('ffmpeg', [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc=size=640x480:rate=25:duration=4',
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=frequency=440:sample_rate=8000:duration=4',
+    '-vf',
+    'noise=alls=40:allf=t',
+    '-c:v',
+    'libx264',
+    '-b:v',
+    '1500k',
+    '-c:a',
+    'aac',
+    '-shortest',
+    out,
+  ]);
   if (r.status !== 0) throw new Error(String(r.stderr));
   return readFileSync(out);
 }
@@ -29,11 +50,14 @@ testWith('ffmpeg')('video becomes 3GPP H.264 baseline within the byte budget, wi
   t.true(m.width <= 160 && m.height <= 120);
 });
 
-testWith('ffmpeg')('audio becomes AAC in 3GPP within the budget; an impossible budget is a clear failure', async (t) => {
-  const clip = testClip();
-  const out = await audioForMms(clip, 30 * 1024);
-  if (!out.ok) return t.fail(out.note);
-  t.is(out.contentType, 'audio/3gpp');
-  t.true(out.bytes.length <= 30 * 1024);
-  t.like(await videoForMms(clip, 2000, false), { ok: false });
-});
+testWith('ffmpeg')(
+  'audio becomes AAC in 3GPP within the budget; an impossible budget is a clear failure',
+  async (t) => {
+    const clip = testClip();
+    const out = await audioForMms(clip, 30 * 1024);
+    if (!out.ok) return t.fail(out.note);
+    t.is(out.contentType, 'audio/3gpp');
+    t.true(out.bytes.length <= 30 * 1024);
+    t.like(await videoForMms(clip, 2000, false), { ok: false });
+  },
+);

@@ -48,7 +48,8 @@ for (const [kind, make] of stores) {
       await store.append(record(`old-${tag}`, 'r', '2025-01-01T00:00:00.000Z'));
       await store.append(record(`new-${tag}`, 'r', '2026-06-01T00:00:00.000Z'));
       const since: string[] = [];
-      for await (const r of store.since(new Date('2026-01-01T00:00:00Z'))) if (r.workflowId.endsWith(tag)) since.push(r.workflowId);
+      for await (const r of store.since(new Date('2026-01-01T00:00:00Z')))
+        if (r.workflowId.endsWith(tag)) since.push(r.workflowId);
       t.deepEqual(since, [`new-${tag}`]);
       t.is((await store.get(`old-${tag}`))[0].outcome?.result, 'delivered');
     } finally {
@@ -66,5 +67,11 @@ test('jsonl: a restarted writer sees earlier records; a torn last line is skippe
   t.deepEqual(await store.get('b'), []);
   appendFileSync(file, '\n');
   t.is(await store.append(record('b')), 'written');
-  t.is(readFileSync(file, 'utf8').trim().split('\n').filter((l) => l.startsWith('{"workflowId":"b"') && l.endsWith('}')).length, 1);
+  t.is(
+    readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('{"workflowId":"b"') && l.endsWith('}')).length,
+    1,
+  );
 });

@@ -10,15 +10,17 @@ const store = () => filesystemMediaStore(mkdtempSync(join(tmpdir(), 'media-')));
 
 /** A raw HTTP request (fetch would normalise the paths we want to send). */
 function get(port: number, path: string, headers: Record<string, string> = {}, method = 'GET') {
-  return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+  return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }>(
+    (resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path, method, headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+      });
+      req.on('error', reject);
+      req.end();
+    },
+  );
 }
 
 test('stored objects get unguessable ids, a hash and an expiry', async (t) => {
@@ -73,7 +75,11 @@ test('the HTTP server serves objects with type, length, ranges, and 404s everyth
   const server = createMediaServer({ store: s, listen: { host: '127.0.0.1', port: 0 } });
   const { port } = await server.listen();
   try {
-    const ref = await s.put(Buffer.from('0123456789'), { contentType: 'image/jpeg', ttlMs: 60_000, name: 'photo 1.jpg' });
+    const ref = await s.put(Buffer.from('0123456789'), {
+      contentType: 'image/jpeg',
+      ttlMs: 60_000,
+      name: 'photo 1.jpg',
+    });
     const url = new URL(mediaUrl(`http://127.0.0.1:${port}`, ref));
     t.regex(url.pathname, /\/m\/[A-Za-z0-9_-]{22}\/photo%201\.jpg$/);
     const whole = await get(port, url.pathname);
@@ -89,7 +95,14 @@ test('the HTTP server serves objects with type, length, ranges, and 404s everyth
     const head = await get(port, url.pathname, {}, 'HEAD');
     t.is(head.status, 200);
     t.is(head.body.length, 0);
-    for (const path of ['/m/' + 'B'.repeat(22), '/m/../../etc/passwd', '/m/%2e%2e%2fetc%2fpasswd', `/m/${ref.id}/../../x`, '/', '/m/']) {
+    for (const path of [
+      '/m/' + 'B'.repeat(22),
+      '/m/../../etc/passwd',
+      '/m/%2e%2e%2fetc%2fpasswd',
+      `/m/${ref.id}/../../x`,
+      '/',
+      '/m/',
+    ]) {
       t.is((await get(port, path)).status, 404, path);
     }
     t.is((await get(port, url.pathname, {}, 'POST')).status, 405);

@@ -34,7 +34,10 @@ testWith('postgres')('a worker killed while writing the audit record leaves exac
   const dir = mkdtempSync(join(tmpdir(), 'iwf-audit-crash-'));
   const configFile = join(dir, 'iwf.json');
   const tree = testConfigTree({ temporalAddress: temporal.address, mmscPort: mmsc.port, outboundProxyPort: peer.port });
-  writeFileSync(configFile, JSON.stringify({ ...tree, log: { level: 'info' }, dataDir: dir, audit: { store: 'postgres', postgresUrl: url } }));
+  writeFileSync(
+    configFile,
+    JSON.stringify({ ...tree, log: { level: 'info' }, dataDir: dir, audit: { store: 'postgres', postgresUrl: url } }),
+  );
   const messageId = `M-audit-${Date.now()}`;
   const workflowId = mmsToCpmWorkflowId(ORIGIN, messageId);
   const locker = new pg.Client({ connectionString: url });
@@ -59,12 +62,16 @@ testWith('postgres')('a worker killed while writing the audit record leaves exac
     t.is(res.requestStatus, 'Ok');
 
     // The delivery is over; its audit INSERT now waits for our lock.
-    await waitFor('audit INSERT blocked on the lock', async () => {
-      const r = await watcher.query(
-        "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO iwf_audit%'",
-      );
-      return r.rowCount ? true : undefined;
-    }, 30_000);
+    await waitFor(
+      'audit INSERT blocked on the lock',
+      async () => {
+        const r = await watcher.query(
+          "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO iwf_audit%'",
+        );
+        return r.rowCount ? true : undefined;
+      },
+      30_000,
+    );
     const exited = new Promise((r) => first!.once('exit', r));
     first.kill('SIGKILL');
     await exited;

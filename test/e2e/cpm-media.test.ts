@@ -31,10 +31,17 @@ async function setup() {
     if (!f) return void res.writeHead(404).end();
     res.writeHead(200, { 'Content-Type': f.type, 'Content-Length': f.body.length }).end(f.body);
   });
-  const contentPort = await new Promise<number>((r) => content.listen(0, '127.0.0.1', () => r((content.address() as { port: number }).port)));
+  const contentPort = await new Promise<number>((r) =>
+    content.listen(0, '127.0.0.1', () => r((content.address() as { port: number }).port)),
+  );
   const core: SipEndpoint = await createSipEndpoint({ host: '127.0.0.1', port: 0 });
   core.onRequest(() => ({ status: 202 }));
-  const iwf = await startTestIwf({ temporalAddress: temporal.address, mmscPort: mmsc.port, outboundProxyPort: core.port, contentClass: 'image-rich' });
+  const iwf = await startTestIwf({
+    temporalAddress: temporal.address,
+    mmscPort: mmsc.port,
+    outboundProxyPort: core.port,
+    contentClass: 'image-rich',
+  });
   return { temporal, mmsc, content, contentPort, core, iwf };
 }
 test.before(async () => {
@@ -49,7 +56,15 @@ test.after.always(async () => {
 });
 
 async function sendFile(id: string, number: string, path: string, type: string, size: number, name: string) {
-  const xml = serializeFtHttp({ file: { url: `http://127.0.0.1:${env.contentPort}${path}`, until: '2099-01-01T00:00:00Z', size, contentType: type, name } });
+  const xml = serializeFtHttp({
+    file: {
+      url: `http://127.0.0.1:${env.contentPort}${path}`,
+      until: '2099-01-01T00:00:00Z',
+      size,
+      contentType: type,
+      name,
+    },
+  });
   const cpim = `From: <tel:+12025550101>\r\nTo: <tel:${number}>\r\nDateTime: 2025-03-04T10:15:02.000Z\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: ${id}\r\nimdn.Disposition-Notification: negative-delivery\r\n\r\nContent-Type: application/vnd.gsma.rcs-ft-http+xml\r\n\r\n${xml}`;
   return env.core.sendRequest(
     {
@@ -70,16 +85,25 @@ async function sendFile(id: string, number: string, path: string, type: string, 
 }
 
 const reqTo = (number: string) =>
-  waitFor(`REQ to ${number}`, () => env.mmsc.received.find((r) => r.type === 'MM4_forward.REQ' && r.envelope.to[0].startsWith(number)), 60_000);
+  waitFor(
+    `REQ to ${number}`,
+    () => env.mmsc.received.find((r) => r.type === 'MM4_forward.REQ' && r.envelope.to[0].startsWith(number)),
+    60_000,
+  );
 
 test('a large photo is fetched and fitted to Image Rich: at most 640x480 and within 100 KB', async (t) => {
   // Noise does not compress: the JPEG is large and the quality search has real work to do.
   const raw = Buffer.alloc(2000 * 1500 * 3);
   for (let i = 0; i < raw.length; i++) raw[i] = (i * 2654435761) >>> 24;
-  const photo = await sharp(raw, { raw: { width: 2000, height: 1500, channels: 3 } }).jpeg({ quality: 95 }).toBuffer();
+  const photo = await sharp(raw, { raw: { width: 2000, height: 1500, channels: 3 } })
+    .jpeg({ quality: 95 })
+    .toBuffer();
   t.true(photo.length > 500_000);
   files.set('/photo.jpg', { type: 'image/jpeg', body: photo });
-  t.is((await sendFile('media-photo', '+4915170000001', '/photo.jpg', 'image/jpeg', photo.length, 'photo.jpg')).status, 202);
+  t.is(
+    (await sendFile('media-photo', '+4915170000001', '/photo.jpg', 'image/jpeg', photo.length, 'photo.jpg')).status,
+    202,
+  );
   const req = await reqTo('+4915170000001');
   t.is(req.contentType.mediaType, 'multipart/related');
   t.is(req.contentType.params.type, 'application/smil');
@@ -90,16 +114,29 @@ test('a large photo is fetched and fitted to Image Rich: at most 640x480 and wit
   const meta = await sharp(image.content).metadata();
   t.true(meta.width <= 640 && meta.height <= 480, `${meta.width}x${meta.height}`);
   t.true(image.content.length <= 100 * 1024 - 2048, `${image.content.length} bytes`);
-  const audit = await env.iwf.client.workflow.getHandle(cpmDeliveryId('tel:+12025550101', 'media-photo')).query(auditQuery);
-  t.deepEqual(audit.trail.filter((e) => e.from !== e.to).map((e) => e.to).slice(1, 5), ['converting', 'fetching', 'adapting', 'sending']);
-  t.regex(audit.trail.find((e) => e.to === 'sending')?.detail ?? '', /image adapted: jpeg 2000x1500 \d+ B -> jpeg 640x480 \d+ B/);
+  const audit = await env.iwf.client.workflow
+    .getHandle(cpmDeliveryId('tel:+12025550101', 'media-photo'))
+    .query(auditQuery);
+  t.deepEqual(
+    audit.trail
+      .filter((e) => e.from !== e.to)
+      .map((e) => e.to)
+      .slice(1, 5),
+    ['converting', 'fetching', 'adapting', 'sending'],
+  );
+  t.regex(
+    audit.trail.find((e) => e.to === 'sending')?.detail ?? '',
+    /image adapted: jpeg 2000x1500 \d+ B -> jpeg 640x480 \d+ B/,
+  );
 });
 
 /** A photo as a phone keeps it: a baseline 640x480 JPEG of about 19 KB, already within Image Rich. */
 async function fittingPhoto() {
   const raw = Buffer.alloc(640 * 480 * 3);
   for (let i = 0; i < raw.length; i++) raw[i] = ((i % 1920) / 12 + (((i * 2654435761) >>> 24) * 56) / 255) & 0xff;
-  return sharp(raw, { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 58 }).toBuffer();
+  return sharp(raw, { raw: { width: 640, height: 480, channels: 3 } })
+    .jpeg({ quality: 58 })
+    .toBuffer();
 }
 
 /** The headers of the MM part with this Content-ID, as written on the wire. */
@@ -118,9 +155,18 @@ test('a photo that already fits is sent as it came: the same bytes, the same nam
   t.is(image.contentType, 'image/jpeg');
   t.is(image.filename, 'pic.jpg');
   t.true(image.content.equals(photo), 'byte for byte: not re-encoded');
-  t.regex(partHeaders(req.raw, 'part0@iwf'), /\r\nContent-Location: pic\.jpg\r\n/, 'a bare URI (RFC 2557 4), not a quoted string');
-  const audit = await env.iwf.client.workflow.getHandle(cpmDeliveryId('tel:+12025550101', 'media-fits')).query(auditQuery);
-  t.regex(audit.trail.find((e) => e.to === 'sending')?.detail ?? '', /passed through as received \(image\/jpeg \d+ B\): jpeg 640x480 \d+ B within 640x480/);
+  t.regex(
+    partHeaders(req.raw, 'part0@iwf'),
+    /\r\nContent-Location: pic\.jpg\r\n/,
+    'a bare URI (RFC 2557 4), not a quoted string',
+  );
+  const audit = await env.iwf.client.workflow
+    .getHandle(cpmDeliveryId('tel:+12025550101', 'media-fits'))
+    .query(auditQuery);
+  t.regex(
+    audit.trail.find((e) => e.to === 'sending')?.detail ?? '',
+    /passed through as received \(image\/jpeg \d+ B\): jpeg 640x480 \d+ B within 640x480/,
+  );
 });
 
 test('a file name with spaces, quotes and umlauts reaches the MMSC intact, its Content-Location URI-safe', async (t) => {
@@ -141,7 +187,10 @@ test('a file name with spaces, quotes and umlauts reaches the MMSC intact, its C
 test('a video too large for the peer becomes a download link in the text', async (t) => {
   const video = Buffer.alloc(300 * 1024, 1);
   files.set('/clip.mp4', { type: 'video/mp4', body: video });
-  t.is((await sendFile('media-video', '+4915170000002', '/clip.mp4', 'video/mp4', video.length, 'clip.mp4')).status, 202);
+  t.is(
+    (await sendFile('media-video', '+4915170000002', '/clip.mp4', 'video/mp4', video.length, 'clip.mp4')).status,
+    202,
+  );
   const req = await reqTo('+4915170000002');
   t.is(req.contentType.mediaType, 'text/plain');
   t.regex(req.text ?? '', /^clip\.mp4: http:\/\/127\.0\.0\.1:\d+\/m\/[A-Za-z0-9_-]{22}\/clip\.mp4 \(until /);
@@ -153,18 +202,38 @@ test('a video too large for the peer becomes a download link in the text', async
 
 test('a file link that is gone fails the delivery with a failure IMDN', async (t) => {
   t.is((await sendFile('media-gone', '+4915170000003', '/missing.jpg', 'image/jpeg', 1000, 'x.jpg')).status, 202);
-  const outcome = await env.iwf.client.workflow.getHandle<typeof cpmToMms>(cpmDeliveryId('tel:+12025550101', 'media-gone')).result();
+  const outcome = await env.iwf.client.workflow
+    .getHandle<typeof cpmToMms>(cpmDeliveryId('tel:+12025550101', 'media-gone'))
+    .result();
   t.like(outcome, { result: 'rejected', mm4Status: 'Error-content-not-accepted', imdnSent: true });
   t.regex(outcome.statusText, /HTTP 404/);
 });
 
 testWith('ffmpeg')('a video clip is transcoded to 3GPP within the peer budget', async (t) => {
   const out = join(mkdtempSync(join(tmpdir(), 'clip-')), 'clip.mp4');
-  const r = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=640x480:rate=25:duration=3', '-vf', 'noise=alls=40:allf=t', '-c:v', 'libx264', '-b:v', '1500k', out]);
+  const r = spawnSync('ffmpeg', [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc=size=640x480:rate=25:duration=3',
+    '-vf',
+    'noise=alls=40:allf=t',
+    '-c:v',
+    'libx264',
+    '-b:v',
+    '1500k',
+    out,
+  ]);
   t.is(r.status, 0, String(r.stderr));
   const clip = readFileSync(out);
   files.set('/clip2.mp4', { type: 'video/mp4', body: clip });
-  t.is((await sendFile('media-clip', '+4915170000004', '/clip2.mp4', 'video/mp4', clip.length, 'clip2.mp4')).status, 202);
+  t.is(
+    (await sendFile('media-clip', '+4915170000004', '/clip2.mp4', 'video/mp4', clip.length, 'clip2.mp4')).status,
+    202,
+  );
   const req = await reqTo('+4915170000004');
   const video = req.attachments.find((p) => p.contentType === 'video/3gpp');
   t.truthy(video, 'a video/3gpp part');

@@ -13,7 +13,15 @@ import type { SipRequest } from '../../protocols/sip/message.js';
 import type { cpmToMms } from '../../workflows/cpm-to-mms.workflow.js';
 import { auditQuery } from '../../workflows/messages.js';
 import { startTestIwf, startTestTemporal, workflowBundle } from '../helpers/iwf.js';
-import { answerAddress, MMSC_SYSTEM, mmscReport, mmscRes, sendMm4, startFakeMmsc, type ReceivedMm4 } from '../helpers/mmsc.js';
+import {
+  answerAddress,
+  MMSC_SYSTEM,
+  mmscReport,
+  mmscRes,
+  sendMm4,
+  startFakeMmsc,
+  type ReceivedMm4,
+} from '../helpers/mmsc.js';
 import { freePort, waitFor } from '../helpers/ports.js';
 import { runSipp, SIPP_DIR } from '../helpers/sipp.js';
 import { testWith } from '../helpers/tools.js';
@@ -44,7 +52,11 @@ async function setup() {
     imdns.push(req);
     return { status: 202 };
   });
-  const iwf = await startTestIwf({ temporalAddress: temporal.address, mmscPort: mmsc.port, outboundProxyPort: core.port });
+  const iwf = await startTestIwf({
+    temporalAddress: temporal.address,
+    mmscPort: mmsc.port,
+    outboundProxyPort: core.port,
+  });
   iwfMm4Port = iwf.mm4.port;
   return { temporal, mmsc, core, imdns, iwf };
 }
@@ -78,32 +90,57 @@ function cpimText(o: { id: string; to: string; text?: string; dispo?: string; in
 }
 
 let calls = 0;
-function send(o: { id: string; number: string; text?: string; dispo?: string; body?: Buffer; pai?: string | null; from?: SipEndpoint; innerType?: string }) {
+function send(o: {
+  id: string;
+  number: string;
+  text?: string;
+  dispo?: string;
+  body?: Buffer;
+  pai?: string | null;
+  from?: SipEndpoint;
+  innerType?: string;
+}) {
   const uri = `tel:${o.number}`;
   const headers = [
     { name: 'From', value: '<tel:+12025550101>;tag=t1' },
     { name: 'To', value: `<${uri}>` },
     { name: 'Call-ID', value: `call-${++calls}-${o.id}` },
     { name: 'CSeq', value: '1 MESSAGE' },
-    ...(o.pai === null ? [] : [{ name: 'P-Asserted-Identity', value: o.pai ?? '<sip:+12025550101@ims.example.net;user=phone>, <tel:+12025550101>' }]),
+    ...(o.pai === null
+      ? []
+      : [
+          {
+            name: 'P-Asserted-Identity',
+            value: o.pai ?? '<sip:+12025550101@ims.example.net;user=phone>, <tel:+12025550101>',
+          },
+        ]),
     { name: 'Content-Type', value: 'message/cpim' },
   ];
   const body = o.body ?? cpimText({ id: o.id, to: uri, text: o.text, dispo: o.dispo, innerType: o.innerType });
-  return (o.from ?? env.core).sendRequest({ method: 'MESSAGE', uri, headers, body }, { host: '127.0.0.1', port: env.iwf.sip.port, transport: 'udp' });
+  return (o.from ?? env.core).sendRequest(
+    { method: 'MESSAGE', uri, headers, body },
+    { host: '127.0.0.1', port: env.iwf.sip.port, transport: 'udp' },
+  );
 }
 
-const reqsTo = (number: string) => env.mmsc.received.filter((r) => r.type === 'MM4_forward.REQ' && r.envelope.to[0].startsWith(number));
+const reqsTo = (number: string) =>
+  env.mmsc.received.filter((r) => r.type === 'MM4_forward.REQ' && r.envelope.to[0].startsWith(number));
 const imdnFor = (id: string) =>
   waitFor(`IMDN for ${id}`, () =>
     env.imdns.find((r) => {
       const c = parseCpim(r.body);
-      return c.ok && parseImdn(c.message.content.body.toString()).ok && c.message.content.body.toString().includes(`<message-id>${id}</message-id>`);
+      return (
+        c.ok &&
+        parseImdn(c.message.content.body.toString()).ok &&
+        c.message.content.body.toString().includes(`<message-id>${id}</message-id>`)
+      );
     }),
   );
 const handleFor = async (id: string) => {
   const [wf] = await waitFor(`workflow for ${id}`, async () => {
     const found = [];
-    for await (const w of env.iwf.client.workflow.list({ query: `WorkflowType = "cpmToMms"` })) if (w.workflowId.endsWith(`/${id}`)) found.push(w);
+    for await (const w of env.iwf.client.workflow.list({ query: `WorkflowType = "cpmToMms"` }))
+      if (w.workflowId.endsWith(`/${id}`)) found.push(w);
     return found.length ? found : undefined;
   });
   return env.iwf.client.workflow.getHandle<typeof cpmToMms>(wf.workflowId);
@@ -112,8 +149,14 @@ const handleFor = async (id: string) => {
 test('a CPIM text MESSAGE becomes an MM4_forward.REQ and the MMSC .RES completes the delivery', async (t) => {
   const res = await send({ id: 'cpm-happy', number: '+4915112345678' });
   t.is(res.status, 202);
-  const [req] = await waitFor('MM4_forward.REQ', () => (reqsTo('+4915112345678').length ? reqsTo('+4915112345678') : undefined));
-  t.is(req.from, '+12025550101/TYPE=PLMN@mms.iwf.example.net', 'sender from P-Asserted-Identity (tel preferred), not the anonymous CPIM From');
+  const [req] = await waitFor('MM4_forward.REQ', () =>
+    reqsTo('+4915112345678').length ? reqsTo('+4915112345678') : undefined,
+  );
+  t.is(
+    req.from,
+    '+12025550101/TYPE=PLMN@mms.iwf.example.net',
+    'sender from P-Asserted-Identity (tel preferred), not the anonymous CPIM From',
+  );
   t.deepEqual(req.to, ['+4915112345678/TYPE=PLMN@mms.mnc001.mcc001.gprs']);
   t.deepEqual(req.envelope.to, ['+4915112345678/TYPE=PLMN@mms.mnc001.mcc001.gprs'], 'RCPT TO');
   t.is(req.envelope.from, '+12025550101/TYPE=PLMN@mms.iwf.example.net', 'MAIL FROM');
@@ -133,7 +176,10 @@ test('a CPIM text MESSAGE becomes an MM4_forward.REQ and the MMSC .RES completes
   t.like(outcome, { result: 'delivered', mm4Status: 'Ok', peer: 'operator-a', attempts: 1 });
   const audit = await handle.query(auditQuery);
   // State changes in order (a .RES that overtakes the send's completion is an in-place step).
-  t.deepEqual(audit.trail.filter((e) => e.from !== e.to).map((e) => e.to), ['selecting', 'converting', 'adapting', 'sending', 'awaitingRes', 'accepted', 'done']);
+  t.deepEqual(
+    audit.trail.filter((e) => e.from !== e.to).map((e) => e.to),
+    ['selecting', 'converting', 'adapting', 'sending', 'awaitingRes', 'accepted', 'done'],
+  );
   t.true(audit.trail.some((e) => e.event === 'mm4.res'));
   t.regex(audit.trail[1].detail ?? '', /ISF: interwork \(recipient is not a CPM user/);
   const desc = await handle.describe();
@@ -153,12 +199,18 @@ test.after('every finished delivery replays deterministically against the curren
 });
 
 test('delivery notifications requested: the flags reach MM4 and the delivery waits for the report', async (t) => {
-  t.is((await send({ id: 'cpm-dr', number: '+4915112345679', dispo: 'positive-delivery, negative-delivery, display' })).status, 202);
+  t.is(
+    (await send({ id: 'cpm-dr', number: '+4915112345679', dispo: 'positive-delivery, negative-delivery, display' }))
+      .status,
+    202,
+  );
   const [req] = await waitFor('REQ', () => (reqsTo('+4915112345679').length ? reqsTo('+4915112345679') : undefined));
   t.is(req.headers['x-mms-delivery-report'], 'Yes');
   t.is(req.headers['x-mms-read-reply'], 'Yes');
   const handle = await handleFor('cpm-dr');
-  await waitFor('awaitingReport', async () => ((await handle.query(auditQuery)).state === 'awaitingReport' ? true : undefined));
+  await waitFor('awaitingReport', async () =>
+    (await handle.query(auditQuery)).state === 'awaitingReport' ? true : undefined,
+  );
   await handle.terminate('test done');
   t.pass();
 });
@@ -171,7 +223,8 @@ test('a re-sent MESSAGE with the same imdn.Message-ID creates no second delivery
   const handle = await handleFor('cpm-dup');
   await handle.result();
   const deliveries: string[] = [];
-  for await (const w of env.iwf.client.workflow.list({ query: `WorkflowType = "cpmToMms"` })) if (w.workflowId.endsWith('/cpm-dup')) deliveries.push(w.workflowId);
+  for await (const w of env.iwf.client.workflow.list({ query: `WorkflowType = "cpmToMms"` }))
+    if (w.workflowId.endsWith('/cpm-dup')) deliveries.push(w.workflowId);
   t.deepEqual(deliveries, [handle.workflowId], 'one delivery');
   t.is(reqsTo('+4915112340000').length, 1);
 });
@@ -184,9 +237,20 @@ test('an MMSC error status fails the delivery with a negative-delivery IMDN to t
   if (!c.ok) return t.fail(c.error);
   t.is(cpimHeader(c.message, 'From'), '<tel:+4915100000000>');
   t.is(cpimHeader(c.message, 'Disposition-Notification', IMDN_NS), undefined, 'an IMDN asks for no IMDN');
-  t.deepEqual(c.message.content.headers.map((h) => h.name), ['Content-Type', 'Content-Disposition', 'Content-Length']);
+  t.deepEqual(
+    c.message.content.headers.map((h) => h.name),
+    ['Content-Type', 'Content-Disposition', 'Content-Length'],
+  );
   const n = parseImdn(c.message.content.body.toString());
-  t.like(n, { ok: true, notification: { kind: 'delivery', status: 'failed', messageId: 'cpm-refused', datetime: '2025-03-04T10:15:02.000Z' } });
+  t.like(n, {
+    ok: true,
+    notification: {
+      kind: 'delivery',
+      status: 'failed',
+      messageId: 'cpm-refused',
+      datetime: '2025-03-04T10:15:02.000Z',
+    },
+  });
   const outcome = await (await handleFor('cpm-refused')).result();
   t.like(outcome, { result: 'rejected', mm4Status: 'Error-content-not-accepted', imdnSent: true });
 });
@@ -199,7 +263,11 @@ test('an MMSC that never answers gets the same message again, then the sender a 
   t.is(reqs.length, 2);
   t.is(reqs[0].messageId, reqs[1].messageId, 'a resend reuses X-Mms-Message-ID');
   t.not(reqs[0].transactionId, reqs[1].transactionId);
-  t.like(await (await handleFor('cpm-silent')).result(), { result: 'failed', mm4Status: 'Error-network-problem', attempts: 2 });
+  t.like(await (await handleFor('cpm-silent')).result(), {
+    result: 'failed',
+    mm4Status: 'Error-network-problem',
+    attempts: 2,
+  });
 });
 
 test('an unroutable recipient fails the delivery with a clear reason and a failure IMDN', async (t) => {
@@ -226,7 +294,16 @@ test('the SIP front-end refuses what can never be interworked with the standard 
   t.is(image.status, 415);
   t.is(image.headers.find((h) => h.name === 'Accept')?.value, 'message/cpim');
   const options = await env.core.sendRequest(
-    { method: 'OPTIONS', uri: 'sip:iwf@127.0.0.1', headers: [{ name: 'From', value: '<sip:a@b>;tag=1' }, { name: 'To', value: '<sip:iwf@127.0.0.1>' }, { name: 'Call-ID', value: 'opt-1' }, { name: 'CSeq', value: '1 OPTIONS' }] },
+    {
+      method: 'OPTIONS',
+      uri: 'sip:iwf@127.0.0.1',
+      headers: [
+        { name: 'From', value: '<sip:a@b>;tag=1' },
+        { name: 'To', value: '<sip:iwf@127.0.0.1>' },
+        { name: 'Call-ID', value: 'opt-1' },
+        { name: 'CSeq', value: '1 OPTIONS' },
+      ],
+    },
     { host: '127.0.0.1', port: env.iwf.sip.port, transport: 'udp' },
   );
   t.is(options.status, 200);
@@ -244,15 +321,35 @@ test('a MESSAGE from an untrusted source is refused with 403', async (t) => {
 });
 
 testWith('sipp')('SIPp as the sending CPM side gets 202 and its text reaches the MMSC', async (t) => {
-  const run = runSipp(`${SIPP_DIR}uac-message.xml`, [`127.0.0.1:${env.iwf.sip.port}`, '-s', '+4915155555555', '-i', '127.0.0.1', '-p', String(await freePort()), '-t', 'u1', '-m', '1'], 30);
+  const run = runSipp(
+    `${SIPP_DIR}uac-message.xml`,
+    [
+      `127.0.0.1:${env.iwf.sip.port}`,
+      '-s',
+      '+4915155555555',
+      '-i',
+      '127.0.0.1',
+      '-p',
+      String(await freePort()),
+      '-t',
+      'u1',
+      '-m',
+      '1',
+    ],
+    30,
+  );
   const { code, stderr, messages } = await run.done;
   t.is(code, 0, `${stderr}\n${messages}`);
-  const [req] = await waitFor('REQ from SIPp', () => (reqsTo('+4915155555555').length ? reqsTo('+4915155555555') : undefined));
+  const [req] = await waitFor('REQ from SIPp', () =>
+    reqsTo('+4915155555555').length ? reqsTo('+4915155555555') : undefined,
+  );
   t.is(req.text, 'Hello from SIPp');
 });
 
-const toIwf = (raw: Buffer) => sendMm4(env.iwf.mm4.port, raw, { from: MMSC_SYSTEM, to: ['mm4-system@mms.iwf.example.net'] });
-const resOf = (tid: string) => waitFor(`.RES for ${tid}`, () => env.mmsc.received.find((r) => r.type.endsWith('.RES') && r.transactionId === tid));
+const toIwf = (raw: Buffer) =>
+  sendMm4(env.iwf.mm4.port, raw, { from: MMSC_SYSTEM, to: ['mm4-system@mms.iwf.example.net'] });
+const resOf = (tid: string) =>
+  waitFor(`.RES for ${tid}`, () => env.mmsc.received.find((r) => r.type.endsWith('.RES') && r.transactionId === tid));
 const imdnsFor = (id: string) =>
   env.imdns
     .map((r) => parseCpim(r.body))
@@ -263,7 +360,9 @@ test('MMS delivery and read reports reach the CPM sender as IMDNs, and the MMSC 
   t.is((await send({ id: 'cpm-reports', number: '+4915112345690', dispo: 'positive-delivery, display' })).status, 202);
   const [req] = await waitFor('REQ', () => (reqsTo('+4915112345690').length ? reqsTo('+4915112345690') : undefined));
   const handle = await handleFor('cpm-reports');
-  await waitFor('awaitingReport', async () => ((await handle.query(auditQuery)).state === 'awaitingReport' ? true : undefined));
+  await waitFor('awaitingReport', async () =>
+    (await handle.query(auditQuery)).state === 'awaitingReport' ? true : undefined,
+  );
 
   t.true((await toIwf(mmscReport(req, { type: 'MM4_delivery_report.REQ', mmStatus: 'Retrieved' }, 'DR-1'))).ok);
   t.like(await resOf('DR-1'), { type: 'MM4_delivery_report.RES', requestStatus: 'Ok', messageId: req.messageId });
@@ -279,7 +378,10 @@ test('MMS delivery and read reports reach the CPM sender as IMDNs, and the MMSC 
   // A report after the delivery ended: known message, so answered Ok; nothing is forwarded.
   t.true((await toIwf(mmscReport(req, { type: 'MM4_delivery_report.REQ', mmStatus: 'Expired' }, 'DR-late'))).ok);
   t.like(await resOf('DR-late'), { type: 'MM4_delivery_report.RES', requestStatus: 'Ok' });
-  t.deepEqual(imdnsFor('cpm-reports').map((n) => `${n.kind}:${n.status}`), ['delivery:delivered', 'display:displayed']);
+  t.deepEqual(
+    imdnsFor('cpm-reports').map((n) => `${n.kind}:${n.status}`),
+    ['delivery:delivered', 'display:displayed'],
+  );
 });
 
 test('every MMS delivery status reaches the sender as its IMDN; interim ones wait, later ones are not forwarded', async (t) => {
@@ -298,15 +400,27 @@ test('every MMS delivery status reaches the sender as its IMDN; interim ones wai
       t.is((await send({ id, number: n, dispo: 'positive-delivery, negative-delivery' })).status, 202);
       const [req] = await waitFor(`REQ to ${n}`, () => (reqsTo(n).length ? reqsTo(n) : undefined));
       const handle = await handleFor(id);
-      await waitFor(`${id} awaitingReport`, async () => ((await handle.query(auditQuery)).state === 'awaitingReport' ? true : undefined));
+      await waitFor(`${id} awaitingReport`, async () =>
+        (await handle.query(auditQuery)).state === 'awaitingReport' ? true : undefined,
+      );
       for (const [j, r] of reports.entries()) {
         const [mmStatus, extension] = r.split('/');
-        t.true((await toIwf(mmscReport(req, { type: 'MM4_delivery_report.REQ', mmStatus, extension }, `DR-${id}-${j}`))).ok);
+        t.true(
+          (await toIwf(mmscReport(req, { type: 'MM4_delivery_report.REQ', mmStatus, extension }, `DR-${id}-${j}`))).ok,
+        );
         t.like(await resOf(`DR-${id}-${j}`), { requestStatus: 'Ok' }, 'every report is answered');
       }
       const outcome = await handle.result();
-      t.is(outcome.report, reports.find((r) => r !== 'Deferred' && r !== 'Forwarded')!.split('/')[0], `${id}: the first final status stays`);
-      t.deepEqual(imdnsFor(id).map((x) => `${x.kind}:${x.status}`), [`delivery:${imdn}`], `${id}: ${reports.join(' then ')}`);
+      t.is(
+        outcome.report,
+        reports.find((r) => r !== 'Deferred' && r !== 'Forwarded')!.split('/')[0],
+        `${id}: the first final status stays`,
+      );
+      t.deepEqual(
+        imdnsFor(id).map((x) => `${x.kind}:${x.status}`),
+        [`delivery:${imdn}`],
+        `${id}: ${reports.join(' then ')}`,
+      );
     }),
   );
 });
@@ -319,11 +433,18 @@ test('a delivery report that overtakes a lost MM4_forward.RES completes the deli
   const outcome = await (await handleFor('early-report')).result();
   t.like(outcome, { result: 'delivered', report: 'Retrieved', attempts: 1 });
   t.is(reqsTo(n).length, 1, 'not resent: the report proves the MMSC has it');
-  t.deepEqual(imdnsFor('early-report').map((x) => x.status), ['delivered']);
+  t.deepEqual(
+    imdnsFor('early-report').map((x) => x.status),
+    ['delivered'],
+  );
 });
 
 test('a report for an unknown message is answered Error-message-not-found', async (t) => {
-  const fake = { messageId: 'iwf1.bm9wZS9ub3BlL25vcGU.m', to: ['+4915100000001/TYPE=PLMN@mms.mnc001.mcc001.gprs'], from: '+12025550101/TYPE=PLMN@mms.iwf.example.net' };
+  const fake = {
+    messageId: 'iwf1.bm9wZS9ub3BlL25vcGU.m',
+    to: ['+4915100000001/TYPE=PLMN@mms.mnc001.mcc001.gprs'],
+    from: '+12025550101/TYPE=PLMN@mms.iwf.example.net',
+  };
   t.true((await toIwf(mmscReport(fake, { type: 'MM4_delivery_report.REQ', mmStatus: 'Expired' }, 'DR-unknown'))).ok);
   t.like(await resOf('DR-unknown'), { type: 'MM4_delivery_report.RES', requestStatus: 'Error-message-not-found' });
 });

@@ -22,7 +22,10 @@ test('the janitor schedule exists once and its run purges expired media', async 
     t.is(desc.action.type, 'startWorkflow');
     await schedule.trigger();
     await waitFor('janitor run', async () => {
-      for await (const wf of iwf.client.workflow.list({ query: 'WorkflowType = "mediaJanitor" AND ExecutionStatus = "Completed"' })) return wf;
+      for await (const wf of iwf.client.workflow.list({
+        query: 'WorkflowType = "mediaJanitor" AND ExecutionStatus = "Completed"',
+      }))
+        return wf;
       return undefined;
     });
     t.false(existsSync(join(iwf.config.media.dir, `${expired.id}.bin`)));

@@ -13,11 +13,15 @@ import { waitFor } from '../helpers/ports.js';
 import { startMmsToCpmRig } from '../helpers/rig.js';
 
 /** 50 AMR-NB 12.2 kbit/s frames (header 0x3C + 31 bytes) = 1000 ms (RFC 4867 5). */
-const amr = Buffer.concat([Buffer.from('#!AMR\n'), ...Array.from({ length: 50 }, () => Buffer.concat([Buffer.from([0x3c]), Buffer.alloc(31, 7)]))]);
+const amr = Buffer.concat([
+  Buffer.from('#!AMR\n'),
+  ...Array.from({ length: 50 }, () => Buffer.concat([Buffer.from([0x3c]), Buffer.alloc(31, 7)])),
+]);
 
 function mms(jpeg: Buffer): string {
   const b64 = (b: Buffer) => b.toString('base64').replace(/.{76}/g, '$&\r\n');
-  const smil = '<smil><body><par dur="5s"><audio src="voice.amr"/><img src="cid:img1"/><text src="cid:txt1"/></par></body></smil>';
+  const smil =
+    '<smil><body><par dur="5s"><audio src="voice.amr"/><img src="cid:img1"/><text src="cid:txt1"/></par></body></smil>';
   return [
     'From: +12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs',
     'To: +12025550199/TYPE=PLMN@mms.iwf.example.net',
@@ -67,16 +71,23 @@ test('an MMS with SMIL, text, a 3 MB photo and a voice note becomes a text messa
     // A 3 MB camera-sized photo (noise does not compress).
     const pixels = Buffer.alloc(3000 * 2000 * 3);
     for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 2654435761) >>> 24;
-    const jpeg = await sharp(pixels, { raw: { width: 3000, height: 2000, channels: 3 } }).jpeg({ quality: 97 }).toBuffer();
+    const jpeg = await sharp(pixels, { raw: { width: 3000, height: 2000, channels: 3 } })
+      .jpeg({ quality: 97 })
+      .toBuffer();
     t.true(jpeg.length > 3_000_000, `${jpeg.length} B`);
-    const sent = await sendMm4(iwf.mm4.port, mms(jpeg), { from: '+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs', to: ['+12025550199/TYPE=PLMN@mms.iwf.example.net'] });
+    const sent = await sendMm4(iwf.mm4.port, mms(jpeg), {
+      from: '+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs',
+      to: ['+12025550199/TYPE=PLMN@mms.iwf.example.net'],
+    });
     t.true(sent.ok, JSON.stringify(sent));
     await waitFor('.RES', () => mmsc.received.find((r) => r.transactionId === 'T-media'));
-    const msgs = peer.seen.filter((s) => s.req.method === 'MESSAGE').map((s) => {
-      const c = parseCpim(s.req.body);
-      if (!c.ok) throw new Error(c.error);
-      return { req: s.req, type: c.message.content.headers[0].value, body: c.message.content.body };
-    });
+    const msgs = peer.seen
+      .filter((s) => s.req.method === 'MESSAGE')
+      .map((s) => {
+        const c = parseCpim(s.req.body);
+        if (!c.ok) throw new Error(c.error);
+        return { req: s.req, type: c.message.content.headers[0].value, body: c.message.content.body };
+      });
     t.is(msgs.length, 3);
     t.is(msgs[0].type, 'text/plain; charset=utf-8');
     t.is(msgs[0].body.toString(), 'Grüße aus Köln', 'text converted from ISO-8859-1 to UTF-8');

@@ -16,7 +16,10 @@ import { waitFor } from '../helpers/ports.js';
 import { startMmsToCpmRig } from '../helpers/rig.js';
 
 const ORIGIN = 'system-user@mms.mnc001.mcc001.gprs';
-const envelopeTo = (n: string) => ({ from: '+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs', to: [`+${n}/TYPE=PLMN@mms.iwf.example.net`] });
+const envelopeTo = (n: string) => ({
+  from: '+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs',
+  to: [`+${n}/TYPE=PLMN@mms.iwf.example.net`],
+});
 const to = (n: string) => [`+${n}/TYPE=PLMN@mms.iwf.example.net`];
 
 // Recipient numbers choose the CPM side's behaviour.
@@ -34,7 +37,10 @@ const answer = (requestUri: string) => {
 let env: Awaited<ReturnType<typeof startMmsToCpmRig>>;
 test.before(async () => {
   // Every report gets its .RES, as from an MMSC; M-noack's reports never do (resend test).
-  env = await startMmsToCpmRig({ answer: (req) => answer(req.uri), unansweredReports: (m) => m.messageId === 'M-noack' });
+  env = await startMmsToCpmRig({
+    answer: (req) => answer(req.uri),
+    unansweredReports: (m) => m.messageId === 'M-noack',
+  });
 });
 
 test.after.always(async () => {
@@ -47,17 +53,22 @@ const resFor = (transactionId: string) =>
   );
 /** The default CPM URI form: sip:+E164@<sip.domain>;user=phone, as real clients accept it. */
 const cpmUri = (number: string) => `sip:+${number}@ims.iwf.example.net;user=phone`;
-const messagesTo = (number: string) => env.peer.seen.filter((s) => s.req.method === 'MESSAGE' && s.req.uri === cpmUri(number));
+const messagesTo = (number: string) =>
+  env.peer.seen.filter((s) => s.req.method === 'MESSAGE' && s.req.uri === cpmUri(number));
 
 test('a text MMS reaches the CPM user as a CPIM MESSAGE and the MMSC gets an Ok .RES', async (t) => {
-  const sent = await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-happy', text: 'Lunch at 12:30? — Älice' }), envelopeTo('12025550199'));
+  const sent = await sendMm4(
+    env.iwf.mm4.port,
+    forwardReq({ messageId: 'M-happy', text: 'Lunch at 12:30? — Älice' }),
+    envelopeTo('12025550199'),
+  );
   t.true(sent.ok, JSON.stringify(sent));
 
   const res = await resFor('T-M-happy');
   t.is(res.requestStatus, 'Ok');
   t.is(res.messageId, 'M-happy');
   t.deepEqual(res.envelope.to, [ORIGIN]);
-  t.is(res.headers['x-mms-transaction-id'], '"T-M-happy"', 'ids echoed with the peer\'s quoting');
+  t.is(res.headers['x-mms-transaction-id'], '"T-M-happy"', "ids echoed with the peer's quoting");
 
   const [msg] = messagesTo('12025550199');
   const h = (n: string) => getHeader(msg.req.headers, n);
@@ -80,16 +91,31 @@ test('a text MMS reaches the CPM user as a CPIM MESSAGE and the MMSC gets an Ok 
 
   // The CPM recipient's IMDN comes back through the core to the IWF and becomes the MMS delivery report.
   const imdnId = cpimHeader(cpim.message, 'Message-ID', IMDN_NS)!;
-  const answer = await imdnBack({ number: '12025550199', imdnId, kind: 'delivery', status: 'delivered', callId: 'imdn-back-1' });
+  const answer = await imdnBack({
+    number: '12025550199',
+    imdnId,
+    kind: 'delivery',
+    status: 'delivered',
+    callId: 'imdn-back-1',
+  });
   t.is(answer.status, 202);
-  const dr = await waitFor('delivery report', () => env.mmsc.received.find((r) => r.type === 'MM4_delivery_report.REQ' && r.messageId === 'M-happy'));
-  t.like(dr, { mmStatus: 'Retrieved', from: '+12025550199/TYPE=PLMN@mms.iwf.example.net', to: ['+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs'] });
+  const dr = await waitFor('delivery report', () =>
+    env.mmsc.received.find((r) => r.type === 'MM4_delivery_report.REQ' && r.messageId === 'M-happy'),
+  );
+  t.like(dr, {
+    mmStatus: 'Retrieved',
+    from: '+12025550199/TYPE=PLMN@mms.iwf.example.net',
+    to: ['+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs'],
+  });
   t.is(dr.headers['x-mms-ack-request'], 'Yes');
 
   const handle = env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-happy'));
   await handle.result();
   // A .RES repeated after the delivery ended (the MMSC retried its answer): accepted, nothing to do.
-  const lateAnswer = await sendMm4(env.iwf.mm4.port, mmscRes(dr), { from: ORIGIN, to: ['mm4-system@mms.iwf.example.net'] });
+  const lateAnswer = await sendMm4(env.iwf.mm4.port, mmscRes(dr), {
+    from: ORIGIN,
+    to: ['mm4-system@mms.iwf.example.net'],
+  });
   t.true(lateAnswer.ok && /finished delivery/.test(lateAnswer.response), JSON.stringify(lateAnswer));
   const audit = await handle.query(auditQuery);
   t.is(audit.status, 'done');
@@ -97,7 +123,20 @@ test('a text MMS reaches the CPM user as a CPIM MESSAGE and the MMSC gets an Ok 
   // .RES (still in `acking`), as an in-place step of its own.
   t.deepEqual(
     audit.trail.filter((e) => e.from !== e.to).map((e) => e.to),
-    ['converting', 'checkingRoutes', 'storing', 'routing', 'routed', 'concluding', 'acking', 'afterAck', 'awaitingImdn', 'sendingReports', 'awaitingImdn', 'done'],
+    [
+      'converting',
+      'checkingRoutes',
+      'storing',
+      'routing',
+      'routed',
+      'concluding',
+      'acking',
+      'afterAck',
+      'awaitingImdn',
+      'sendingReports',
+      'awaitingImdn',
+      'done',
+    ],
   );
   t.true(audit.trail.some((e) => e.event === 'sip.imdn'));
   t.true(audit.trail.every((e) => !Number.isNaN(Date.parse(e.at))));
@@ -107,7 +146,9 @@ test('a text MMS reaches the CPM user as a CPIM MESSAGE and the MMSC gets an Ok 
   t.deepEqual(desc.searchAttributes.IwfOutcome, ['delivered']);
 
   // The recorded history replays against the current code: the machine is deterministic.
-  await t.notThrowsAsync(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, await handle.fetchHistory(), handle.workflowId));
+  await t.notThrowsAsync(
+    Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, await handle.fetchHistory(), handle.workflowId),
+  );
 });
 
 test('a retransmitted MM4_forward.REQ is acknowledged again but never sent twice', async (t) => {
@@ -137,14 +178,23 @@ test('a transient SIP refusal is retried durably and then delivered', async (t) 
   const res = await resFor('T-M-480');
   t.is(res.requestStatus, 'Ok');
   // The MMS asked for a delivery report: the .RES came at once (store-and-forward), the retry follows.
-  const msgs = await waitFor('second attempt', () => (messagesTo('12025550480').length >= 2 ? messagesTo('12025550480') : undefined));
+  const msgs = await waitFor('second attempt', () =>
+    messagesTo('12025550480').length >= 2 ? messagesTo('12025550480') : undefined,
+  );
   t.is(msgs.length, 2);
   t.is(msgs[0].callId, msgs[1].callId, 'a retry continues the same Call-ID');
-  t.deepEqual(msgs.map((m) => m.cseq), ['1 MESSAGE', '2 MESSAGE']);
+  t.deepEqual(
+    msgs.map((m) => m.cseq),
+    ['1 MESSAGE', '2 MESSAGE'],
+  );
 });
 
 test('transient refusals that never end are answered Error-network-problem after the attempts', async (t) => {
-  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-503', to: to('12025550503'), deliveryReport: false }), envelopeTo('12025550503'));
+  await sendMm4(
+    env.iwf.mm4.port,
+    forwardReq({ messageId: 'M-503', to: to('12025550503'), deliveryReport: false }),
+    envelopeTo('12025550503'),
+  );
   const res = await resFor('T-M-503');
   t.is(res.requestStatus, 'Error-network-problem');
   t.is(messagesTo('12025550503').length, 3);
@@ -152,20 +202,29 @@ test('transient refusals that never end are answered Error-network-problem after
 
 test('store-and-forward: with a delivery report asked, an offline user means .RES Ok now and Expired later', async (t) => {
   const rcpt = '+12025550513/TYPE=PLMN@mms.iwf.example.net';
-  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-saf', to: [rcpt] }), { from: 'x@mms.mnc001.mcc001.gprs', to: [rcpt] });
+  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-saf', to: [rcpt] }), {
+    from: 'x@mms.mnc001.mcc001.gprs',
+    to: [rcpt],
+  });
   const res = await resFor('T-M-saf');
   t.is(res.requestStatus, 'Ok');
   t.regex(res.statusText ?? '', /store-and-forward/);
-  const dr = await waitFor('Expired report', () => env.mmsc.received.find((r) => r.type === 'MM4_delivery_report.REQ' && r.messageId === 'M-saf'));
+  const dr = await waitFor('Expired report', () =>
+    env.mmsc.received.find((r) => r.type === 'MM4_delivery_report.REQ' && r.messageId === 'M-saf'),
+  );
   t.like(dr, { mmStatus: 'Expired' });
   t.is(env.mmsc.received.filter((r) => r.type === 'MM4_forward.RES' && r.messageId === 'M-saf').length, 1);
 });
 
 test('a recipient who is not a CPM user gets an error .RES and causes no SIP traffic', async (t) => {
-  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-nocpm', to: ['+4915112345678/TYPE=PLMN@mms.iwf.example.net'] }), {
-    from: '+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs',
-    to: ['+4915112345678/TYPE=PLMN@mms.iwf.example.net'],
-  });
+  await sendMm4(
+    env.iwf.mm4.port,
+    forwardReq({ messageId: 'M-nocpm', to: ['+4915112345678/TYPE=PLMN@mms.iwf.example.net'] }),
+    {
+      from: '+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs',
+      to: ['+4915112345678/TYPE=PLMN@mms.iwf.example.net'],
+    },
+  );
   const res = await resFor('T-M-nocpm');
   t.is(res.requestStatus, 'Error-sending-address-unresolved');
   await env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-nocpm')).result();
@@ -180,20 +239,45 @@ function imdnIdOf(number: string): string {
 }
 
 /** A CPM recipient's IMDN about a MESSAGE it got, sent through the core to the IWF (RFC 5438 7.2). */
-async function imdnBack(o: { number: string; imdnId: string; kind: 'delivery' | 'display'; status: string; callId: string; transport?: 'udp' | 'tcp'; pai?: boolean }) {
+async function imdnBack(o: {
+  number: string;
+  imdnId: string;
+  kind: 'delivery' | 'display';
+  status: string;
+  callId: string;
+  transport?: 'udp' | 'tcp';
+  pai?: boolean;
+}) {
   const uri = cpmUri(o.number);
-  const body = serializeCpim(buildImdnCpim({
-    from: uri, to: cpmUri('12025550101'), dateTime: new Date(), imdnMessageId: o.callId,
-    notification: { messageId: o.imdnId, datetime: '2025-03-04T10:15:02.000Z', recipientUri: uri, kind: o.kind, status: o.status } as ImdnNotification,
-  }));
+  const body = serializeCpim(
+    buildImdnCpim({
+      from: uri,
+      to: cpmUri('12025550101'),
+      dateTime: new Date(),
+      imdnMessageId: o.callId,
+      notification: {
+        messageId: o.imdnId,
+        datetime: '2025-03-04T10:15:02.000Z',
+        recipientUri: uri,
+        kind: o.kind,
+        status: o.status,
+      } as ImdnNotification,
+    }),
+  );
   const headers = [
-    { name: 'From', value: `<${uri}>;tag=x` }, { name: 'To', value: `<${cpmUri('12025550101')}>` }, { name: 'Call-ID', value: o.callId }, { name: 'CSeq', value: '1 MESSAGE' },
+    { name: 'From', value: `<${uri}>;tag=x` },
+    { name: 'To', value: `<${cpmUri('12025550101')}>` },
+    { name: 'Call-ID', value: o.callId },
+    { name: 'CSeq', value: '1 MESSAGE' },
     ...(o.pai === false ? [] : [{ name: 'P-Asserted-Identity', value: `<${uri}>` }]),
     { name: 'Content-Type', value: 'message/cpim' },
   ];
   const ua = await createSipEndpoint({ host: '127.0.0.1', port: 0 });
   try {
-    return await ua.sendRequest({ method: 'MESSAGE', uri: cpmUri('12025550101'), headers, body }, { host: '127.0.0.1', port: env.iwf.sip.port, transport: o.transport ?? 'udp' });
+    return await ua.sendRequest(
+      { method: 'MESSAGE', uri: cpmUri('12025550101'), headers, body },
+      { host: '127.0.0.1', port: env.iwf.sip.port, transport: o.transport ?? 'udp' },
+    );
   } finally {
     await ua.close();
   }
@@ -202,14 +286,26 @@ async function imdnBack(o: { number: string; imdnId: string; kind: 'delivery' | 
 test('IMDN failed, forbidden and error become Rejected, Rejected and Indeterminate delivery reports', async (t) => {
   const numbers = ['12025550161', '12025550162', '12025550163'];
   const rcpt = numbers.map((n) => `+${n}/TYPE=PLMN@mms.iwf.example.net`);
-  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-neg', to: rcpt }), { from: 'x@mms.mnc001.mcc001.gprs', to: rcpt });
+  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-neg', to: rcpt }), {
+    from: 'x@mms.mnc001.mcc001.gprs',
+    to: rcpt,
+  });
   t.is((await resFor('T-M-neg')).requestStatus, 'Ok');
   const answers = await Promise.all(
     (['failed', 'forbidden', 'error'] as const).map((status, i) =>
-      imdnBack({ number: numbers[i], imdnId: imdnIdOf(numbers[i]), kind: 'delivery', status, callId: `imdn-${numbers[i]}-delivery` }),
+      imdnBack({
+        number: numbers[i],
+        imdnId: imdnIdOf(numbers[i]),
+        kind: 'delivery',
+        status,
+        callId: `imdn-${numbers[i]}-delivery`,
+      }),
     ),
   );
-  t.deepEqual(answers.map((a) => a.status), [202, 202, 202]);
+  t.deepEqual(
+    answers.map((a) => a.status),
+    [202, 202, 202],
+  );
   await env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-neg')).result();
   const reports = env.mmsc.received.filter((r) => r.type === 'MM4_delivery_report.REQ' && r.messageId === 'M-neg');
   const byRecipient = Object.fromEntries(reports.map((r) => [r.from.split('/')[0], r.mmStatus]));
@@ -219,7 +315,10 @@ test('IMDN failed, forbidden and error become Rejected, Rejected and Indetermina
 test('several recipients get one MESSAGE each and the MMSC one .RES', async (t) => {
   const rcpt = ['+12025550101', '+12025550102'].map((n) => `${n}/TYPE=PLMN@mms.iwf.example.net`);
   // No delivery report asked: the delivery ends with its .RES, so its end bounds what it sends.
-  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-multi', to: rcpt, deliveryReport: false }), { from: 'x@mms.mnc001.mcc001.gprs', to: rcpt });
+  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-multi', to: rcpt, deliveryReport: false }), {
+    from: 'x@mms.mnc001.mcc001.gprs',
+    to: rcpt,
+  });
   const res = await resFor('T-M-multi');
   t.is(res.requestStatus, 'Ok');
   await env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-multi')).result();
@@ -229,7 +328,12 @@ test('several recipients get one MESSAGE each and the MMSC one .RES', async (t) 
 });
 
 test('MM4 from a source no peer allows is refused with a 5xx', async (t) => {
-  const r = await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-stranger' }), envelopeTo('12025550199'), '127.0.0.5');
+  const r = await sendMm4(
+    env.iwf.mm4.port,
+    forwardReq({ messageId: 'M-stranger' }),
+    envelopeTo('12025550199'),
+    '127.0.0.5',
+  );
   t.false(r.ok);
   if (!r.ok) {
     t.is(r.code, 554);
@@ -258,14 +362,26 @@ test('a malformed MM4_forward.REQ that asks for an ack gets an error .RES', asyn
 });
 
 test('a CPM user who never confirms yields an Expired delivery report at the expiry', async (t) => {
-  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-expiry', to: to('12025550177'), extra: ['X-Mms-Expiry: 2'] }), envelopeTo('12025550177'));
+  await sendMm4(
+    env.iwf.mm4.port,
+    forwardReq({ messageId: 'M-expiry', to: to('12025550177'), extra: ['X-Mms-Expiry: 2'] }),
+    envelopeTo('12025550177'),
+  );
   t.is((await resFor('T-M-expiry')).requestStatus, 'Ok');
-  const dr = await waitFor('Expired report', () => env.mmsc.received.find((r) => r.type === 'MM4_delivery_report.REQ' && r.messageId === 'M-expiry'), 30_000);
+  const dr = await waitFor(
+    'Expired report',
+    () => env.mmsc.received.find((r) => r.type === 'MM4_delivery_report.REQ' && r.messageId === 'M-expiry'),
+    30_000,
+  );
   t.like(dr, { mmStatus: 'Expired' });
 });
 
 test('a report the originator MMSC does not answer is resent with the same ids, then given up', async (t) => {
-  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-noack', to: to('12025550178'), extra: ['X-Mms-Expiry: 1'] }), envelopeTo('12025550178'));
+  await sendMm4(
+    env.iwf.mm4.port,
+    forwardReq({ messageId: 'M-noack', to: to('12025550178'), extra: ['X-Mms-Expiry: 1'] }),
+    envelopeTo('12025550178'),
+  );
   const handle = env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-noack'));
   await handle.result(); // bounded: expiry 1 s, then delivery.mm4Ack 3 s x 2 sends
   const reports = env.mmsc.received.filter((r) => r.type === 'MM4_delivery_report.REQ' && r.messageId === 'M-noack');
@@ -280,20 +396,36 @@ test('a report the originator MMSC does not answer is resent with the same ids, 
 });
 
 test('a displayed IMDN becomes the delivery report and the read-reply report', async (t) => {
-  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-read', to: to('12025550166'), readReply: true }), envelopeTo('12025550166'));
+  await sendMm4(
+    env.iwf.mm4.port,
+    forwardReq({ messageId: 'M-read', to: to('12025550166'), readReply: true }),
+    envelopeTo('12025550166'),
+  );
   await resFor('T-M-read');
   const [msg] = messagesTo('12025550166');
   const c = parseCpim(msg.req.body);
   if (!c.ok) return t.fail(c.error);
   t.is(cpimHeader(c.message, 'Disposition-Notification', IMDN_NS), 'positive-delivery, negative-delivery, display');
-  const displayed = { number: '12025550166', imdnId: cpimHeader(c.message, 'Message-ID', IMDN_NS)!, kind: 'display', status: 'displayed', pai: false } as const;
+  const displayed = {
+    number: '12025550166',
+    imdnId: cpimHeader(c.message, 'Message-ID', IMDN_NS)!,
+    kind: 'display',
+    status: 'displayed',
+    pai: false,
+  } as const;
   t.is((await imdnBack({ ...displayed, callId: 'imdn-back-2', transport: 'tcp' })).status, 202);
   const types = await waitFor('both reports', () => {
     const got = env.mmsc.received.filter((r) => r.messageId === 'M-read' && r.type.endsWith('report.REQ'));
     return got.length >= 2 ? got : undefined;
   });
-  t.like(types.find((r) => r.type === 'MM4_delivery_report.REQ'), { mmStatus: 'Retrieved' });
-  t.like(types.find((r) => r.type === 'MM4_read_reply_report.REQ'), { readStatus: 'Read' });
+  t.like(
+    types.find((r) => r.type === 'MM4_delivery_report.REQ'),
+    { mmStatus: 'Retrieved' },
+  );
+  t.like(
+    types.find((r) => r.type === 'MM4_read_reply_report.REQ'),
+    { readStatus: 'Read' },
+  );
   await env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-read')).result();
 
   // The client sends its IMDN again after the delivery ended: taken (202), not reported twice.

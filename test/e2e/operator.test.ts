@@ -20,7 +20,10 @@ let env: Awaited<ReturnType<typeof startMmsToCpmRig>>;
 test.before(async () => {
   // The MMSC never answers forward.REQs (CPM -> MMS deliveries wait); CPM users are always
   // offline (480: MMS -> CPM deliveries wait).
-  env = await startMmsToCpmRig({ answer: () => 480, iwf: { retry: { maxAttempts: 5, initialInterval: '1h' }, mm4Ack: { timeout: '1h', maxAttempts: 3 } } });
+  env = await startMmsToCpmRig({
+    answer: () => 480,
+    iwf: { retry: { maxAttempts: 5, initialInterval: '1h' }, mm4Ack: { timeout: '1h', maxAttempts: 3 } },
+  });
   process.env.TEMPORAL_ADDRESS = env.temporal.address;
 });
 test.after.always(async () => {
@@ -34,15 +37,29 @@ async function iwf(...args: string[]) {
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 const ORIGIN = 'system-user@mms.mnc001.mcc001.gprs';
-const stateOf = async (id: string) => (JSON.parse((await iwf('deliveries', 'show', id, '--json')).out) as { audit?: AuditView }).audit?.state as string;
+const stateOf = async (id: string) =>
+  (JSON.parse((await iwf('deliveries', 'show', id, '--json')).out) as { audit?: AuditView }).audit?.state as string;
 
 test('a delivery waiting to retry is listed, retried now, then abandoned with its reason', async (t) => {
   const id = mmsToCpmWorkflowId(ORIGIN, 'M-op');
   // No delivery report asked: the .RES waits for the outcome (store-and-forward would ack at once).
-  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-op', deliveryReport: false }), { from: 'a@b', to: ['+12025550199/TYPE=PLMN@mms.iwf.example.net'] });
+  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-op', deliveryReport: false }), {
+    from: 'a@b',
+    to: ['+12025550199/TYPE=PLMN@mms.iwf.example.net'],
+  });
   await waitFor('retryWait', async () => ((await stateOf(id)) === 'retryWait' ? true : undefined));
 
-  const listed = await iwf('deliveries', 'list', '--state', 'retryWait', '--direction', 'mms-to-cpm', '--since', '1h', '--json');
+  const listed = await iwf(
+    'deliveries',
+    'list',
+    '--state',
+    'retryWait',
+    '--direction',
+    'mms-to-cpm',
+    '--since',
+    '1h',
+    '--json',
+  );
   t.is(listed.code, 0, listed.err);
   t.true((JSON.parse(listed.out) as { id: string }[]).some((r) => r.id === id));
   const table = await iwf('deliveries', 'list', '--state', 'retryWait');
@@ -58,7 +75,11 @@ test('a delivery waiting to retry is listed, retried now, then abandoned with it
 
   const refused = await iwf('deliveries', 'reroute', id, '--peer', 'operator-a');
   t.is(refused.code, 1);
-  t.regex(refused.err, /'operator.reroute' is not possible in state 'retryWait'/, 'the validator refuses what the state does not take');
+  t.regex(
+    refused.err,
+    /'operator.reroute' is not possible in state 'retryWait'/,
+    'the validator refuses what the state does not take',
+  );
 
   const abandoned = await iwf('deliveries', 'abandon', id, '--reason', 'subscriber ported out');
   t.is(abandoned.code, 0, abandoned.err);
@@ -80,9 +101,22 @@ test('a delivery waiting to retry is listed, retried now, then abandoned with it
 test('a CPM -> MMS delivery waiting for its .RES is resent on retry and rerouted on request', async (t) => {
   const core: SipEndpoint = await createSipEndpoint({ host: '127.0.0.1', port: 0 });
   try {
-    const cpim = 'From: <tel:+12025550101>\r\nTo: <tel:+4915112345600>\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: op-cpm\r\n\r\nContent-Type: text/plain\r\n\r\nhi';
+    const cpim =
+      'From: <tel:+12025550101>\r\nTo: <tel:+4915112345600>\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: op-cpm\r\n\r\nContent-Type: text/plain\r\n\r\nhi';
     const res = await core.sendRequest(
-      { method: 'MESSAGE', uri: 'tel:+4915112345600', headers: [{ name: 'From', value: '<tel:+12025550101>;tag=o' }, { name: 'To', value: '<tel:+4915112345600>' }, { name: 'Call-ID', value: 'op-cpm' }, { name: 'CSeq', value: '1 MESSAGE' }, { name: 'P-Asserted-Identity', value: '<tel:+12025550101>' }, { name: 'Content-Type', value: 'message/cpim' }], body: Buffer.from(cpim) },
+      {
+        method: 'MESSAGE',
+        uri: 'tel:+4915112345600',
+        headers: [
+          { name: 'From', value: '<tel:+12025550101>;tag=o' },
+          { name: 'To', value: '<tel:+4915112345600>' },
+          { name: 'Call-ID', value: 'op-cpm' },
+          { name: 'CSeq', value: '1 MESSAGE' },
+          { name: 'P-Asserted-Identity', value: '<tel:+12025550101>' },
+          { name: 'Content-Type', value: 'message/cpim' },
+        ],
+        body: Buffer.from(cpim),
+      },
       { host: '127.0.0.1', port: env.iwf.sip.port, transport: 'udp' },
     );
     t.is(res.status, 202);
@@ -131,7 +165,10 @@ test('the installed `iwf` command runs and names bad input clearly', async (t) =
 test('a finished delivery is in the audit store, shown and exported by iwf audit', async (t) => {
   const id = mmsToCpmWorkflowId(ORIGIN, 'M-op');
   // The delivery abandoned in the first test has ended by now; its record is written at the end.
-  await env.iwf.client.workflow.getHandle(id).result().catch(() => undefined);
+  await env.iwf.client.workflow
+    .getHandle(id)
+    .result()
+    .catch(() => undefined);
   const file = env.iwf.config.audit.file;
   const cfg = join(mkdtempSync(join(tmpdir(), 'iwf-cfg-')), 'iwf.json');
   writeFileSync(cfg, JSON.stringify({ audit: { file } }));
@@ -143,7 +180,12 @@ test('a finished delivery is in the audit store, shown and exported by iwf audit
   t.regex(shown.out, /retryWait -> routing {2}operator\.retry/);
   t.regex(shown.out, /mm4MessageId=M-op/);
   const exported = await iwf('--config', cfg, 'audit', 'export', '--since', '1h');
-  t.true(exported.out.split('\n').map((l) => JSON.parse(l) as { workflowId: string }).some((r) => r.workflowId === id));
+  t.true(
+    exported.out
+      .split('\n')
+      .map((l) => JSON.parse(l) as { workflowId: string })
+      .some((r) => r.workflowId === id),
+  );
   const missing = await iwf('--config', cfg, 'audit', 'show', 'mms-to-cpm/nobody/none');
   t.is(missing.code, 1);
   t.regex(missing.err, /no audit record for mms-to-cpm\/nobody\/none/);

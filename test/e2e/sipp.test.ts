@@ -22,10 +22,24 @@ test.after.always(async () => {
   await temporal?.stop();
 });
 
-async function deliverThroughSipp(t: import('ava').ExecutionContext, transport: 'udp' | 'tcp', scenario: string, id: string) {
+async function deliverThroughSipp(
+  t: import('ava').ExecutionContext,
+  transport: 'udp' | 'tcp',
+  scenario: string,
+  id: string,
+) {
   const port = await freePort();
-  const sipp = runSipp(scenario, ['-i', '127.0.0.1', '-p', String(port), '-t', transport === 'udp' ? 'u1' : 't1', '-m', '1'], 60);
-  const iwf = await startTestIwf({ temporalAddress: temporal.address, mmscPort: mmsc.port, outboundProxyPort: port, proxyTransport: transport });
+  const sipp = runSipp(
+    scenario,
+    ['-i', '127.0.0.1', '-p', String(port), '-t', transport === 'udp' ? 'u1' : 't1', '-m', '1'],
+    60,
+  );
+  const iwf = await startTestIwf({
+    temporalAddress: temporal.address,
+    mmscPort: mmsc.port,
+    outboundProxyPort: port,
+    proxyTransport: transport,
+  });
   try {
     const sent = await sendMm4(iwf.mm4.port, forwardReq({ messageId: id, text: `via SIPp over ${transport}` }), {
       from: '+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs',
@@ -52,7 +66,12 @@ for (const transport of ['udp', 'tcp'] as const) {
 }
 
 sippTest('a SIPp refusal (403) becomes Error-service-denied', async (t) => {
-  const { res, run } = await deliverThroughSipp(t, 'udp', scenarioWithStatus('uas-message.xml', '403 Forbidden'), 'M-sipp-403');
+  const { res, run } = await deliverThroughSipp(
+    t,
+    'udp',
+    scenarioWithStatus('uas-message.xml', '403 Forbidden'),
+    'M-sipp-403',
+  );
   t.is(run.code, 0, run.stderr);
   t.is(res.requestStatus, 'Error-service-denied');
 });

@@ -7,7 +7,11 @@ import { waitFor } from '../helpers/ports.js';
 import { startMmsToCpmRig } from '../helpers/rig.js';
 import { testWith } from '../helpers/tools.js';
 
-function run(cmd: string, args: string[], input: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  input: string,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -32,11 +36,30 @@ testWith('swaks')('an MM4 text message sent with swaks as in the README is deliv
     const r = await run(
       'swaks',
       [
-        '--server', '127.0.0.1', '--port', String(iwf.mm4.port), '--ehlo', 'mms.mnc001.mcc001.gprs', '--from', '--to',
-        '--header', 'X-Mms-3GPP-MMS-Version: 6.16.0', '--header', 'X-Mms-Message-Type: MM4_forward.REQ',
-        '--header', 'X-Mms-Transaction-ID: "T-swaks"', '--header', 'X-Mms-Message-ID: "M-swaks"',
-        '--header', 'X-Mms-Ack-Request: Yes', '--header', 'X-Mms-Originator-System: system-user@mms.mnc001.mcc001.gprs',
-        '--header', 'X-Mms-Delivery-Report: Yes', '--body', 'Lunch at 12:30?',
+        '--server',
+        '127.0.0.1',
+        '--port',
+        String(iwf.mm4.port),
+        '--ehlo',
+        'mms.mnc001.mcc001.gprs',
+        '--from',
+        '--to',
+        '--header',
+        'X-Mms-3GPP-MMS-Version: 6.16.0',
+        '--header',
+        'X-Mms-Message-Type: MM4_forward.REQ',
+        '--header',
+        'X-Mms-Transaction-ID: "T-swaks"',
+        '--header',
+        'X-Mms-Message-ID: "M-swaks"',
+        '--header',
+        'X-Mms-Ack-Request: Yes',
+        '--header',
+        'X-Mms-Originator-System: system-user@mms.mnc001.mcc001.gprs',
+        '--header',
+        'X-Mms-Delivery-Report: Yes',
+        '--body',
+        'Lunch at 12:30?',
       ],
       '+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs\n+12025550199/TYPE=PLMN@mms.iwf.example.net\n',
     );

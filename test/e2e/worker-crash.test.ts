@@ -50,7 +50,9 @@ test('a delivery survives the IWF process being killed mid-flight and is sent on
     t.is(mmsc.received.length, 0, 'no .RES before the crash');
 
     second = (await startIwfProcess(configFile)).child;
-    const handle = new Client({ connection }).workflow.getHandle(mmsToCpmWorkflowId('system-user@mms.mnc001.mcc001.gprs', 'M-crash'));
+    const handle = new Client({ connection }).workflow.getHandle(
+      mmsToCpmWorkflowId('system-user@mms.mnc001.mcc001.gprs', 'M-crash'),
+    );
     t.like(await handle.result(), { result: 'delivered' });
     const res = mmsc.received.find((r) => r.transactionId === 'T-M-crash');
     t.is(res?.requestStatus, 'Ok');

@@ -17,7 +17,10 @@ export async function startTestTemporal(): Promise<DevServer> {
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 /** The workflow bundle, built once per test process (docs/temporal-notes.md). */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } });
+  bundle ??= bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} },
+  });
   return bundle;
 }
 
@@ -65,7 +68,11 @@ export function testConfigTree(o: TestIwfOptions): Record<string, unknown> {
     media: { listen: '127.0.0.1:0', dir: mkdtempSync(join(tmpdir(), 'iwf-media-')) },
     audit: { file: join(mkdtempSync(join(tmpdir(), 'iwf-audit-')), 'audit.jsonl') },
     delivery: {
-      retry: { maxAttempts: o.retry?.maxAttempts ?? 3, initialInterval: o.retry?.initialInterval ?? '300ms', maxInterval: '2s' },
+      retry: {
+        maxAttempts: o.retry?.maxAttempts ?? 3,
+        initialInterval: o.retry?.initialInterval ?? '300ms',
+        maxInterval: '2s',
+      },
       mm4Ack: o.mm4Ack ?? { timeout: '3s', maxAttempts: 2 },
     },
   };

@@ -69,7 +69,10 @@ function contentTypeOf(value: string | undefined): ReceivedMm4['contentType'] {
   const v = value ?? 'text/plain; charset=us-ascii'; // RFC 2045 §5.2
   const params: Record<string, string> = {};
   for (const m of v.matchAll(/;\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)/g)) {
-    params[m[1].toLowerCase()] = m[2].trim().replace(/^"(.*)"$/, '$1').replace(/\\(.)/g, '$1');
+    params[m[1].toLowerCase()] = m[2]
+      .trim()
+      .replace(/^"(.*)"$/, '$1')
+      .replace(/\\(.)/g, '$1');
   }
   return { mediaType: v.split(';')[0].trim().toLowerCase(), params };
 }
@@ -100,7 +103,10 @@ async function readMm4(raw: Buffer, envelope: ReceivedMm4['envelope']): Promise<
       contentType: a.mimeType,
       ...(a.filename ? { filename: a.filename } : {}),
       ...(a.contentId ? { contentId: a.contentId } : {}),
-      content: typeof a.content === 'string' ? Buffer.from(a.content) : Buffer.from(a.content instanceof ArrayBuffer ? new Uint8Array(a.content) : a.content),
+      content:
+        typeof a.content === 'string'
+          ? Buffer.from(a.content)
+          : Buffer.from(a.content instanceof ArrayBuffer ? new Uint8Array(a.content) : a.content),
     })),
     requestStatus: headers['x-mms-request-status-code'],
     statusText: headers['x-mms-status-text'] === undefined ? undefined : decodeWords(headers['x-mms-status-text']),
@@ -125,7 +131,9 @@ const headerText = (v: string) => (/^[\x20-\x7e]*$/.test(v) ? v : `=?UTF-8?B?${B
 /** Header lines, a body-less text/plain entity (answers and reports carry no MM content). */
 function pduText(lines: (string | undefined)[]): Buffer {
   const head = lines.filter((l): l is string => l !== undefined);
-  return Buffer.from([...head, 'Content-Type: text/plain; charset=us-ascii', 'Content-Transfer-Encoding: 7bit', '', ''].join('\r\n'));
+  return Buffer.from(
+    [...head, 'Content-Type: text/plain; charset=us-ascii', 'Content-Transfer-Encoding: 7bit', '', ''].join('\r\n'),
+  );
 }
 
 /**
@@ -135,7 +143,8 @@ function pduText(lines: (string | undefined)[]): Buffer {
  * as the request wrote them (quoted or not).
  */
 export function mmscRes(req: ReceivedMm4, status = 'Ok', statusText?: string): Buffer {
-  if (!/^MM4_(forward|delivery_report|read_reply_report)\.REQ$/.test(req.type)) throw new TypeError(`mmscRes: ${req.type} is not answered`);
+  if (!/^MM4_(forward|delivery_report|read_reply_report)\.REQ$/.test(req.type))
+    throw new TypeError(`mmscRes: ${req.type} is not answered`);
   return pduText([
     `From: ${MMSC_SYSTEM}`,
     `To: ${answerAddress(req)}`,
@@ -159,7 +168,9 @@ export function mmscRes(req: ReceivedMm4, status = 'Ok', statusText?: string): B
  */
 export function mmscReport(
   mm: { messageId?: string; from: string; to: string[] },
-  report: { type: 'MM4_delivery_report.REQ'; mmStatus: string; extension?: string } | { type: 'MM4_read_reply_report.REQ'; readStatus: 'Read' | 'Deleted without being read' },
+  report:
+    | { type: 'MM4_delivery_report.REQ'; mmStatus: string; extension?: string }
+    | { type: 'MM4_read_reply_report.REQ'; readStatus: 'Read' | 'Deleted without being read' },
   transactionId: string,
 ): Buffer {
   return pduText([
@@ -176,7 +187,10 @@ export function mmscReport(
     'X-Mms-Ack-Request: Yes',
     `X-Mms-Originator-System: ${MMSC_SYSTEM}`,
     ...(report.type === 'MM4_delivery_report.REQ'
-      ? [`X-Mms-MM-Status-Code: ${report.mmStatus}`, report.extension === undefined ? undefined : `X-Mms-MM-Status-Extension: ${report.extension}`]
+      ? [
+          `X-Mms-MM-Status-Code: ${report.mmStatus}`,
+          report.extension === undefined ? undefined : `X-Mms-MM-Status-Extension: ${report.extension}`,
+        ]
       : [`X-Mms-Read-Status: ${report.readStatus}`]),
   ]);
 }
@@ -207,7 +221,10 @@ export async function startFakeMmsc(port = 0, onReceive?: (m: ReceivedMm4) => vo
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
-        const envelope = { from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address) };
+        const envelope = {
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          to: session.envelope.rcptTo.map((r) => r.address),
+        };
         readMm4(Buffer.concat(chunks), envelope).then(
           (m) => {
             if (typeof m === 'string') return cb(Object.assign(new Error(`not MM4: ${m}`), { responseCode: 554 }));
@@ -245,7 +262,14 @@ export async function sendMm4(
   envelope: { from: string; to: string[] },
   localAddress = '127.0.0.1',
 ): Promise<{ ok: true; response: string } | { ok: false; code?: number; response: string }> {
-  const t = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, localAddress, name: 'mmsc.test' });
+  const t = nodemailer.createTransport({
+    host: '127.0.0.1',
+    port,
+    secure: false,
+    ignoreTLS: true,
+    localAddress,
+    name: 'mmsc.test',
+  });
   try {
     const info = await t.sendMail({ envelope, raw });
     return { ok: true, response: info.response };

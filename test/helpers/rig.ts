@@ -19,7 +19,12 @@ export async function startMmsToCpmRig(
   const temporal = await startTestTemporal();
   const mmsc = await startFakeMmsc();
   const peer = await startSipPeer(o.answer);
-  const iwf = await startTestIwf({ ...o.iwf, temporalAddress: temporal.address, mmscPort: mmsc.port, outboundProxyPort: peer.port });
+  const iwf = await startTestIwf({
+    ...o.iwf,
+    temporalAddress: temporal.address,
+    mmscPort: mmsc.port,
+    outboundProxyPort: peer.port,
+  });
   mmsc.answerReports(iwf.mm4.port, o.unansweredReports);
   return {
     temporal,

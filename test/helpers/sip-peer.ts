@@ -16,7 +16,12 @@ export async function startSipPeer(answer: (req: SipRequest, n: number) => numbe
   const seen: SeenRequest[] = [];
   const endpoint: SipEndpoint = await createSipEndpoint({ host: '127.0.0.1', port: 0, timers: { t1: 100, t2: 400 } });
   endpoint.onRequest(async (req, info) => {
-    seen.push({ req, transport: info.transport, callId: getHeader(req.headers, 'Call-ID') ?? '', cseq: getHeader(req.headers, 'CSeq') ?? '' });
+    seen.push({
+      req,
+      transport: info.transport,
+      callId: getHeader(req.headers, 'Call-ID') ?? '',
+      cseq: getHeader(req.headers, 'CSeq') ?? '',
+    });
     return { status: await answer(req, seen.length) };
   });
   return { port: endpoint.port, seen, close: () => endpoint.close() };

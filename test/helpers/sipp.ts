@@ -17,7 +17,10 @@ export const SIPP_DIR = fileURLToPath(new URL('../sipp/', import.meta.url));
 export function scenarioWithStatus(name: string, statusLine: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'sipp-'));
   const file = join(dir, name);
-  writeFileSync(file, readFileSync(join(SIPP_DIR, name), 'utf8').replace('SIP/2.0 202 Accepted', `SIP/2.0 ${statusLine}`));
+  writeFileSync(
+    file,
+    readFileSync(join(SIPP_DIR, name), 'utf8').replace('SIP/2.0 202 Accepted', `SIP/2.0 ${statusLine}`),
+  );
   return file;
 }
 
@@ -75,7 +78,21 @@ function spawnSipp(scenario: string, args: string[], timeoutSeconds: number): Om
   const path = isAbsolute(scenario) ? scenario : join(SIPP_DIR, scenario);
   const child = spawn(
     'sipp',
-    ['-sf', path, ...args, '-timeout', `${timeoutSeconds}s`, '-timeout_error', '-trace_msg', '-message_file', messageFile, '-trace_err', '-error_file', errorFile, '-nostdin'],
+    [
+      '-sf',
+      path,
+      ...args,
+      '-timeout',
+      `${timeoutSeconds}s`,
+      '-timeout_error',
+      '-trace_msg',
+      '-message_file',
+      messageFile,
+      '-trace_err',
+      '-error_file',
+      errorFile,
+      '-nostdin',
+    ],
     { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   running.add(child);
@@ -117,7 +134,16 @@ export async function startSipp(o: SippOptions, t?: ExecutionContext): Promise<S
   const port = o.localPort ?? (await freePort());
   const args = [
     ...(o.remote ? [o.remote] : []),
-    ...['-i', o.localIp ?? '127.0.0.1', '-p', String(port), '-t', transport === 'udp' ? 'u1' : 't1', '-m', String(o.calls ?? 1)],
+    ...[
+      '-i',
+      o.localIp ?? '127.0.0.1',
+      '-p',
+      String(port),
+      '-t',
+      transport === 'udp' ? 'u1' : 't1',
+      '-m',
+      String(o.calls ?? 1),
+    ],
     ...(o.service ? ['-s', o.service] : []),
     ...Object.entries(o.set ?? {}).flatMap(([k, v]) => ['-set', k, v]),
     ...(o.args ?? []),
@@ -139,7 +165,11 @@ export function runSipp(o: SippOptions, t?: ExecutionContext): Promise<SippResul
  * `-sf <scenario>`; returns at once, without waiting for SIPp to bind.
  */
 export function runSipp(scenario: string, args: string[], timeoutSeconds?: number): Omit<SippRun, 'port'>;
-export function runSipp(a: SippOptions | string, b?: ExecutionContext | string[], c?: number): Promise<SippResult> | Omit<SippRun, 'port'> {
+export function runSipp(
+  a: SippOptions | string,
+  b?: ExecutionContext | string[],
+  c?: number,
+): Promise<SippResult> | Omit<SippRun, 'port'> {
   if (typeof a === 'string') return spawnSipp(a, (b as string[] | undefined) ?? [], c ?? 60);
   return startSipp(a, b as ExecutionContext | undefined).then((run) => run.done);
 }

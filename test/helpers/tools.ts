@@ -10,7 +10,10 @@ import { spawnSync } from 'node:child_process';
 export type Tool = 'sipp' | 'swaks' | 'ffmpeg' | 'postgres';
 
 const probes: Record<Tool, { available: () => boolean; hint: string }> = {
-  sipp: { available: () => runs('sipp', ['-v']), hint: 'sipp is not installed (Debian package sip-tester: apt-get install sip-tester)' },
+  sipp: {
+    available: () => runs('sipp', ['-v']),
+    hint: 'sipp is not installed (Debian package sip-tester: apt-get install sip-tester)',
+  },
   swaks: { available: () => runs('swaks', ['--version']), hint: 'swaks is not installed (apt-get install swaks)' },
   ffmpeg: { available: () => runs('ffmpeg', ['-version']), hint: 'ffmpeg is not installed (apt-get install ffmpeg)' },
   postgres: {

@@ -21,7 +21,16 @@ test('when Temporal cannot be reached the MMSC gets a 4xx so it retries later', 
     listen: { host: '127.0.0.1', port: 0 },
     domain: 'mms.iwf.example.net',
     maxMessageBytes: 1 << 20,
-    peers: [{ name: 'a', domains: [], smtp: { host: '127.0.0.1', port: 1 }, allow: ['127.0.0.1'], numbers: [], accepts: { maxMessageBytes: 1e6, maxImage: { width: 640, height: 480 }, mediaTypes: [] } }],
+    peers: [
+      {
+        name: 'a',
+        domains: [],
+        smtp: { host: '127.0.0.1', port: 1 },
+        allow: ['127.0.0.1'],
+        numbers: [],
+        accepts: { maxMessageBytes: 1e6, maxImage: { width: 640, height: 480 }, mediaTypes: [] },
+      },
+    ],
     retry: { maxAttempts: 1, initialIntervalMs: 1, backoffCoefficient: 1, maxIntervalMs: 1 },
     mm4Ack: { timeoutMs: 1000, maxAttempts: 1 },
     defaultExpiryMs: 60_000,
@@ -33,7 +42,10 @@ test('when Temporal cannot be reached the MMSC gets a 4xx so it retries later', 
   });
   const { port } = await server.listen();
   try {
-    const r = await sendMm4(port, forwardReq({ messageId: 'M-down' }), { from: 'a@b', to: ['+12025550199/TYPE=PLMN@x'] });
+    const r = await sendMm4(port, forwardReq({ messageId: 'M-down' }), {
+      from: 'a@b',
+      to: ['+12025550199/TYPE=PLMN@x'],
+    });
     t.false(r.ok);
     if (!r.ok) {
       t.is(r.code, 451);
@@ -49,7 +61,16 @@ test('an oversized MM4 PDU is refused with 552', async (t) => {
     listen: { host: '127.0.0.1', port: 0 },
     domain: 'mms.iwf.example.net',
     maxMessageBytes: 2048,
-    peers: [{ name: 'a', domains: [], smtp: { host: '127.0.0.1', port: 1 }, allow: ['127.0.0.1'], numbers: [], accepts: { maxMessageBytes: 1e6, maxImage: { width: 640, height: 480 }, mediaTypes: [] } }],
+    peers: [
+      {
+        name: 'a',
+        domains: [],
+        smtp: { host: '127.0.0.1', port: 1 },
+        allow: ['127.0.0.1'],
+        numbers: [],
+        accepts: { maxMessageBytes: 1e6, maxImage: { width: 640, height: 480 }, mediaTypes: [] },
+      },
+    ],
     retry: { maxAttempts: 1, initialIntervalMs: 1, backoffCoefficient: 1, maxIntervalMs: 1 },
     mm4Ack: { timeoutMs: 1000, maxAttempts: 1 },
     defaultExpiryMs: 60_000,
@@ -66,7 +87,10 @@ test('an oversized MM4 PDU is refused with 552', async (t) => {
   });
   const { port } = await server.listen();
   try {
-    const r = await sendMm4(port, forwardReq({ messageId: 'M-big', text: 'x'.repeat(4000) }), { from: 'a@b', to: ['c@d'] });
+    const r = await sendMm4(port, forwardReq({ messageId: 'M-big', text: 'x'.repeat(4000) }), {
+      from: 'a@b',
+      to: ['c@d'],
+    });
     t.false(r.ok);
     if (!r.ok) t.is(r.code, 552);
   } finally {

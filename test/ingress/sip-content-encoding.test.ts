@@ -64,7 +64,8 @@ const imdnBody = () =>
       dateTime: new Date('2026-01-01T00:00:00Z'),
       imdnMessageId: 'imdn-of-the-imdn',
       notification: {
-        messageId: cpmMessageIds(workflowId, 'sip:+12025550199@ims.example.net;user=phone', 'ims.example.net').imdnMessageId,
+        messageId: cpmMessageIds(workflowId, 'sip:+12025550199@ims.example.net;user=phone', 'ims.example.net')
+          .imdnMessageId,
         datetime: '2026-01-01T00:00:00Z',
         kind: 'delivery',
         status: 'delivered',
@@ -75,7 +76,14 @@ const imdnBody = () =>
 test('a deflated IMDN (as liblinphone sends them) is inflated and routed to its delivery', async (t) => {
   const r = await rig();
   try {
-    const res = await r.send('MESSAGE', [{ name: 'Content-Type', value: 'message/cpim' }, { name: 'Content-Encoding', value: 'deflate' }], deflateSync(imdnBody()));
+    const res = await r.send(
+      'MESSAGE',
+      [
+        { name: 'Content-Type', value: 'message/cpim' },
+        { name: 'Content-Encoding', value: 'deflate' },
+      ],
+      deflateSync(imdnBody()),
+    );
     t.is(res.status, 202, res.reason);
     t.deepEqual(r.imdns, [{ workflowId, status: 'delivered' }]);
   } finally {
@@ -86,12 +94,25 @@ test('a deflated IMDN (as liblinphone sends them) is inflated and routed to its 
 test('an unknown Content-Encoding gets 415 with Accept-Encoding, logged with the request it refused', async (t) => {
   const r = await rig();
   try {
-    const res = await r.send('MESSAGE', [{ name: 'Content-Type', value: 'message/cpim' }, { name: 'Content-Encoding', value: 'x-foo' }], imdnBody());
+    const res = await r.send(
+      'MESSAGE',
+      [
+        { name: 'Content-Type', value: 'message/cpim' },
+        { name: 'Content-Encoding', value: 'x-foo' },
+      ],
+      imdnBody(),
+    );
     t.is(res.status, 415);
     t.regex(res.reason, /unsupported Content-Encoding x-foo/);
     t.is(getHeader(res.headers, 'Accept-Encoding'), 'deflate, gzip');
     t.is(r.imdns.length, 0);
-    t.like(r.refused.at(-1), { method: 'MESSAGE', status: 415, transport: 'udp', contentEncoding: 'x-foo', cseq: '1 MESSAGE' });
+    t.like(r.refused.at(-1), {
+      method: 'MESSAGE',
+      status: 415,
+      transport: 'udp',
+      contentEncoding: 'x-foo',
+      cseq: '1 MESSAGE',
+    });
     t.regex(String((r.refused.at(-1) as { remote: string }).remote), /^127\.0\.0\.1:\d+$/);
     t.regex(String((r.refused.at(-1) as { callId: string }).callId), /^enc-/);
   } finally {

@@ -20,7 +20,8 @@ test('when Temporal cannot be reached a MESSAGE gets 503 with Retry-After, not a
   });
   const ua = await createSipEndpoint({ host: '127.0.0.1', port: 0 });
   try {
-    const cpim = 'From: <tel:+12025550101>\r\nTo: <tel:+4915112345678>\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: down-1\r\n\r\nContent-Type: text/plain\r\n\r\nhi';
+    const cpim =
+      'From: <tel:+12025550101>\r\nTo: <tel:+4915112345678>\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: down-1\r\n\r\nContent-Type: text/plain\r\n\r\nhi';
     const res = await ua.sendRequest(
       {
         method: 'MESSAGE',

@@ -12,7 +12,9 @@ const visited = new Set<string>();
 /** When every scenario starts (the simulated clock's epoch). */
 const T0 = Date.parse('2025-03-04T10:15:02Z');
 
-function input(disposition: CpmToMmsInput['cpm']['disposition'] = ['positive-delivery', 'negative-delivery']): CpmToMmsInput {
+function input(
+  disposition: CpmToMmsInput['cpm']['disposition'] = ['positive-delivery', 'negative-delivery'],
+): CpmToMmsInput {
   return {
     receivedAt: new Date(T0).toISOString(),
     cpm: {
@@ -32,7 +34,12 @@ function input(disposition: CpmToMmsInput['cpm']['disposition'] = ['positive-del
 /** What a failed activity delivers to the machine (the workflow unwraps ActivityFailure into it). */
 const fault = (type: string, message: string): ActorError => ({ type, message });
 
-const ROUTE: Mm4Route = { peer: 'operator-b', from: '+12025550101/TYPE=PLMN@mms.iwf', to: '+4915112345678/TYPE=PLMN@mms.b', messageId: 'iwf1.x.m' };
+const ROUTE: Mm4Route = {
+  peer: 'operator-b',
+  from: '+12025550101/TYPE=PLMN@mms.iwf',
+  to: '+4915112345678/TYPE=PLMN@mms.b',
+  messageId: 'iwf1.x.m',
+};
 
 interface Stubs {
   decision?: IsfDecision;
@@ -62,8 +69,18 @@ async function run(req: CpmToMmsInput, stubs: Stubs = {}) {
         if (stubs.convertFails) throw fault('AddressNotRoutable', stubs.convertFails);
         return ROUTE;
       }),
-      fetch: fromPromise(async () => ({ id: 'f', contentType: 'image/jpeg', size: 10, sha256: 'x', expiresAt: '2099-01-01T00:00:00Z' })),
-      adapt: fromPromise(async ({ input }: { input: AdaptInput }): Promise<AdaptedContent> => ({ text: input.text, parts: [], notes: [] })),
+      fetch: fromPromise(async () => ({
+        id: 'f',
+        contentType: 'image/jpeg',
+        size: 10,
+        sha256: 'x',
+        expiresAt: '2099-01-01T00:00:00Z',
+      })),
+      adapt: fromPromise(async ({ input }: { input: AdaptInput }): Promise<AdaptedContent> => ({
+        text: input.text,
+        parts: [],
+        notes: [],
+      })),
       sendForward: fromPromise(async ({ input }: { input: SendInput }) => {
         calls.send.push(input);
         if (stubs.sendFails) throw stubs.sendFails;
@@ -104,10 +121,12 @@ async function run(req: CpmToMmsInput, stubs: Stubs = {}) {
     }
     if (state === 'awaitingReport' && stubs.reports && !reportsSent) {
       reportsSent = true;
-      for (const r of stubs.reports) actor.send({ type: 'mm4.report', report: r.read ? 'read' : 'delivery', status: r.read ?? r.status });
+      for (const r of stubs.reports)
+        actor.send({ type: 'mm4.report', report: r.read ? 'read' : 'delivery', status: r.read ?? r.status });
       return;
     }
-    if (state === 'awaitingRead' && !stubs.waitAfterReports) throw new Error('the delivery waits for a read report the scenario does not send');
+    if (state === 'awaitingRead' && !stubs.waitAfterReports)
+      throw new Error('the delivery waits for a read report the scenario does not send');
     clock.next();
   });
   return { output: await toPromise(actor), calls, states };
@@ -115,7 +134,16 @@ async function run(req: CpmToMmsInput, stubs: Stubs = {}) {
 
 test('an MMSC Ok completes the delivery; without notifications requested it ends at once', async (t) => {
   const { output, calls, states } = await run(input([]), { res: () => 'Ok' });
-  t.deepEqual(states, ['received', 'selecting', 'converting', 'adapting', 'sending', 'awaitingRes', 'accepted', 'done']);
+  t.deepEqual(states, [
+    'received',
+    'selecting',
+    'converting',
+    'adapting',
+    'sending',
+    'awaitingRes',
+    'accepted',
+    'done',
+  ]);
   t.is(calls.send.length, 1);
   t.like(output, { result: 'delivered', mm4Status: 'Ok', peer: 'operator-b', attempts: 1, imdnSent: false });
 });
@@ -124,15 +152,28 @@ test('a Retrieved report becomes an IMDN delivered when positive-delivery was as
   const { output, states, calls } = await run(input(), { res: () => 'Ok', reports: [{ status: 'Retrieved' }] });
   t.true(states.includes('awaitingReport'));
   t.is(output.report, 'Retrieved');
-  t.deepEqual(calls.imdn.map((i) => [i.kind, i.status]), [['delivery', 'delivered']]);
+  t.deepEqual(
+    calls.imdn.map((i) => [i.kind, i.status]),
+    [['delivery', 'delivered']],
+  );
 });
 
 test('failure reports map to failed, forbidden or error; interim ones wait; duplicates are not forwarded', async (t) => {
-  const failed = await run(input(['negative-delivery']), { res: () => 'Ok', reports: [{ status: 'Deferred' }, { status: 'Expired' }, { status: 'Expired' }, { status: 'Retrieved' }] });
-  t.deepEqual(failed.calls.imdn.map((i) => i.status), ['failed'], 'Deferred waits, one Expired is forwarded, later reports ignored');
+  const failed = await run(input(['negative-delivery']), {
+    res: () => 'Ok',
+    reports: [{ status: 'Deferred' }, { status: 'Expired' }, { status: 'Expired' }, { status: 'Retrieved' }],
+  });
+  t.deepEqual(
+    failed.calls.imdn.map((i) => i.status),
+    ['failed'],
+    'Deferred waits, one Expired is forwarded, later reports ignored',
+  );
   t.is(failed.output.report, 'Expired', 'a final status is never overwritten');
   const err = await run(input(['negative-delivery']), { res: () => 'Ok', reports: [{ status: 'Indeterminate' }] });
-  t.deepEqual(err.calls.imdn.map((i) => i.status), ['error']);
+  t.deepEqual(
+    err.calls.imdn.map((i) => i.status),
+    ['error'],
+  );
   const notAsked = await run(input(['negative-delivery']), { res: () => 'Ok', reports: [{ status: 'Retrieved' }] });
   t.is(notAsked.calls.imdn.length, 0, 'success was not asked for');
 });
@@ -142,17 +183,33 @@ test('a delivery report that overtakes a lost .RES stands for it: no resend, the
   t.is(calls.send.length, 1);
   t.deepEqual(states.slice(5, 8), ['awaitingRes', 'accepted', 'awaitingReport']);
   t.like(output, { result: 'delivered', report: 'Retrieved' });
-  t.deepEqual(calls.imdn.map((i) => [i.kind, i.status]), [['delivery', 'delivered']]);
+  t.deepEqual(
+    calls.imdn.map((i) => [i.kind, i.status]),
+    [['delivery', 'delivered']],
+  );
 });
 
 test('a read report after delivery becomes an IMDN displayed when display was asked', async (t) => {
-  const { calls, states } = await run(input(['positive-delivery', 'display']), { res: () => 'Ok', reports: [{ status: 'Retrieved' }, { read: 'Read' }] });
-  t.deepEqual(calls.imdn.map((i) => [i.kind, i.status]), [['delivery', 'delivered'], ['display', 'displayed']]);
+  const { calls, states } = await run(input(['positive-delivery', 'display']), {
+    res: () => 'Ok',
+    reports: [{ status: 'Retrieved' }, { read: 'Read' }],
+  });
+  t.deepEqual(
+    calls.imdn.map((i) => [i.kind, i.status]),
+    [
+      ['delivery', 'delivered'],
+      ['display', 'displayed'],
+    ],
+  );
   t.true(states.includes('awaitingRead'));
 });
 
 test('a read report that never comes ends on the durable wait', async (t) => {
-  const { calls, states } = await run(input(['positive-delivery', 'display']), { res: () => 'Ok', reports: [{ status: 'Retrieved' }], waitAfterReports: true });
+  const { calls, states } = await run(input(['positive-delivery', 'display']), {
+    res: () => 'Ok',
+    reports: [{ status: 'Retrieved' }],
+    waitAfterReports: true,
+  });
   t.is(calls.imdn.length, 1);
   t.deepEqual(states.slice(-2), ['awaitingRead', 'done']);
 });
@@ -180,8 +237,14 @@ test('no IMDN when the sender did not ask for negative-delivery notifications', 
 test('a missing .RES is answered by resending the same message, then failure', async (t) => {
   const { output, calls, states } = await run(input());
   t.is(calls.send.length, 2);
-  t.deepEqual(calls.send.map((s) => s.route.messageId), [ROUTE.messageId, ROUTE.messageId]);
-  t.deepEqual(calls.send.map((s) => s.attempt), [1, 2]);
+  t.deepEqual(
+    calls.send.map((s) => s.route.messageId),
+    [ROUTE.messageId, ROUTE.messageId],
+  );
+  t.deepEqual(
+    calls.send.map((s) => s.attempt),
+    [1, 2],
+  );
   t.is(states.filter((s) => s === 'sending').length, 2);
   t.like(output, { result: 'failed', mm4Status: 'Error-network-problem', imdnSent: true });
 });
@@ -224,5 +287,8 @@ test('an MMSC that cannot be reached is a failure', async (t) => {
 });
 
 test.after('the scenarios visit every state of the chart', (t) => {
-  t.deepEqual(declared.filter((s) => !visited.has(s)), []);
+  t.deepEqual(
+    declared.filter((s) => !visited.has(s)),
+    [],
+  );
 });

@@ -28,7 +28,8 @@ export class StepClock extends SimulatedClock {
 
   /** Moves time to the earliest pending timer, which fires (with any others due then). */
   next(): void {
-    if (this.due.size === 0) throw new Error('no timer pending: the machine waits for an event the scenario does not send');
+    if (this.due.size === 0)
+      throw new Error('no timer pending: the machine waits for an event the scenario does not send');
     this.set(Math.min(...this.due.values()));
   }
 }
@@ -38,9 +39,17 @@ export class StepClock extends SimulatedClock {
  * transitions taken, no invoked actor in flight), `step` plays the outside world once: an event,
  * or time moving on. Nothing depends on real time, so a busy machine cannot change the outcome.
  */
-export async function drive(actor: AnyActorRef, waits: readonly string[], step: (state: string) => void, maxSteps = 100): Promise<void> {
+export async function drive(
+  actor: AnyActorRef,
+  waits: readonly string[],
+  step: (state: string) => void,
+  maxSteps = 100,
+): Promise<void> {
   for (let i = 0; ; i++) {
-    const snap = (await waitFor(actor, (s: { status: string; value: unknown }) => s.status !== 'active' || waits.includes(String(s.value)))) as {
+    const snap = (await waitFor(
+      actor,
+      (s: { status: string; value: unknown }) => s.status !== 'active' || waits.includes(String(s.value)),
+    )) as {
       status: string;
       value: unknown;
     };

@@ -2,8 +2,22 @@ import test from 'ava';
 import { createActor, fromPromise, toPromise, transition } from 'xstate';
 import { transitionsOf } from '../../machines/trail.js';
 import type { ActorError } from '../../machines/common.js';
-import { imdnToMmStatus, mmsToCpmMachine, summarise, type MmsToCpmMachineInput, type ResInput, type RouteInput, type SentReport } from '../../machines/mms-to-cpm.machine.js';
-import type { ConvertedMessage, MmsContent, MmsToCpmInput, OperatorEvent, SipAttemptResult } from '../../model/delivery.js';
+import {
+  imdnToMmStatus,
+  mmsToCpmMachine,
+  summarise,
+  type MmsToCpmMachineInput,
+  type ResInput,
+  type RouteInput,
+  type SentReport,
+} from '../../machines/mms-to-cpm.machine.js';
+import type {
+  ConvertedMessage,
+  MmsContent,
+  MmsToCpmInput,
+  OperatorEvent,
+  SipAttemptResult,
+} from '../../model/delivery.js';
 import { drive, StepClock } from './harness.js';
 
 /** Every state the chart declares; the last test checks the scenarios below visit all of them. */
@@ -84,10 +98,23 @@ interface Stubs {
 const WAITS = ['retryWait', 'awaitingImdn'];
 
 /** The originator MMSC's MM4_delivery_report.RES to report `n` (our minted transaction id). */
-const reportRes = (n: number) => ({ type: 'mm4.res' as const, pduType: 'MM4_delivery_report.RES', status: 'Ok', transactionId: `iwf1.d2Y.r${n}` });
+const reportRes = (n: number) => ({
+  type: 'mm4.res' as const,
+  pduType: 'MM4_delivery_report.RES',
+  status: 'Ok',
+  transactionId: `iwf1.d2Y.r${n}`,
+});
 
 async function run(req: MmsToCpmInput, stubs: Stubs = {}) {
-  const calls = { convert: 0, route: [] as RouteInput[], routedAt: [] as number[], res: [] as ResInput[], reports: [] as SentReport[], reportedAt: [] as number[], waits: 0 };
+  const calls = {
+    convert: 0,
+    route: [] as RouteInput[],
+    routedAt: [] as number[],
+    res: [] as ResInput[],
+    reports: [] as SentReport[],
+    reportedAt: [] as number[],
+    waits: 0,
+  };
   const clock = new StepClock(T0);
   const machine = mmsToCpmMachine.provide({
     actors: {
@@ -167,7 +194,18 @@ async function run(req: MmsToCpmInput, stubs: Stubs = {}) {
 
 test('a CPM user who accepts gets one MESSAGE and the MMSC gets an Ok .RES', async (t) => {
   const { output, calls, states } = await run(input());
-  t.deepEqual(states, ['received', 'converting', 'checkingRoutes', 'storing', 'routing', 'routed', 'concluding', 'acking', 'afterAck', 'done']);
+  t.deepEqual(states, [
+    'received',
+    'converting',
+    'checkingRoutes',
+    'storing',
+    'routing',
+    'routed',
+    'concluding',
+    'acking',
+    'afterAck',
+    'done',
+  ]);
   t.is(calls.route.length, 1);
   t.deepEqual(calls.res, [{ status: 'Ok', statusText: 'Accepted by CPM for 1 recipient(s)' }]);
   t.is(output.result, 'delivered');
@@ -197,7 +235,10 @@ test('a permanent SIP refusal ends at once with the mapped MM4 status', async (t
 
 test('a transient refusal is retried after a durable wait and then accepted', async (t) => {
   const { output, calls, states, events } = await run(input(), { answer: (n) => (n === 1 ? OFFLINE : OK) });
-  t.deepEqual([...new Set(events)], ['start', 'convert.done', 'store.done', 'route.done', 'after.retryDelay', 'sendRes.done']);
+  t.deepEqual(
+    [...new Set(events)],
+    ['start', 'convert.done', 'store.done', 'route.done', 'after.retryDelay', 'sendRes.done'],
+  );
   t.is(calls.route.length, 2);
   t.true(states.includes('retryWait'));
   t.is(output.mm4Status, 'Ok');
@@ -223,7 +264,10 @@ test('no retry is scheduled past the message expiry', async (t) => {
 test('a backoff that would pass the expiry is cut short: one last attempt just before it', async (t) => {
   // A 60 s backoff, a message living 2.5 s more.
   const deadline = T0 + 2500;
-  const req = input({ expiry: new Date(deadline).toISOString() }, { retry: { maxAttempts: 5, initialIntervalMs: 60_000, backoffCoefficient: 2, maxIntervalMs: 600_000 } });
+  const req = input(
+    { expiry: new Date(deadline).toISOString() },
+    { retry: { maxAttempts: 5, initialIntervalMs: 60_000, backoffCoefficient: 2, maxIntervalMs: 600_000 } },
+  );
   const { output, calls } = await run(req, { answer: () => OFFLINE });
   const routedAt = calls.routedAt;
   t.is(routedAt.length, 2, 'the first attempt, and one cut short to just before the expiry');
@@ -251,7 +295,10 @@ test('only recipients that answered transiently are tried again', async (t) => {
     answer: (n, uri) => (uri.endsWith('198') && n === 1 ? OFFLINE : OK),
   });
   t.is(calls.route.length, 2);
-  t.deepEqual(calls.route[1].pending.map((p) => p.uri), ['tel:+12025550198']);
+  t.deepEqual(
+    calls.route[1].pending.map((p) => p.uri),
+    ['tel:+12025550198'],
+  );
 });
 
 test('a request refused at intake is answered with its status and never converted', async (t) => {
@@ -319,14 +366,20 @@ test('IMDNs become MM4 delivery and read reports for the originator, each once',
 
 test('recipients without an IMDN get an Expired report when the message expires', async (t) => {
   const { calls, states } = await run(input({ deliveryReport: true }), { imdns: [] });
-  t.deepEqual(calls.reports.map((r) => r.status), ['Expired']);
+  t.deepEqual(
+    calls.reports.map((r) => r.status),
+    ['Expired'],
+  );
   t.deepEqual(states.slice(-4), ['awaitingImdn', 'sendingReports', 'awaitingImdn', 'done']);
 });
 
 test('the Expired report goes out at X-Mms-Expiry, not before', async (t) => {
   const expiry = T0 + 3_600_000;
   const { calls } = await run(input({ deliveryReport: true, expiry: new Date(expiry).toISOString() }), { imdns: [] });
-  t.deepEqual(calls.reports.map((r) => r.status), ['Expired']);
+  t.deepEqual(
+    calls.reports.map((r) => r.status),
+    ['Expired'],
+  );
   t.deepEqual(calls.reportedAt, [expiry]);
 });
 
@@ -336,7 +389,10 @@ test('a final SIP refusal is reported at once; no reports after an error .RES', 
     answer: (_n, uri) => (uri.endsWith('198') ? NOT_FOUND : OK),
     imdns: [{ recipientUri: 'tel:+12025550199', kind: 'delivery', status: 'delivered' }],
   });
-  t.deepEqual(partial.calls.reports.map((r) => r.status), ['Unrecognised', 'Retrieved']);
+  t.deepEqual(
+    partial.calls.reports.map((r) => r.status),
+    ['Unrecognised', 'Retrieved'],
+  );
   const refused = await run(input({ deliveryReport: true }), { answer: () => NOT_FOUND });
   t.is(refused.calls.reports.length, 0, 'the error .RES already told the MMSC');
 });
@@ -346,14 +402,20 @@ test('an IMDN that overtakes the .RES is still reported', async (t) => {
   const { calls } = await run(input({ deliveryReport: true }), {
     imdnsDuringRes: [{ recipientUri: 'tel:+12025550199', kind: 'delivery', status: 'delivered' }],
   });
-  t.deepEqual(calls.reports.map((r) => r.status), ['Retrieved']);
+  t.deepEqual(
+    calls.reports.map((r) => r.status),
+    ['Retrieved'],
+  );
 });
 
 test('an operator abandoning the wait for IMDNs sends Indeterminate reports and ends', async (t) => {
   const { calls } = await run(input({ deliveryReport: true }), {
     operator: { in: 'awaitingImdn', event: { type: 'operator.abandon', reason: 'subscriber gone' } },
   });
-  t.deepEqual(calls.reports.map((r) => [r.status, r.statusText]), [['Indeterminate', 'abandoned by operator: subscriber gone']]);
+  t.deepEqual(
+    calls.reports.map((r) => [r.status, r.statusText]),
+    [['Indeterminate', 'abandoned by operator: subscriber gone']],
+  );
 });
 
 test('an operator abandoning a retry wait after the early .RES reports Indeterminate with the reason', async (t) => {
@@ -361,16 +423,26 @@ test('an operator abandoning a retry wait after the early .RES reports Indetermi
     answer: () => OFFLINE,
     operator: { in: 'retryWait', event: { type: 'operator.abandon', reason: 'subscriber ported out' } },
   });
-  t.deepEqual(calls.reports.map((r) => [r.status, r.statusText]), [['Indeterminate', 'abandoned by operator: subscriber ported out']]);
+  t.deepEqual(
+    calls.reports.map((r) => [r.status, r.statusText]),
+    [['Indeterminate', 'abandoned by operator: subscriber ported out']],
+  );
   t.is(output.result, 'failed');
 });
 
 test('store-and-forward: an offline recipient with a delivery report asked gets .RES Ok at once, then Expired', async (t) => {
   const { calls, states, output } = await run(input({ deliveryReport: true }), { answer: () => OFFLINE, imdns: [] });
-  t.deepEqual(calls.res.map((r) => r.status), ['Ok'], 'one .RES, sent early');
+  t.deepEqual(
+    calls.res.map((r) => r.status),
+    ['Ok'],
+    'one .RES, sent early',
+  );
   t.is(states.indexOf('ackingEarly'), states.indexOf('routed') + 1);
   t.is(calls.route.length, 3, 'still retried to the end');
-  t.deepEqual(calls.reports.map((r) => r.status), ['Expired']);
+  t.deepEqual(
+    calls.reports.map((r) => r.status),
+    ['Expired'],
+  );
   t.true(output.resSent);
 });
 
@@ -379,8 +451,14 @@ test('store-and-forward: a late acceptance becomes a Retrieved report after the 
     answer: (n) => (n === 1 ? OFFLINE : OK),
     imdns: [{ recipientUri: 'tel:+12025550199', kind: 'delivery', status: 'delivered' }],
   });
-  t.deepEqual(calls.res.map((r) => r.status), ['Ok']);
-  t.deepEqual(calls.reports.map((r) => r.status), ['Retrieved']);
+  t.deepEqual(
+    calls.res.map((r) => r.status),
+    ['Ok'],
+  );
+  t.deepEqual(
+    calls.reports.map((r) => r.status),
+    ['Retrieved'],
+  );
 });
 
 test('an unanswered report is resent after the ack timeout, at most mm4Ack.maxAttempts times, then given up', async (t) => {
@@ -388,7 +466,11 @@ test('an unanswered report is resent after the ack timeout, at most mm4Ack.maxAt
     imdns: [{ recipientUri: 'tel:+12025550199', kind: 'delivery', status: 'delivered' }],
     reportRes: 'none',
   });
-  t.deepEqual(calls.reports.map((r) => `${r.n} ${r.status}`), ['1 Retrieved', '1 Retrieved', '1 Retrieved'], 'same report number on every send');
+  t.deepEqual(
+    calls.reports.map((r) => `${r.n} ${r.status}`),
+    ['1 Retrieved', '1 Retrieved', '1 Retrieved'],
+    'same report number on every send',
+  );
   t.is(states.filter((s) => s === 'resendingReports').length, 2);
   t.is(states.at(-1), 'done');
   t.is(output.mm4Status, 'Ok');
@@ -399,7 +481,10 @@ test('a report answered twice is neither resent nor a reason to wait', async (t)
     imdns: [{ recipientUri: 'tel:+12025550199', kind: 'display', status: 'displayed' }],
     reportRes: 'twice',
   });
-  t.deepEqual(calls.reports.map((r) => `${r.n} ${r.kind} ${r.status}`), ['1 delivery Retrieved', '2 read Read']);
+  t.deepEqual(
+    calls.reports.map((r) => `${r.n} ${r.kind} ${r.status}`),
+    ['1 delivery Retrieved', '2 read Read'],
+  );
   t.false(states.includes('resendingReports'));
 });
 
@@ -408,17 +493,28 @@ test('a .RES that overtakes the record of its own send stops the resends', (t) =
   const actor = createActor(mmsToCpmMachine, { input: at(input({ deliveryReport: true })) });
   const snap = mmsToCpmMachine.resolveState({
     value: 'sendingReports',
-    context: { ...actor.getSnapshot().context, queue: [{ mms: 'x', kind: 'delivery', status: 'Retrieved' }], inFlight: 1, answered: [1] },
+    context: {
+      ...actor.getSnapshot().context,
+      queue: [{ mms: 'x', kind: 'delivery', status: 'Retrieved' }],
+      inFlight: 1,
+      answered: [1],
+    },
   });
   t.deepEqual(snap.context.answered, [1]);
-  const [next] = transition(mmsToCpmMachine, snap, { type: 'xstate.done.actor.sendReports', output: undefined } as never);
+  const [next] = transition(mmsToCpmMachine, snap, {
+    type: 'xstate.done.actor.sendReports',
+    output: undefined,
+  } as never);
   t.deepEqual(next.context.unacked, []);
 });
 
 test('an operator retry in awaitingImdn resends unanswered reports at once; refused when nothing is unanswered', (t) => {
   const actor = createActor(mmsToCpmMachine, { input: at(input({ deliveryReport: true })) });
   const base = actor.getSnapshot().context;
-  const waiting = mmsToCpmMachine.resolveState({ value: 'awaitingImdn', context: { ...base, unacked: [{ mms: 'x', kind: 'delivery', status: 'Retrieved', n: 1, sends: 1 }] } });
+  const waiting = mmsToCpmMachine.resolveState({
+    value: 'awaitingImdn',
+    context: { ...base, unacked: [{ mms: 'x', kind: 'delivery', status: 'Retrieved', n: 1, sends: 1 }] },
+  });
   t.true(waiting.can({ type: 'operator.retry' }));
   const idle = mmsToCpmMachine.resolveState({ value: 'awaitingImdn', context: base });
   t.false(idle.can({ type: 'operator.retry' }));
@@ -427,17 +523,36 @@ test('an operator retry in awaitingImdn resends unanswered reports at once; refu
 test('abandoning a delivery that only waits for .RES answers ends it; nothing left to abandon is refused', (t) => {
   const actor = createActor(mmsToCpmMachine, { input: at(input({ deliveryReport: true })) });
   const base = { ...actor.getSnapshot().context, expired: true };
-  const waiting = mmsToCpmMachine.resolveState({ value: 'awaitingImdn', context: { ...base, unacked: [{ mms: 'x', kind: 'delivery', status: 'Expired', n: 2, sends: 1 }] } });
+  const waiting = mmsToCpmMachine.resolveState({
+    value: 'awaitingImdn',
+    context: { ...base, unacked: [{ mms: 'x', kind: 'delivery', status: 'Expired', n: 2, sends: 1 }] },
+  });
   const [next] = transition(mmsToCpmMachine, waiting, { type: 'operator.abandon', reason: 'MMSC decommissioned' });
   t.is(next.value, 'done');
-  t.false(mmsToCpmMachine.resolveState({ value: 'awaitingImdn', context: base }).can({ type: 'operator.abandon', reason: 'x' }));
+  t.false(
+    mmsToCpmMachine
+      .resolveState({ value: 'awaitingImdn', context: base })
+      .can({ type: 'operator.abandon', reason: 'x' }),
+  );
 });
 
 test('IMDN statuses map to MM4 statuses', (t) => {
-  t.deepEqual(['delivered', 'failed', 'forbidden', 'error', 'processed'].map(imdnToMmStatus), ['Retrieved', 'Rejected', 'Rejected', 'Indeterminate', undefined]);
+  t.deepEqual(['delivered', 'failed', 'forbidden', 'error', 'processed'].map(imdnToMmStatus), [
+    'Retrieved',
+    'Rejected',
+    'Rejected',
+    'Indeterminate',
+    undefined,
+  ]);
 });
 
 test.after('the scenarios above visit every state of the chart', (t) => {
-  t.deepEqual([...visited].filter((s) => !declared.includes(s)), []);
-  t.deepEqual(declared.filter((s) => !visited.has(s)), []);
+  t.deepEqual(
+    [...visited].filter((s) => !declared.includes(s)),
+    [],
+  );
+  t.deepEqual(
+    declared.filter((s) => !visited.has(s)),
+    [],
+  );
 });

@@ -3,7 +3,12 @@ import { assign, createActor, setup } from 'xstate';
 import { readableEvent, trailRecorder, type Transition } from '../../machines/trail.js';
 
 /** A tiny chart: `ping` is recorded in place, `go` sets a flag an eventless transition acts on. */
-const chart = setup({ types: { context: {} as { pings: number; go: boolean }, events: {} as { type: 'ping' } | { type: 'go' } | { type: 'stop' } } }).createMachine({
+const chart = setup({
+  types: {
+    context: {} as { pings: number; go: boolean },
+    events: {} as { type: 'ping' } | { type: 'go' } | { type: 'stop' },
+  },
+}).createMachine({
   context: { pings: 0, go: false },
   initial: 'idle',
   on: {
@@ -44,7 +49,13 @@ test('events nobody handles leave no trace', (t) => {
 
 test('internal event names are made readable', (t) => {
   t.deepEqual(
-    ['xstate.init', 'xstate.done.actor.route', 'xstate.error.actor.sendRes', 'xstate.after.retryDelay.mmsToCpm.retryWait', 'operator.retry'].map(readableEvent),
+    [
+      'xstate.init',
+      'xstate.done.actor.route',
+      'xstate.error.actor.sendRes',
+      'xstate.after.retryDelay.mmsToCpm.retryWait',
+      'operator.retry',
+    ].map(readableEvent),
     ['start', 'route.done', 'sendRes.error', 'after.retryDelay', 'operator.retry'],
   );
 });

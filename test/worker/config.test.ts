@@ -29,7 +29,10 @@ test('an empty configuration gets the documented defaults', (t) => {
 });
 
 test('environment variables override the common keys', (t) => {
-  const c = buildConfig({ temporal: { address: 'a:1' } }, { TEMPORAL_ADDRESS: '10.0.0.1:7233', IWF_SIP_OUTBOUND_PROXY: 'proxy:5080' });
+  const c = buildConfig(
+    { temporal: { address: 'a:1' } },
+    { TEMPORAL_ADDRESS: '10.0.0.1:7233', IWF_SIP_OUTBOUND_PROXY: 'proxy:5080' },
+  );
   t.is(c.temporal.address, '10.0.0.1:7233');
   t.deepEqual(c.sip.outboundProxy, { host: 'proxy', port: 5080 });
 });
@@ -38,7 +41,14 @@ test('every bad key is named in one error', (t) => {
   const err = t.throws(
     () =>
       buildConfig({
-        mm4: { lisen: 'x', listen: 'nohost', peers: [{ name: 'a', allow: 'x' }, { name: 'a', smtp: '1.2.3.4:25' }] },
+        mm4: {
+          lisen: 'x',
+          listen: 'nohost',
+          peers: [
+            { name: 'a', allow: 'x' },
+            { name: 'a', smtp: '1.2.3.4:25' },
+          ],
+        },
         sip: { transport: 'sctp', timers: { t1: 'fast' } },
         cpm: { users: ['abc'], defaultCountry: 'USA' },
         delivery: { retry: { maxAttempts: 0 } },

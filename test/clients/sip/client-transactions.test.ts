@@ -54,7 +54,11 @@ test('Timer E is armed when the first send has gone out, not when the request wa
   await reactions();
   t.deepEqual(due(), [35, 640], 'Timer E: T1 after the send completed (at 25)');
   clock.advanceTo(135);
-  t.deepEqual(sentAt(), [0, 35, 55, 95, 135], 'then 2*T1, 4*T1 = T2 and T2 again; a retransmission still under way does not hold Timer E back');
+  t.deepEqual(
+    sentAt(),
+    [0, 35, 55, 95, 135],
+    'then 2*T1, 4*T1 = T2 and T2 again; a retransmission still under way does not hold Timer E back',
+  );
   txs.onResponse(response(202));
   t.is((await res).status, 202);
   t.deepEqual(due(), [], 'the final response stops Timers E and F');

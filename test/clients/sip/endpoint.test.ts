@@ -45,7 +45,12 @@ test('UDP and TCP listen on the same port number, also when it is chosen by the 
 
 test("the handler's status, reason, headers and body make the response; the caller's Max-Forwards is kept", async (t) => {
   const { a, b, close } = await endpointPair();
-  b.onRequest(() => ({ status: 480, reason: 'Temporarily Unavailable (try later)', headers: [{ name: 'Retry-After', value: '30' }], body: Buffer.from('ö') }));
+  b.onRequest(() => ({
+    status: 480,
+    reason: 'Temporarily Unavailable (try later)',
+    headers: [{ name: 'Retry-After', value: '30' }],
+    body: Buffer.from('ö'),
+  }));
   try {
     const req = message('h');
     req.headers.push({ name: 'Max-Forwards', value: '5' });
@@ -72,7 +77,11 @@ test('a throwing handler gives 500, a missing handler 501, and a handler answeri
     b.onRequest(async () => ({ status: 180 }));
     t.is((await a.sendRequest(message('1xx'), dest)).status, 500);
     b.onRequest(() => ({ status: 200, headers: [{ name: 'X-Evil', value: 'a\r\nVia: x' }] }));
-    t.is((await a.sendRequest(message('inject'), dest)).status, 500, 'unwritable handler headers become 500, not a crash');
+    t.is(
+      (await a.sendRequest(message('inject'), dest)).status,
+      500,
+      'unwritable handler headers become 500, not a crash',
+    );
   } finally {
     await Promise.all([a.close(), b.close()]);
   }
@@ -81,9 +90,18 @@ test('a throwing handler gives 500, a missing handler 501, and a handler answeri
 test('INVITE is answered 501 without reaching the handler; CANCEL of nothing is 481', async (t) => {
   const { a, b, seen, close } = await endpointPair();
   try {
-    const invite = { ...message('inv'), method: 'INVITE', headers: message('inv').headers.map((h) => (h.name === 'CSeq' ? { name: 'CSeq', value: '1 INVITE' } : h)) };
+    const invite = {
+      ...message('inv'),
+      method: 'INVITE',
+      headers: message('inv').headers.map((h) => (h.name === 'CSeq' ? { name: 'CSeq', value: '1 INVITE' } : h)),
+    };
     t.is((await a.sendRequest(invite, { host: '127.0.0.1', port: b.port, transport: 'udp' })).status, 501);
-    const cancel = { ...message('c'), method: 'CANCEL', body: Buffer.alloc(0), headers: message('c').headers.map((h) => (h.name === 'CSeq' ? { name: 'CSeq', value: '1 CANCEL' } : h)) };
+    const cancel = {
+      ...message('c'),
+      method: 'CANCEL',
+      body: Buffer.alloc(0),
+      headers: message('c').headers.map((h) => (h.name === 'CSeq' ? { name: 'CSeq', value: '1 CANCEL' } : h)),
+    };
     t.is((await a.sendRequest(cancel, { host: '127.0.0.1', port: b.port, transport: 'udp' })).status, 481);
     t.is(seen.length, 0);
   } finally {
@@ -104,7 +122,12 @@ test('a request missing mandatory headers or with a CSeq for another method is a
     const tcp = { host: '127.0.0.1', port: b.port, transport: 'tcp' as const };
     const wrong = a.sendRequest({ ...wrongCseq, branch: 'z9hG4bKwrong-cseq' }, tcp);
     // b's 400 (CSeq 1 OPTIONS) comes back on the connection before its answer to a CANCEL sent after it.
-    const cancel = { ...message('c'), method: 'CANCEL', body: Buffer.alloc(0), headers: message('c').headers.map((h) => (h.name === 'CSeq' ? { name: 'CSeq', value: '1 CANCEL' } : h)) };
+    const cancel = {
+      ...message('c'),
+      method: 'CANCEL',
+      body: Buffer.alloc(0),
+      headers: message('c').headers.map((h) => (h.name === 'CSeq' ? { name: 'CSeq', value: '1 CANCEL' } : h)),
+    };
     t.is((await a.sendRequest(cancel, tcp)).status, 481);
     clock.advance(64 * fastTimers.t1);
     t.is((await wrong).status, 408, 'a response for another method does not match the transaction (RFC 3261 17.1.3)');

@@ -80,7 +80,12 @@ export class FakeClock implements Clock {
  * `settle()` awaits the I/O the previous one caused, so every event happens at a known fake time.
  * Throws when no timer is left to fire (nothing more can happen) or after `maxSteps`.
  */
-export async function runTimersUntil(clock: FakeClock, settle: () => Promise<unknown>, done: () => boolean, maxSteps = 1000): Promise<void> {
+export async function runTimersUntil(
+  clock: FakeClock,
+  settle: () => Promise<unknown>,
+  done: () => boolean,
+  maxSteps = 1000,
+): Promise<void> {
   for (let step = 0; ; step++) {
     await settle();
     if (done()) return;

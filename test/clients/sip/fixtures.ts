@@ -2,7 +2,13 @@ import dgram from 'node:dgram';
 import { realClock, type Clock } from '../../../clients/sip/clock.js';
 import { createSipEndpoint, type OutgoingRequest } from '../../../clients/sip/endpoint.js';
 import { parseVia } from '../../../protocols/sip/headers.js';
-import { getHeader, parseSipMessage, serializeSipMessage, type SipMessage, type SipRequest } from '../../../protocols/sip/message.js';
+import {
+  getHeader,
+  parseSipMessage,
+  serializeSipMessage,
+  type SipMessage,
+  type SipRequest,
+} from '../../../protocols/sip/message.js';
 import { FakeClock } from './fake-clock.js';
 
 export const quiet = { debug() {}, warn() {} };
@@ -28,7 +34,13 @@ export function message(id: string, body: Buffer = UTF8_BODY): OutgoingRequest {
 /** The same request as raw bytes with a Via of our choosing (for raw-socket peers). */
 export function rawMessage(id: string, via: string): Buffer {
   const m = message(id);
-  return serializeSipMessage({ kind: 'request', method: m.method, uri: m.uri, headers: [{ name: 'Via', value: via }, ...m.headers], body: m.body! });
+  return serializeSipMessage({
+    kind: 'request',
+    method: m.method,
+    uri: m.uri,
+    headers: [{ name: 'Via', value: via }, ...m.headers],
+    body: m.body!,
+  });
 }
 
 /** Two endpoints on 127.0.0.1 on one fake clock (time moves only when a test advances it); `b` answers 202 and records what it saw. */
@@ -46,7 +58,13 @@ export async function endpointPair(timers = fastTimers, clock = new FakeClock())
 /** A response to `req` made by hand, the way a minimal peer would. */
 export function answer(req: SipRequest, status: number, reason: string): Buffer {
   const keep = ['via', 'from', 'to', 'call-id', 'cseq'];
-  return serializeSipMessage({ kind: 'response', status, reason, headers: req.headers.filter((h) => keep.includes(h.name.toLowerCase())), body: Buffer.alloc(0) });
+  return serializeSipMessage({
+    kind: 'response',
+    status,
+    reason,
+    headers: req.headers.filter((h) => keep.includes(h.name.toLowerCase())),
+    body: Buffer.alloc(0),
+  });
 }
 
 /** Promises that resolve once a condition holds, re-checked by `check()` on every event that may change it (no polling, no timers). */
@@ -92,7 +110,13 @@ export function pingRequest(n: number, transport: 'UDP' | 'TCP', localPort: numb
     { name: 'Call-ID', value: `flush-${n}` },
     { name: 'CSeq', value: '1 INVITE' },
   ];
-  return serializeSipMessage({ kind: 'request', method: 'INVITE', uri: 'sip:flush@127.0.0.1', headers, body: Buffer.alloc(0) });
+  return serializeSipMessage({
+    kind: 'request',
+    method: 'INVITE',
+    uri: 'sip:flush@127.0.0.1',
+    headers,
+    body: Buffer.alloc(0),
+  });
 }
 
 /** The ping number when `m` answers a pingRequest. */
@@ -116,7 +140,8 @@ export async function udpPeer(reply?: (m: SipMessage, n: number) => Buffer[] | u
     if (pong !== undefined) pongs.add(pong);
     else {
       received.push({ at: clock.now(), raw, message: parsed.ok ? parsed.message : undefined });
-      if (parsed.ok) for (const out of reply?.(parsed.message, received.length) ?? []) sock.send(out, rinfo.port, rinfo.address);
+      if (parsed.ok)
+        for (const out of reply?.(parsed.message, received.length) ?? []) sock.send(out, rinfo.port, rinfo.address);
     }
     events.check();
   });

@@ -36,21 +36,31 @@ function cpimMessage(id: string) {
 
 for (const transport of ['udp', 'tcp'] as const) {
   for (const status of [202, 480]) {
-    testWith('sipp').serial(`our MESSAGE over ${transport} to a SIPp UAS comes back with its status ${status}`, async (t) => {
-      const sipp = await startSipp({ scenario: 'uas-message.xml', transport, set: { status: String(status) }, timeoutSeconds: 20 }, t);
-      const a = await createSipEndpoint({ host: '127.0.0.1', port: 0, timers: { t1: 100 }, log: quiet });
-      try {
-        const res = await a.sendRequest(cpimMessage(`${transport}${status}`), { host: '127.0.0.1', port: sipp.port, transport });
-        t.is(res.status, status);
-        t.truthy(/;tag=/.exec(getHeader(res.headers, 'To') ?? ''), 'SIPp added a To-tag');
-        const run = await sipp.done;
-        t.is(run.code, 0, `SIPp failed:\n${run.stderr}\n${run.errors}`);
-        t.true(run.messages.includes('Grüße über SIPp'), 'the UTF-8 body reached SIPp intact');
-        t.regex(run.messages, new RegExp(`Content-Length: ${Buffer.byteLength(CPIM)}\\r?\\n`));
-      } finally {
-        await a.close();
-      }
-    });
+    testWith('sipp').serial(
+      `our MESSAGE over ${transport} to a SIPp UAS comes back with its status ${status}`,
+      async (t) => {
+        const sipp = await startSipp(
+          { scenario: 'uas-message.xml', transport, set: { status: String(status) }, timeoutSeconds: 20 },
+          t,
+        );
+        const a = await createSipEndpoint({ host: '127.0.0.1', port: 0, timers: { t1: 100 }, log: quiet });
+        try {
+          const res = await a.sendRequest(cpimMessage(`${transport}${status}`), {
+            host: '127.0.0.1',
+            port: sipp.port,
+            transport,
+          });
+          t.is(res.status, status);
+          t.truthy(/;tag=/.exec(getHeader(res.headers, 'To') ?? ''), 'SIPp added a To-tag');
+          const run = await sipp.done;
+          t.is(run.code, 0, `SIPp failed:\n${run.stderr}\n${run.errors}`);
+          t.true(run.messages.includes('Grüße über SIPp'), 'the UTF-8 body reached SIPp intact');
+          t.regex(run.messages, new RegExp(`Content-Length: ${Buffer.byteLength(CPIM)}\\r?\\n`));
+        } finally {
+          await a.close();
+        }
+      },
+    );
   }
 
   testWith('sipp').serial(`a SIPp UAC's CPIM MESSAGE over ${transport} gets 202 from our endpoint`, async (t) => {
@@ -62,7 +72,16 @@ for (const transport of ['udp', 'tcp'] as const) {
       return { status: 202 };
     });
     try {
-      const run = await runSipp({ scenario: 'uac-message.xml', transport, remote: `127.0.0.1:${b.port}`, service: '+4915112345678', timeoutSeconds: 20 }, t);
+      const run = await runSipp(
+        {
+          scenario: 'uac-message.xml',
+          transport,
+          remote: `127.0.0.1:${b.port}`,
+          service: '+4915112345678',
+          timeoutSeconds: 20,
+        },
+        t,
+      );
       t.is(run.code, 0, `SIPp failed:\n${run.stderr}\n${run.errors}`);
       t.regex(run.messages, /SIP\/2.0 202 Accepted/);
       t.is(seen.length, 1);

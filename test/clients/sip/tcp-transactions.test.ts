@@ -5,7 +5,17 @@ import { SipStreamFramer } from '../../../protocols/sip/framer.js';
 import { getHeader, type SipMessage, type SipRequest, type SipResponse } from '../../../protocols/sip/message.js';
 import { freePort } from '../../helpers/ports.js';
 import { FakeClock } from './fake-clock.js';
-import { answer, Conditions, endpointPair, fastTimers, message, pingAnswered, pingRequest, quiet, rawMessage } from './fixtures.js';
+import {
+  answer,
+  Conditions,
+  endpointPair,
+  fastTimers,
+  message,
+  pingAnswered,
+  pingRequest,
+  quiet,
+  rawMessage,
+} from './fixtures.js';
 
 /**
  * A raw TCP server that hands each connection and the requests framed on it to `onRequest`.
@@ -124,7 +134,9 @@ test('over TCP nothing is retransmitted and Timer F still gives 408', async (t) 
   const a = await createSipEndpoint({ host: '127.0.0.1', port: 0, timers: { t1: 10, t2: 40 }, log: quiet, clock });
   try {
     let res: SipResponse | undefined;
-    const pending = a.sendRequest(message('silent'), { host: '127.0.0.1', port: peer.port, transport: 'tcp' }).then((r) => (res = r));
+    const pending = a
+      .sendRequest(message('silent'), { host: '127.0.0.1', port: peer.port, transport: 'tcp' })
+      .then((r) => (res = r));
     await peer.events.until(() => seen.length === 1);
     t.deepEqual(clock.pending(), [{ at: 640, unref: false }], 'only Timer F: no Timer E on TCP (RFC 3261 17.1.2.2)');
     clock.advance(639);
@@ -146,12 +158,21 @@ test('over TCP nothing is retransmitted and Timer F still gives 408', async (t) 
 
 test('requests to one TCP destination share one connection, also when sent at once', async (t) => {
   const peer = await tcpPeer((req, s) => s.write(answer(req, 200, 'OK')));
-  const a = await createSipEndpoint({ host: '127.0.0.1', port: 0, timers: fastTimers, log: quiet, clock: new FakeClock() });
+  const a = await createSipEndpoint({
+    host: '127.0.0.1',
+    port: 0,
+    timers: fastTimers,
+    log: quiet,
+    clock: new FakeClock(),
+  });
   try {
     const dest = { host: '127.0.0.1', port: peer.port, transport: 'tcp' as const };
     const first = await Promise.all([1, 2, 3].map((n) => a.sendRequest(message(`c${n}`), dest)));
     const later = await a.sendRequest(message('c4'), dest);
-    t.deepEqual([...first, later].map((r) => r.status), [200, 200, 200, 200]);
+    t.deepEqual(
+      [...first, later].map((r) => r.status),
+      [200, 200, 200, 200],
+    );
     t.is(peer.sockets.length, 1);
   } finally {
     await a.close();
@@ -181,7 +202,9 @@ test('a framing error closes the connection; a framed but malformed request gets
   const { b, seen, close } = await endpointPair();
   const c = await tcpClient(b.port);
   try {
-    const bad = rawMessage('bad', 'SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bKbad').toString('latin1').replace('To: ', 'Broken header line\r\nTo: ');
+    const bad = rawMessage('bad', 'SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bKbad')
+      .toString('latin1')
+      .replace('To: ', 'Broken header line\r\nTo: ');
     c.s.write(Buffer.from(bad, 'latin1')); // the same bytes: the body is UTF-8, Content-Length counts its bytes
     await c.count(1);
     t.like(c.got[0], { kind: 'response', status: 400 });
@@ -224,7 +247,10 @@ test('Timer J is zero on TCP: once it has fired, the same request on the connect
     c.s.write(req);
     await c.count(2);
     t.is(calls, 2);
-    t.deepEqual(c.got.map((m) => (m as SipResponse).reason), ['Accepted 1', 'Accepted 2']);
+    t.deepEqual(
+      c.got.map((m) => (m as SipResponse).reason),
+      ['Accepted 1', 'Accepted 2'],
+    );
   } finally {
     c.s.destroy();
     await b.close();

@@ -17,11 +17,22 @@ test('an unanswered request is retransmitted at T1 then 2*T1 and resolves when t
   const a = await createSipEndpoint({ host: '127.0.0.1', port: 0, timers: fastTimers, log: quiet, clock });
   try {
     const res = track(a.sendRequest(message('e'), { host: '127.0.0.1', port: peer.port, transport: 'udp' }), clock);
-    await runTimersUntil(clock, () => peer.settle(a.port), () => res.value !== undefined);
+    await runTimersUntil(
+      clock,
+      () => peer.settle(a.port),
+      () => res.value !== undefined,
+    );
     t.is(res.value!.status, 200);
     t.is(res.at, 150, 'resolved by the answer to the third send');
-    t.deepEqual(peer.received.map((r) => r.at), [0, 50, 150], 'sent at 0, then after T1 (50 ms), then after 2*T1 (RFC 3261 17.1.2.2)');
-    t.true(peer.received.every((r) => r.raw.equals(peer.received[0].raw)), 'retransmissions are the same bytes');
+    t.deepEqual(
+      peer.received.map((r) => r.at),
+      [0, 50, 150],
+      'sent at 0, then after T1 (50 ms), then after 2*T1 (RFC 3261 17.1.2.2)',
+    );
+    t.true(
+      peer.received.every((r) => r.raw.equals(peer.received[0].raw)),
+      'retransmissions are the same bytes',
+    );
     t.deepEqual(clock.pending(), [], 'the final response stopped Timers E and F');
     clock.advance(64 * fastTimers.t1);
     await peer.settle(a.port);
@@ -34,20 +45,42 @@ test('an unanswered request is retransmitted at T1 then 2*T1 and resolves when t
 
 test('Timer E doubles up to T2 and, after a provisional response, fires every T2', async (t) => {
   const clock = new FakeClock();
-  const peer = await udpPeer((m, n) => (n === 1 ? [answer(m as SipRequest, 100, 'Trying')] : n === 4 ? [answer(m as SipRequest, 202, 'Accepted')] : undefined), clock);
+  const peer = await udpPeer(
+    (m, n) =>
+      n === 1
+        ? [answer(m as SipRequest, 100, 'Trying')]
+        : n === 4
+          ? [answer(m as SipRequest, 202, 'Accepted')]
+          : undefined,
+    clock,
+  );
   const plain = await udpPeer((m, n) => (n === 5 ? [answer(m as SipRequest, 202, 'Accepted')] : undefined), clock);
   const a = await createSipEndpoint({ host: '127.0.0.1', port: 0, timers: { t1: 40, t2: 100 }, log: quiet, clock });
   try {
-    const afterTrying = track(a.sendRequest(message('p'), { host: '127.0.0.1', port: peer.port, transport: 'udp' }), clock);
-    const doubling = track(a.sendRequest(message('q'), { host: '127.0.0.1', port: plain.port, transport: 'udp' }), clock);
+    const afterTrying = track(
+      a.sendRequest(message('p'), { host: '127.0.0.1', port: peer.port, transport: 'udp' }),
+      clock,
+    );
+    const doubling = track(
+      a.sendRequest(message('q'), { host: '127.0.0.1', port: plain.port, transport: 'udp' }),
+      clock,
+    );
     const settle = () => Promise.all([peer.settle(a.port), plain.settle(a.port)]);
     await runTimersUntil(clock, settle, () => afterTrying.value !== undefined && doubling.value !== undefined);
     t.is(afterTrying.value!.status, 202, 'a provisional does not resolve; the final does');
     t.is(afterTrying.at, 300);
     t.is(doubling.value!.status, 202);
     t.is(doubling.at, 320);
-    t.deepEqual(peer.received.map((r) => r.at), [0, 100, 200, 300], 'every T2 (100 ms) in Proceeding (100 Trying came at 0)');
-    t.deepEqual(plain.received.map((r) => r.at), [0, 40, 120, 220, 320], '40 then 80 ms, then capped at T2 (100 ms)');
+    t.deepEqual(
+      peer.received.map((r) => r.at),
+      [0, 100, 200, 300],
+      'every T2 (100 ms) in Proceeding (100 Trying came at 0)',
+    );
+    t.deepEqual(
+      plain.received.map((r) => r.at),
+      [0, 40, 120, 220, 320],
+      '40 then 80 ms, then capped at T2 (100 ms)',
+    );
   } finally {
     await a.close();
     await Promise.all([peer.close(), plain.close()]);
@@ -60,11 +93,19 @@ test('no final response within Timer F (64*T1) resolves as 408', async (t) => {
   const a = await createSipEndpoint({ host: '127.0.0.1', port: 0, timers: { t1: 10, t2: 40 }, log: quiet, clock });
   try {
     const res = track(a.sendRequest(message('f'), { host: '127.0.0.1', port: peer.port, transport: 'udp' }), clock);
-    await runTimersUntil(clock, () => peer.settle(a.port), () => res.value !== undefined);
+    await runTimersUntil(
+      clock,
+      () => peer.settle(a.port),
+      () => res.value !== undefined,
+    );
     t.is(res.value!.status, 408);
     t.is(res.at, 640, 'Timer F is 64*T1');
     const resent = [10, 30, 70, 110, 150, 190, 230, 270, 310, 350, 390, 430, 470, 510, 550, 590, 630];
-    t.deepEqual(peer.received.map((r) => r.at), [0, ...resent], 'retransmitted all along: 10, 20, then every T2 (40 ms)');
+    t.deepEqual(
+      peer.received.map((r) => r.at),
+      [0, ...resent],
+      'retransmitted all along: 10, 20, then every T2 (40 ms)',
+    );
     t.deepEqual(clock.pending(), []);
     clock.advance(64 * 10);
     await peer.settle(a.port);
@@ -78,12 +119,26 @@ test('no final response within Timer F (64*T1) resolves as 408', async (t) => {
 test('responses for another branch or another method do not complete the transaction', async (t) => {
   const peer = await udpPeer((m) => {
     const req = m as SipRequest;
-    const other = { ...req, headers: req.headers.map((h) => (h.name === 'Via' ? { ...h, value: h.value.replace(/branch=[^;]+/, 'branch=z9hG4bKother') } : h)) };
-    const wrongMethod = { ...req, headers: req.headers.map((h) => (h.name === 'CSeq' ? { ...h, value: '1 OPTIONS' } : h)) };
+    const other = {
+      ...req,
+      headers: req.headers.map((h) =>
+        h.name === 'Via' ? { ...h, value: h.value.replace(/branch=[^;]+/, 'branch=z9hG4bKother') } : h,
+      ),
+    };
+    const wrongMethod = {
+      ...req,
+      headers: req.headers.map((h) => (h.name === 'CSeq' ? { ...h, value: '1 OPTIONS' } : h)),
+    };
     return [answer(other, 500, 'Other'), answer(wrongMethod, 500, 'Wrong'), answer(req, 202, 'Accepted')];
   });
   // The fake clock never moves: one send, no retransmission; the outcome is the first matching response.
-  const a = await createSipEndpoint({ host: '127.0.0.1', port: 0, timers: fastTimers, log: quiet, clock: new FakeClock() });
+  const a = await createSipEndpoint({
+    host: '127.0.0.1',
+    port: 0,
+    timers: fastTimers,
+    log: quiet,
+    clock: new FakeClock(),
+  });
   try {
     t.is((await a.sendRequest(message('m'), { host: '127.0.0.1', port: peer.port, transport: 'udp' })).status, 202);
   } finally {
@@ -93,7 +148,13 @@ test('responses for another branch or another method do not complete the transac
 });
 
 test('a retransmitted request is absorbed (handler called once) and the same response re-sent to the rport source', async (t) => {
-  const b = await createSipEndpoint({ host: '127.0.0.1', port: 0, timers: fastTimers, log: quiet, clock: new FakeClock() });
+  const b = await createSipEndpoint({
+    host: '127.0.0.1',
+    port: 0,
+    timers: fastTimers,
+    log: quiet,
+    clock: new FakeClock(),
+  });
   let calls = 0;
   const called = deferred();
   const release = deferred();
@@ -121,7 +182,10 @@ test('a retransmitted request is absorbed (handler called once) and the same res
     t.true(peer.received[0].raw.equals(peer.received[1].raw), 'the same response, same To-tag, each time');
     const res = peer.received[0].message as SipResponse;
     t.is(res.status, 202);
-    t.is(getHeader(res.headers, 'Via'), `SIP/2.0/UDP 192.0.2.1:5099;branch=z9hG4bKabsorb;rport=${peer.port};received=127.0.0.1`);
+    t.is(
+      getHeader(res.headers, 'Via'),
+      `SIP/2.0/UDP 192.0.2.1:5099;branch=z9hG4bKabsorb;rport=${peer.port};received=127.0.0.1`,
+    );
   } finally {
     await peer.close();
     await b.close();
@@ -138,7 +202,11 @@ test('Timer J: a retransmission up to 64*T1 after the response is absorbed, one 
     const req = rawMessage('tj', 'SIP/2.0/UDP 192.0.2.1:5099;branch=z9hG4bKtimerj;rport');
     await peer.send(req, b.port);
     await peer.count(1);
-    t.deepEqual(clock.pending(), [{ at: 64 * fastTimers.t1, unref: true }], "Timer J (RFC 3261 17.2.2), unref'd: it keeps no process alive");
+    t.deepEqual(
+      clock.pending(),
+      [{ at: 64 * fastTimers.t1, unref: true }],
+      "Timer J (RFC 3261 17.2.2), unref'd: it keeps no process alive",
+    );
     clock.advance(64 * fastTimers.t1 - 1);
     await peer.send(req, b.port);
     await peer.count(2);
@@ -195,7 +263,12 @@ test('the same branch from another sent-by, or a method without the magic cookie
 
 test('a request with a truncated body is answered 400; one without readable headers is dropped', async (t) => {
   const warnings: string[] = [];
-  const b = await createSipEndpoint({ host: '127.0.0.1', port: 0, timers: fastTimers, log: { debug() {}, warn: (o) => warnings.push(JSON.stringify(o)) } });
+  const b = await createSipEndpoint({
+    host: '127.0.0.1',
+    port: 0,
+    timers: fastTimers,
+    log: { debug() {}, warn: (o) => warnings.push(JSON.stringify(o)) },
+  });
   let calls = 0;
   b.onRequest(() => ({ status: 200, reason: `${++calls}` }));
   const peer = await udpPeer();
@@ -208,7 +281,12 @@ test('a request with a truncated body is answered 400; one without readable head
     t.is(calls, 0);
     t.is(peer.received.length, 1);
     const res = parseSipMessage(peer.received[0].raw);
-    t.true(res.ok && res.message.kind === 'response' && res.message.status === 400 && /Content-Length/.test(res.message.reason));
+    t.true(
+      res.ok &&
+        res.message.kind === 'response' &&
+        res.message.status === 400 &&
+        /Content-Length/.test(res.message.reason),
+    );
     t.is(warnings.length, 2, 'both unparseable datagrams are logged, the keep-alive is not');
   } finally {
     await peer.close();
@@ -230,13 +308,22 @@ test('a CANCEL for a pending non-INVITE transaction is answered 200 and does not
     const via = 'SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bKcancelme;rport';
     await peer.send(rawMessage('cx', via), b.port);
     await called.promise;
-    const cancel = rawMessage('cx', via).toString('latin1').replace('MESSAGE sip:', 'CANCEL sip:').replace('CSeq: 1 MESSAGE', 'CSeq: 1 CANCEL');
+    const cancel = rawMessage('cx', via)
+      .toString('latin1')
+      .replace('MESSAGE sip:', 'CANCEL sip:')
+      .replace('CSeq: 1 MESSAGE', 'CSeq: 1 CANCEL');
     await peer.send(Buffer.from(cancel, 'latin1'), b.port);
     await peer.count(1);
     release.resolve();
     await peer.count(2);
-    const statuses = peer.received.map((r) => `${(r.message as SipResponse).status} ${getHeader(r.message!.headers, 'CSeq')}`);
-    t.deepEqual(statuses, ['200 1 CANCEL', '202 1 MESSAGE'], 'the CANCEL is answered while the MESSAGE is pending, which still gets its answer');
+    const statuses = peer.received.map(
+      (r) => `${(r.message as SipResponse).status} ${getHeader(r.message!.headers, 'CSeq')}`,
+    );
+    t.deepEqual(
+      statuses,
+      ['200 1 CANCEL', '202 1 MESSAGE'],
+      'the CANCEL is answered while the MESSAGE is pending, which still gets its answer',
+    );
   } finally {
     await peer.close();
     await b.close();

@@ -1,7 +1,14 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { formatMmsAddress, parseMmsAddress, type MmsAddress } from '../../../protocols/address/mms-address.js';
-import { cpmUriToMms, mmsToCpmUri, normaliseE164, parseCpmUri, parseNameAddr, formatNameAddr } from '../../../protocols/address/uri.js';
+import {
+  cpmUriToMms,
+  mmsToCpmUri,
+  normaliseE164,
+  parseCpmUri,
+  parseNameAddr,
+  formatNameAddr,
+} from '../../../protocols/address/uri.js';
 
 const parse = (s: string): MmsAddress => {
   const r = parseMmsAddress(s);
@@ -11,17 +18,35 @@ const parse = (s: string): MmsAddress => {
 const opts = { defaultCountry: 'US', sipDomain: 'ims.example.net', form: 'tel' as const };
 
 test('the MMS address forms of MMS_ENC parse', (t) => {
-  t.deepEqual(parse('+12025550199/TYPE=PLMN@mms.iwf.example.net'), { kind: 'plmn', number: '+12025550199', domain: 'mms.iwf.example.net' });
+  t.deepEqual(parse('+12025550199/TYPE=PLMN@mms.iwf.example.net'), {
+    kind: 'plmn',
+    number: '+12025550199',
+    domain: 'mms.iwf.example.net',
+  });
   t.deepEqual(parse('+1-202-555.0199/type=plmn@x'), { kind: 'plmn', number: '+12025550199', domain: 'x' });
   t.deepEqual(parse('10.1.2.3/TYPE=IPv4'), { kind: 'ipv4', ip: '10.1.2.3', domain: undefined });
   t.deepEqual(parse('Joe <joe@example.com>'), { kind: 'email', local: 'joe', domain: 'example.com' });
   t.deepEqual(parse('12345'), { kind: 'shortcode', code: '12345' });
-  t.deepEqual(parse('abc%2Fdef/TYPE=X_OTHER@mms.x'), { kind: 'other', typeToken: 'X_OTHER', value: 'abc/def', domain: 'mms.x' });
-  t.deepEqual(parse('+4915112345678@mms.nowsms.example'), { kind: 'plmn', number: '+4915112345678', domain: 'mms.nowsms.example' });
+  t.deepEqual(parse('abc%2Fdef/TYPE=X_OTHER@mms.x'), {
+    kind: 'other',
+    typeToken: 'X_OTHER',
+    value: 'abc/def',
+    domain: 'mms.x',
+  });
+  t.deepEqual(parse('+4915112345678@mms.nowsms.example'), {
+    kind: 'plmn',
+    number: '+4915112345678',
+    domain: 'mms.nowsms.example',
+  });
 });
 
 test('escaped, quoted, bracketed and upper-case SIP targets become URIs', (t) => {
-  for (const s of ['sip%3Abob%40ims.example.net/TYPE=SIP', '"sip:bob@ims.example.net"', '<sip:bob@ims.example.net>', 'SIP:bob@ims.example.net']) {
+  for (const s of [
+    'sip%3Abob%40ims.example.net/TYPE=SIP',
+    '"sip:bob@ims.example.net"',
+    '<sip:bob@ims.example.net>',
+    'SIP:bob@ims.example.net',
+  ]) {
     t.deepEqual(parse(s), { kind: 'uri', uri: 'sip:bob@ims.example.net' }, s);
   }
   t.deepEqual(parse('tel:+12025550199'), { kind: 'uri', uri: 'tel:+12025550199' });
@@ -55,31 +80,60 @@ test('E.164 normalisation accepts possible numbers and national forms', (t) => {
 });
 
 test('MMS addresses map to tel:, sip:;user=phone or sip: URIs, and what has no CPM form is refused', (t) => {
-  t.deepEqual(mmsToCpmUri(parse('+12025550199/TYPE=PLMN@x'), opts), { ok: true, e164: '+12025550199', uri: 'tel:+12025550199' });
+  t.deepEqual(mmsToCpmUri(parse('+12025550199/TYPE=PLMN@x'), opts), {
+    ok: true,
+    e164: '+12025550199',
+    uri: 'tel:+12025550199',
+  });
   t.deepEqual(mmsToCpmUri(parse('2025550199/TYPE=PLMN@x'), { ...opts, form: 'sip' }), {
     ok: true,
     e164: '+12025550199',
     uri: 'sip:+12025550199@ims.example.net;user=phone',
   });
   t.like(mmsToCpmUri(parse('alice@example.com'), opts), { ok: true, uri: 'sip:alice@example.com' });
-  t.like(mmsToCpmUri(parse('sip%3Abob%40ims.example.net/TYPE=SIP'), opts), { ok: true, uri: 'sip:bob@ims.example.net' });
+  t.like(mmsToCpmUri(parse('sip%3Abob%40ims.example.net/TYPE=SIP'), opts), {
+    ok: true,
+    uri: 'sip:bob@ims.example.net',
+  });
   t.like(mmsToCpmUri(parse('12345'), opts), { ok: false });
   t.like(mmsToCpmUri(parse('10.1.2.3/TYPE=IPv4'), opts), { ok: false });
 });
 
 test('CPM URIs map back to MMS addresses under our MMSE domain', (t) => {
   const o = { defaultCountry: 'US', mmsDomain: 'mms.iwf.example.net' };
-  t.deepEqual(cpmUriToMms('tel:+12025550199', o), { ok: true, e164: '+12025550199', address: { kind: 'plmn', number: '+12025550199', domain: 'mms.iwf.example.net' } });
+  t.deepEqual(cpmUriToMms('tel:+12025550199', o), {
+    ok: true,
+    e164: '+12025550199',
+    address: { kind: 'plmn', number: '+12025550199', domain: 'mms.iwf.example.net' },
+  });
   t.like(cpmUriToMms('<sip:+12025550199@ims.example.net;user=phone>', o), { ok: true, e164: '+12025550199' });
-  t.deepEqual(cpmUriToMms('sip:alice@example.com', o), { ok: true, address: { kind: 'email', local: 'alice', domain: 'example.com' } });
+  t.deepEqual(cpmUriToMms('sip:alice@example.com', o), {
+    ok: true,
+    address: { kind: 'email', local: 'alice', domain: 'example.com' },
+  });
   t.like(cpmUriToMms('mailto:x@y', o), { ok: false });
-  t.is(formatMmsAddress((cpmUriToMms('tel:+12025550199', o) as { address: MmsAddress }).address), '+12025550199/TYPE=PLMN@mms.iwf.example.net');
+  t.is(
+    formatMmsAddress((cpmUriToMms('tel:+12025550199', o) as { address: MmsAddress }).address),
+    '+12025550199/TYPE=PLMN@mms.iwf.example.net',
+  );
 });
 
 test('URIs and name-addrs parse', (t) => {
-  t.like(parseCpmUri('sip:+12025550199@ims.example.net;user=phone'), { scheme: 'sip', number: '+12025550199', host: 'ims.example.net' });
+  t.like(parseCpmUri('sip:+12025550199@ims.example.net;user=phone'), {
+    scheme: 'sip',
+    number: '+12025550199',
+    host: 'ims.example.net',
+  });
   t.like(parseCpmUri('tel:+1-202-555-0199'), { scheme: 'tel', number: '+12025550199' });
   t.is(parseCpmUri('http://x'), undefined);
-  t.deepEqual(parseNameAddr('"Alice \\"A\\"" <sip:alice@example.com>;tag=1'), { display: 'Alice "A"', uri: 'sip:alice@example.com', params: { tag: '1' } });
-  t.deepEqual(parseNameAddr(formatNameAddr('tel:+12025550101')), { display: undefined, uri: 'tel:+12025550101', params: {} });
+  t.deepEqual(parseNameAddr('"Alice \\"A\\"" <sip:alice@example.com>;tag=1'), {
+    display: 'Alice "A"',
+    uri: 'sip:alice@example.com',
+    params: { tag: '1' },
+  });
+  t.deepEqual(parseNameAddr(formatNameAddr('tel:+12025550101')), {
+    display: undefined,
+    uri: 'tel:+12025550101',
+    params: {},
+  });
 });

@@ -56,9 +56,17 @@ test('the forward.RES, delivery report and read reply vectors parse', (t) => {
 
 test('header names, the type token and Yes/No are read case-insensitively, ids unquoted', (t) => {
   const raw = [
-    'From: a@x', 'To: b@y', 'Date: Tue, 04 Mar 2025 10:15:02 +0000',
-    'x-mms-message-type: MM4_Delivery_report.REQ', 'X-Mms-Transaction-Id: t1', 'X-Mms-Message-Id: m1',
-    'X-MMS-MM-STATUS-CODE: Unrecognized', 'X-Mms-Ack-Request: yes', 'X-Vendor-Thing: 42', '', '',
+    'From: a@x',
+    'To: b@y',
+    'Date: Tue, 04 Mar 2025 10:15:02 +0000',
+    'x-mms-message-type: MM4_Delivery_report.REQ',
+    'X-Mms-Transaction-Id: t1',
+    'X-Mms-Message-Id: m1',
+    'X-MMS-MM-STATUS-CODE: Unrecognized',
+    'X-Mms-Ack-Request: yes',
+    'X-Vendor-Thing: 42',
+    '',
+    '',
   ].join('\r\n');
   const pdu = ok(raw);
   if (pdu.type !== 'MM4_delivery_report.REQ') return t.fail();
@@ -70,7 +78,9 @@ test('header names, the type token and Yes/No are read case-insensitively, ids u
 });
 
 test('a relative X-Mms-Expiry is kept as seconds', (t) => {
-  const raw = vector('mm4-forward-req-text.eml').toString().replace(/X-Mms-Expiry: .*/, 'X-Mms-Expiry: 3600');
+  const raw = vector('mm4-forward-req-text.eml')
+    .toString()
+    .replace(/X-Mms-Expiry: .*/, 'X-Mms-Expiry: 3600');
   const pdu = ok(raw);
   t.deepEqual(pdu.type === 'MM4_forward.REQ' && pdu.expiry, { relativeSeconds: 3600 });
 });
@@ -90,18 +100,49 @@ test('missing mandatory headers give the MM4 status and name the header, with wh
   t.like(noType, { ok: false, status: 'Error-message-format-corrupt' });
   const unknown = parseMm4(Buffer.from(base.replace('MM4_forward.REQ', 'MM4_capability_negotiation.REQ')));
   t.like(unknown, { ok: false, status: 'Error-unsupported-message' });
-  const res = parseMm4(Buffer.from(vector('mm4-forward-res.eml').toString().replace(/X-Mms-Request-Status-Code: [^\n]*\n/, '')));
+  const res = parseMm4(
+    Buffer.from(
+      vector('mm4-forward-res.eml')
+        .toString()
+        .replace(/X-Mms-Request-Status-Code: [^\n]*\n/, ''),
+    ),
+  );
   t.like(res, { ok: false, error: 'missing X-Mms-Request-Status-Code' });
 });
 
-const common = { version: '6.16.0', transactionId: 'T-1', messageId: 'M-1@x', from: 'sys@a.example', to: ['sys@b.example'], sender: 'sys@a.example', date: new Date('2025-03-04T10:15:03.000Z'), rfc822MessageId: '<r1@a.example>', idsQuoted: true, extraHeaders: [] };
+const common = {
+  version: '6.16.0',
+  transactionId: 'T-1',
+  messageId: 'M-1@x',
+  from: 'sys@a.example',
+  to: ['sys@b.example'],
+  sender: 'sys@a.example',
+  date: new Date('2025-03-04T10:15:03.000Z'),
+  rfc822MessageId: '<r1@a.example>',
+  idsQuoted: true,
+  extraHeaders: [],
+};
 
 test('every PDU type survives serialize -> parse', (t) => {
   const pdus: Mm4Pdu[] = [
-    { ...common, type: 'MM4_forward.RES', requestStatus: 'Error-network-problem', statusText: 'Nicht zugestellt: Ünbekannt' },
+    {
+      ...common,
+      type: 'MM4_forward.RES',
+      requestStatus: 'Error-network-problem',
+      statusText: 'Nicht zugestellt: Ünbekannt',
+    },
     { ...common, idsQuoted: false, type: 'MM4_delivery_report.RES', requestStatus: 'Ok', statusText: 'fine' },
     { ...common, type: 'MM4_read_reply_report.RES', requestStatus: 'Ok' },
-    { ...common, type: 'MM4_delivery_report.REQ', mmStatus: 'Rejected', mmStatusExtension: 'Rejection-by-MMS-recipient', statusText: 'x', ackRequest: true, originatorSystem: 'sys@a.example', forwardToOriginatorUa: true },
+    {
+      ...common,
+      type: 'MM4_delivery_report.REQ',
+      mmStatus: 'Rejected',
+      mmStatusExtension: 'Rejection-by-MMS-recipient',
+      statusText: 'x',
+      ackRequest: true,
+      originatorSystem: 'sys@a.example',
+      forwardToOriginatorUa: true,
+    },
     { ...common, type: 'MM4_read_reply_report.REQ', readStatus: 'Deleted without being read', ackRequest: false },
   ];
   for (const pdu of pdus) {
@@ -113,7 +154,11 @@ test('every PDU type survives serialize -> parse', (t) => {
 test('a forward.REQ with a non-ASCII subject and text round-trips', (t) => {
   const pdu = ok(crlf(vector('mm4-forward-req-text.eml')));
   if (pdu.type !== 'MM4_forward.REQ') return t.fail();
-  const changed = { ...pdu, subject: 'Grüße aus Köln ✓', content: { ...pdu.content, params: { charset: 'utf-8' }, body: Buffer.from('Hällo ✓\r\nzweite Zeile') } };
+  const changed = {
+    ...pdu,
+    subject: 'Grüße aus Köln ✓',
+    content: { ...pdu.content, params: { charset: 'utf-8' }, body: Buffer.from('Hällo ✓\r\nzweite Zeile') },
+  };
   const back = ok(serializeMm4(changed));
   if (back.type !== 'MM4_forward.REQ') return t.fail();
   t.is(back.subject, 'Grüße aus Köln ✓');
@@ -130,7 +175,22 @@ test('hostile input never throws', (t) => {
     }),
     { numRuns: 500 },
   );
-  const headerish = fc.array(fc.tuple(fc.constantFrom('X-Mms-Message-Type', 'X-Mms-Transaction-ID', 'X-Mms-Message-ID', 'From', 'To', 'Content-Type', 'X-Mms-Expiry', 'Date'), fc.string({ maxLength: 80 })), { maxLength: 12 });
+  const headerish = fc.array(
+    fc.tuple(
+      fc.constantFrom(
+        'X-Mms-Message-Type',
+        'X-Mms-Transaction-ID',
+        'X-Mms-Message-ID',
+        'From',
+        'To',
+        'Content-Type',
+        'X-Mms-Expiry',
+        'Date',
+      ),
+      fc.string({ maxLength: 80 }),
+    ),
+    { maxLength: 12 },
+  );
   fc.assert(
     fc.property(headerish, fc.string({ maxLength: 200 }), (hs, body) => {
       const raw = hs.map(([k, v]) => `${k}: ${v}`).join('\r\n') + '\r\n\r\n' + body;
@@ -138,15 +198,19 @@ test('hostile input never throws', (t) => {
     }),
     { numRuns: 500 },
   );
-  const deep = 'X-Mms-Message-Type: MM4_forward.REQ\r\nX-Mms-Transaction-ID: t\r\nX-Mms-Message-ID: m\r\nFrom: a@b\r\nTo: c@d\r\n' +
-    'Content-Type: multipart/mixed; boundary=b\r\n\r\n' + '--b\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n'.repeat(200);
+  const deep =
+    'X-Mms-Message-Type: MM4_forward.REQ\r\nX-Mms-Transaction-ID: t\r\nX-Mms-Message-ID: m\r\nFrom: a@b\r\nTo: c@d\r\n' +
+    'Content-Type: multipart/mixed; boundary=b\r\n\r\n' +
+    '--b\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n'.repeat(200);
   t.true(parseMm4(Buffer.from(deep)).ok);
   t.false(parseMm4(Buffer.alloc(17 * 1024 * 1024, 65)).ok);
   t.false(parseMm4(Buffer.from('X-Mms-Message-Type: ' + 'A'.repeat(100_000))).ok);
 });
 
 test('a part with broken base64 makes the forward.REQ a clear Error-message-format-corrupt', (t) => {
-  const raw = vector('mm4-forward-req-image.eml').toString().replace(/(Content-Type: image\/jpeg[\s\S]*?\r?\n\r?\n)([A-Za-z0-9+/]{8})/, '$1$2!!##');
+  const raw = vector('mm4-forward-req-image.eml')
+    .toString()
+    .replace(/(Content-Type: image\/jpeg[\s\S]*?\r?\n\r?\n)([A-Za-z0-9+/]{8})/, '$1$2!!##');
   const r = parseMm4(Buffer.from(raw));
   t.like(r, { ok: false, status: 'Error-message-format-corrupt', partial: { transactionId: 'T-20250304-0002' } });
   if (!r.ok) t.regex(r.error, /image\/jpeg: invalid characters in base64/);

@@ -2,7 +2,9 @@ import test from 'ava';
 import { deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { ACCEPT_ENCODING, decodeSipBody } from '../../../protocols/sip/content-encoding.js';
 
-const cpim = Buffer.from('From: <sip:+12025550199@ims.example.net>\r\nTo: <sip:+12025550101@ims.example.net>\r\n\r\nContent-Type: message/imdn+xml\r\n\r\n<imdn/>');
+const cpim = Buffer.from(
+  'From: <sip:+12025550199@ims.example.net>\r\nTo: <sip:+12025550101@ims.example.net>\r\n\r\nContent-Type: message/imdn+xml\r\n\r\n<imdn/>',
+);
 const enc = (value: string) => [{ name: 'Content-Encoding', value }];
 
 test('a body without Content-Encoding is passed through untouched', (t) => {

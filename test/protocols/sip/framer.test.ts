@@ -5,7 +5,13 @@ import { getHeader, serializeSipMessage, type SipParseError } from '../../../pro
 import { vector } from '../vectors.js';
 
 const message = (n: number, body = `body ${n} ✓`) =>
-  serializeSipMessage({ kind: 'request', method: 'MESSAGE', uri: 'sip:b@x', headers: [{ name: 'Call-ID', value: `c${n}` }], body: Buffer.from(body, 'utf8') });
+  serializeSipMessage({
+    kind: 'request',
+    method: 'MESSAGE',
+    uri: 'sip:b@x',
+    headers: [{ name: 'Call-ID', value: `c${n}` }],
+    body: Buffer.from(body, 'utf8'),
+  });
 
 function feed(framer: SipStreamFramer, stream: Buffer, cuts: number[]) {
   const got = [];
@@ -18,12 +24,23 @@ function feed(framer: SipStreamFramer, stream: Buffer, cuts: number[]) {
 }
 
 test('messages split anywhere or coalesced come out whole, keep-alives skipped and counted as pings', (t) => {
-  const stream = Buffer.concat([Buffer.from('\r\n\r\n'), message(1), message(2), Buffer.from('\r\n\r\n'), vector('sip-message-cpim-fthttp.txt'), message(3)]);
+  const stream = Buffer.concat([
+    Buffer.from('\r\n\r\n'),
+    message(1),
+    message(2),
+    Buffer.from('\r\n\r\n'),
+    vector('sip-message-cpim-fthttp.txt'),
+    message(3),
+  ]);
   for (const step of [1, 2, 3, 7, 64, stream.length]) {
     const f = new SipStreamFramer();
     const cuts = Array.from({ length: Math.ceil(stream.length / step) }, (_, i) => i * step);
     const got = feed(f, stream, cuts);
-    t.deepEqual(got.map((m) => getHeader(m.headers, 'Call-ID')), ['c1', 'c2', '7c2d9e4f-1a6b-4f3c-8d2e-0a9b8c7d6e51@iwf1.ims.example.net', 'c3'], `chunks of ${step}`);
+    t.deepEqual(
+      got.map((m) => getHeader(m.headers, 'Call-ID')),
+      ['c1', 'c2', '7c2d9e4f-1a6b-4f3c-8d2e-0a9b8c7d6e51@iwf1.ims.example.net', 'c3'],
+      `chunks of ${step}`,
+    );
     t.is(got[0].body.toString('utf8'), 'body 1 ✓');
     t.is(got[2].body.length, 847);
     t.is(f.pings, 2, `chunks of ${step}`);
@@ -69,8 +86,16 @@ test('a head or message over the bound fails the stream', (t) => {
 test('a framed message that does not parse is reported and the stream goes on', (t) => {
   const invalid: SipParseError[] = [];
   const f = new SipStreamFramer(undefined, (e) => invalid.push(e));
-  const got = f.push(Buffer.concat([Buffer.from('MESSAGE sip:x SIP/2.0\r\nCall-ID: bad\r\nNoColonHere\r\nContent-Length: 2\r\n\r\nhi'), message(2)]));
-  t.deepEqual(got.map((m) => getHeader(m.headers, 'Call-ID')), ['c2']);
+  const got = f.push(
+    Buffer.concat([
+      Buffer.from('MESSAGE sip:x SIP/2.0\r\nCall-ID: bad\r\nNoColonHere\r\nContent-Length: 2\r\n\r\nhi'),
+      message(2),
+    ]),
+  );
+  t.deepEqual(
+    got.map((m) => getHeader(m.headers, 'Call-ID')),
+    ['c2'],
+  );
   t.is(invalid.length, 1);
   t.regex(invalid[0].error, /malformed header/);
   t.is(getHeader(invalid[0].partial!.headers, 'Call-ID'), 'bad');
@@ -78,7 +103,9 @@ test('a framed message that does not parse is reported and the stream goes on', 
 });
 
 test('a head trickling in byte by byte costs linear time', (t) => {
-  const head = Buffer.from(`OPTIONS sip:x SIP/2.0\r\n${`X-Pad: ${'a'.repeat(2000)}\r\n`.repeat(100)}Content-Length: 0\r\n\r\n`);
+  const head = Buffer.from(
+    `OPTIONS sip:x SIP/2.0\r\n${`X-Pad: ${'a'.repeat(2000)}\r\n`.repeat(100)}Content-Length: 0\r\n\r\n`,
+  );
   const f = new SipStreamFramer(300_000);
   const start = Date.now();
   const got = [];

@@ -1,6 +1,13 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { getHeader, getHeaders, parseSipMessage, serializeSipMessage, setHeader, type SipMessage } from '../../../protocols/sip/message.js';
+import {
+  getHeader,
+  getHeaders,
+  parseSipMessage,
+  serializeSipMessage,
+  setHeader,
+  type SipMessage,
+} from '../../../protocols/sip/message.js';
 import { statusReason } from '../../../protocols/sip/status.js';
 import { vector } from '../vectors.js';
 
@@ -34,7 +41,19 @@ test('the FT-over-HTTP vector keeps its two Accept-Contact headers apart and in 
 });
 
 test('compact header names are expanded to their full names', (t) => {
-  const compact = { i: 'Call-ID', f: 'From', t: 'To', v: 'Via', m: 'Contact', l: 'Content-Length', c: 'Content-Type', k: 'Supported', s: 'Subject', e: 'Content-Encoding', o: 'Event' };
+  const compact = {
+    i: 'Call-ID',
+    f: 'From',
+    t: 'To',
+    v: 'Via',
+    m: 'Contact',
+    l: 'Content-Length',
+    c: 'Content-Type',
+    k: 'Supported',
+    s: 'Subject',
+    e: 'Content-Encoding',
+    o: 'Event',
+  };
   const lines = Object.keys(compact).map((k) => (k === 'l' ? 'l: 2' : `${k}: value-${k}`));
   const m = parsed(`MESSAGE sip:b@x SIP/2.0\r\n${lines.join('\r\n')}\r\n\r\nhi`);
   t.deepEqual(
@@ -53,8 +72,13 @@ test('folded header lines are joined with a single space', (t) => {
 });
 
 test('comma-separated values and repeated headers are kept as written', (t) => {
-  const m = parsed('OPTIONS sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2\r\nVia: SIP/2.0/TCP c\r\nAccept: text/plain, message/cpim\r\n\r\n');
-  t.deepEqual(getHeaders(m.headers, 'via'), ['SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2', 'SIP/2.0/TCP c']);
+  const m = parsed(
+    'OPTIONS sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2\r\nVia: SIP/2.0/TCP c\r\nAccept: text/plain, message/cpim\r\n\r\n',
+  );
+  t.deepEqual(getHeaders(m.headers, 'via'), [
+    'SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2',
+    'SIP/2.0/TCP c',
+  ]);
   t.is(getHeader(m.headers, 'Accept'), 'text/plain, message/cpim');
 });
 
@@ -102,7 +126,11 @@ test('serialize writes CRLF, Content-Length last and equal to the UTF-8 byte len
     kind: 'request',
     method: 'MESSAGE',
     uri: 'sip:b@x',
-    headers: [{ name: 'l', value: '1' }, { name: 'Call-ID', value: 'c' }, { name: 'Content-Length', value: '99' }],
+    headers: [
+      { name: 'l', value: '1' },
+      { name: 'Call-ID', value: 'c' },
+      { name: 'Content-Length', value: '99' },
+    ],
     body,
   });
   t.is(out.toString('utf8'), `MESSAGE sip:b@x SIP/2.0\r\nCall-ID: c\r\nContent-Length: ${body.length}\r\n\r\nGrüße ✓`);
@@ -111,16 +139,33 @@ test('serialize writes CRLF, Content-Length last and equal to the UTF-8 byte len
 
 test('serialize refuses header injection and impossible values', (t) => {
   const base: SipMessage = { kind: 'response', status: 200, reason: 'OK', headers: [], body: Buffer.alloc(0) };
-  t.throws(() => serializeSipMessage({ ...base, headers: [{ name: 'Subject', value: 'x\r\nVia: evil' }] }), { instanceOf: TypeError });
-  t.throws(() => serializeSipMessage({ ...base, headers: [{ name: 'Bad Name', value: 'x' }] }), { instanceOf: TypeError });
+  t.throws(() => serializeSipMessage({ ...base, headers: [{ name: 'Subject', value: 'x\r\nVia: evil' }] }), {
+    instanceOf: TypeError,
+  });
+  t.throws(() => serializeSipMessage({ ...base, headers: [{ name: 'Bad Name', value: 'x' }] }), {
+    instanceOf: TypeError,
+  });
   t.throws(() => serializeSipMessage({ ...base, status: 99 }), { instanceOf: TypeError });
   t.throws(() => serializeSipMessage({ ...base, reason: 'OK\r\n' }), { instanceOf: TypeError });
-  t.throws(() => serializeSipMessage({ kind: 'request', method: 'MESSAGE', uri: 'sip:a b', headers: [], body: Buffer.alloc(0) }), { instanceOf: TypeError });
+  t.throws(
+    () =>
+      serializeSipMessage({ kind: 'request', method: 'MESSAGE', uri: 'sip:a b', headers: [], body: Buffer.alloc(0) }),
+    { instanceOf: TypeError },
+  );
 });
 
 test('setHeader replaces every occurrence, compact ones included, where the first stood', (t) => {
-  const h = [{ name: 'From', value: 'a' }, { name: 'i', value: 'old' }, { name: 'To', value: 'b' }, { name: 'Call-ID', value: 'old2' }];
-  t.deepEqual(setHeader(h, 'Call-ID', 'new'), [{ name: 'From', value: 'a' }, { name: 'Call-ID', value: 'new' }, { name: 'To', value: 'b' }]);
+  const h = [
+    { name: 'From', value: 'a' },
+    { name: 'i', value: 'old' },
+    { name: 'To', value: 'b' },
+    { name: 'Call-ID', value: 'old2' },
+  ];
+  t.deepEqual(setHeader(h, 'Call-ID', 'new'), [
+    { name: 'From', value: 'a' },
+    { name: 'Call-ID', value: 'new' },
+    { name: 'To', value: 'b' },
+  ]);
   t.deepEqual(setHeader([], 'Max-Forwards', '70'), [{ name: 'Max-Forwards', value: '70' }]);
   t.is(h.length, 4, 'the input is not changed');
 });
@@ -141,28 +186,42 @@ test('any well-formed message survives serialize then parse', (t) => {
     kind: fc.constant('request' as const),
     method: fc.constantFrom('MESSAGE', 'OPTIONS', 'X-CUSTOM'),
     uri: fc.stringMatching(/^sip:[a-z0-9+]{1,12}@[a-z0-9.]{1,12}$/),
-    headers: fc.array(fc.record({ name: token.filter((n) => n.toLowerCase() !== 'content-length'), value }), { maxLength: 12 }),
+    headers: fc.array(fc.record({ name: token.filter((n) => n.toLowerCase() !== 'content-length'), value }), {
+      maxLength: 12,
+    }),
     body: fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)),
   });
   fc.assert(
     fc.property(message, (m) => {
       const back = parseSipMessage(serializeSipMessage(m));
       if (!back.ok || back.message.kind !== 'request') return false;
-      return back.message.body.equals(m.body) && back.message.headers.length === m.headers.length + 1 && back.message.headers.every((h, i) => i === m.headers.length || (h.name === m.headers[i].name && h.value === m.headers[i].value));
+      return (
+        back.message.body.equals(m.body) &&
+        back.message.headers.length === m.headers.length + 1 &&
+        back.message.headers.every(
+          (h, i) => i === m.headers.length || (h.name === m.headers[i].name && h.value === m.headers[i].value),
+        )
+      );
     }),
   );
   t.pass();
 });
 
 test('hostile input never throws: random bytes, and random damage to the vectors', (t) => {
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 2000 }), (b) => typeof parseSipMessage(Buffer.from(b)).ok === 'boolean'));
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 2000 }), (b) => typeof parseSipMessage(Buffer.from(b)).ok === 'boolean'),
+  );
   const raw = vector('sip-message-cpim-text.txt');
   fc.assert(
-    fc.property(fc.array(fc.tuple(fc.nat(raw.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 20 }), fc.nat(raw.length), (edits, cut) => {
-      const b = Buffer.from(raw.subarray(0, cut));
-      for (const [i, v] of edits) if (i < b.length) b[i] = v;
-      return typeof parseSipMessage(b).ok === 'boolean';
-    }),
+    fc.property(
+      fc.array(fc.tuple(fc.nat(raw.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 20 }),
+      fc.nat(raw.length),
+      (edits, cut) => {
+        const b = Buffer.from(raw.subarray(0, cut));
+        for (const [i, v] of edits) if (i < b.length) b[i] = v;
+        return typeof parseSipMessage(b).ok === 'boolean';
+      },
+    ),
   );
   const start = Date.now();
   parseSipMessage(Buffer.from(`MESSAGE ${'a'.repeat(30_000)} ${'b '.repeat(15_000)}\r\n\r\n`));
