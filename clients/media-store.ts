@@ -37,7 +37,8 @@ export const MEDIA_ID = /^[A-Za-z0-9_-]{22}$/;
  * and renamed into place, data first, so a reader never sees a half-written object and an object
  * exists only once its metadata does. Temporary files left by a crash are removed by purge.
  */
-export function filesystemMediaStore(dir: string): MediaStore {
+/** `now` is the store's clock (expiry is decided by it); tests pass their own. */
+export function filesystemMediaStore(dir: string, now: () => number = Date.now): MediaStore {
   const dataPath = (id: string) => join(dir, `${id}.bin`);
   const metaPath = (id: string) => join(dir, `${id}.json`);
   const ready = mkdir(dir, { recursive: true });
@@ -58,7 +59,7 @@ export function filesystemMediaStore(dir: string): MediaStore {
     if (!MEDIA_ID.test(id)) return undefined;
     try {
       const ref = JSON.parse(await readFile(metaPath(id), 'utf8')) as ContentRef;
-      return Date.parse(ref.expiresAt) > Date.now() ? ref : undefined;
+      return Date.parse(ref.expiresAt) > now() ? ref : undefined;
     } catch {
       return undefined;
     }
@@ -74,7 +75,7 @@ export function filesystemMediaStore(dir: string): MediaStore {
         size: bytes.length,
         sha256: createHash('sha256').update(bytes).digest('hex'),
         ...(meta.name ? { name: meta.name } : {}),
-        expiresAt: new Date(Date.now() + meta.ttlMs).toISOString(),
+        expiresAt: new Date(now() + meta.ttlMs).toISOString(),
       };
       await writeAtomic(dataPath(id), bytes);
       await writeAtomic(metaPath(id), Buffer.from(JSON.stringify(ref)));
@@ -94,14 +95,14 @@ export function filesystemMediaStore(dir: string): MediaStore {
       await rm(metaPath(id), { force: true }); // metadata first: the object disappears atomically
       await rm(dataPath(id), { force: true });
     },
-    async purgeExpired(now = new Date()) {
+    async purgeExpired(at = new Date(now())) {
       await ready;
       let removed = 0;
       for (const f of await readdir(dir)) {
         const path = join(dir, f);
         if (f.endsWith('.tmp')) {
           // A crash mid-write; an hour is far longer than any write takes.
-          const age = now.getTime() - ((await stat(path).catch(() => undefined))?.mtimeMs ?? now.getTime());
+          const age = at.getTime() - ((await stat(path).catch(() => undefined))?.mtimeMs ?? at.getTime());
           if (age > 3_600_000) await rm(path, { force: true });
           continue;
         }
@@ -110,7 +111,7 @@ export function filesystemMediaStore(dir: string): MediaStore {
         const ref = await readFile(path, 'utf8')
           .then((t) => JSON.parse(t) as ContentRef)
           .catch(() => undefined);
-        if (!ref || Date.parse(ref.expiresAt) <= now.getTime()) {
+        if (!ref || Date.parse(ref.expiresAt) <= at.getTime()) {
           await rm(path, { force: true });
           await rm(dataPath(id), { force: true });
           removed++;
@@ -122,7 +123,7 @@ export function filesystemMediaStore(dir: string): MediaStore {
         const id = f.slice(0, -4);
         const meta = await stat(metaPath(id)).catch(() => undefined);
         const data = await stat(join(dir, f)).catch(() => undefined);
-        if (!meta && data && data.mtimeMs < now.getTime() - 3_600_000) await rm(join(dir, f), { force: true });
+        if (!meta && data && data.mtimeMs < at.getTime() - 3_600_000) await rm(join(dir, f), { force: true });
       }
       return removed;
     },

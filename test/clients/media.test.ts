@@ -6,7 +6,7 @@ import { request } from 'node:http';
 import { filesystemMediaStore, MEDIA_ID, mediaUrl } from '../../clients/media-store.js';
 import { createMediaServer, parseRange } from '../../ingress/media-server.js';
 
-const store = () => filesystemMediaStore(mkdtempSync(join(tmpdir(), 'media-')));
+const store = (now?: () => number) => filesystemMediaStore(mkdtempSync(join(tmpdir(), 'media-')), now);
 
 /** A raw HTTP request (fetch would normalise the paths we want to send). */
 function get(port: number, path: string, headers: Record<string, string> = {}, method = 'GET') {
@@ -37,11 +37,14 @@ test('stored objects get unguessable ids, a hash and an expiry', async (t) => {
 
 test('expired objects are gone for readers at once and purged from disk', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'media-'));
-  const s = filesystemMediaStore(dir);
-  const old = await s.put(Buffer.from('x'), { contentType: 'text/plain', ttlMs: 1 });
+  let now = Date.parse('2026-01-01T00:00:00Z');
+  const s = filesystemMediaStore(dir, () => now);
+  const old = await s.put(Buffer.from('x'), { contentType: 'text/plain', ttlMs: 1000 });
   const live = await s.put(Buffer.from('y'), { contentType: 'text/plain', ttlMs: 60_000 });
-  await new Promise((r) => setTimeout(r, 5));
-  t.is(await s.head(old.id), undefined);
+  t.truthy(await s.head(old.id), 'alive until its expiry');
+  now += 1000;
+  t.is(await s.head(old.id), undefined, 'gone at its expiry');
+  t.truthy(await s.head(live.id));
   t.is(await s.purgeExpired(), 1);
   t.deepEqual(readdirSync(dir).sort(), [`${live.id}.bin`, `${live.id}.json`].sort());
 });
@@ -71,7 +74,8 @@ test('byte ranges follow RFC 9110', (t) => {
 });
 
 test('the HTTP server serves objects with type, length, ranges, and 404s everything else', async (t) => {
-  const s = store();
+  let now = Date.parse('2026-01-01T00:00:00Z');
+  const s = store(() => now);
   const server = createMediaServer({ store: s, listen: { host: '127.0.0.1', port: 0 } });
   const { port } = await server.listen();
   try {
@@ -106,8 +110,8 @@ test('the HTTP server serves objects with type, length, ranges, and 404s everyth
       t.is((await get(port, path)).status, 404, path);
     }
     t.is((await get(port, url.pathname, {}, 'POST')).status, 405);
-    const expired = await s.put(Buffer.from('x'), { contentType: 'text/plain', ttlMs: 1 });
-    await new Promise((r) => setTimeout(r, 5));
+    const expired = await s.put(Buffer.from('x'), { contentType: 'text/plain', ttlMs: 1000 });
+    now += 1000;
     t.is((await get(port, `/m/${expired.id}`)).status, 404);
   } finally {
     await server.close();

@@ -35,6 +35,12 @@ export interface TestIwfOptions {
   mm4Ack?: { timeout: string; maxAttempts: number };
   /** OMA content class of the test MMSC peer (default megapixel). */
   contentClass?: string;
+  /** SIP listen address (default 127.0.0.1:0). */
+  sipListen?: string;
+  /** Host of the outbound proxy (default 127.0.0.1). */
+  outboundProxyHost?: string;
+  /** SIP addresses trusted as the IMS core (default ['127.0.0.1']). */
+  trusted?: string[];
 }
 
 /** The test configuration: everything on loopback, ephemeral ports, fast SIP timers. */
@@ -57,11 +63,11 @@ export function testConfigTree(o: TestIwfOptions): Record<string, unknown> {
       ],
     },
     sip: {
-      listen: '127.0.0.1:0',
+      listen: o.sipListen ?? '127.0.0.1:0',
       domain: 'ims.iwf.example.net',
-      outboundProxy: `127.0.0.1:${o.outboundProxyPort}`,
+      outboundProxy: `${o.outboundProxyHost ?? '127.0.0.1'}:${o.outboundProxyPort}`,
       transport: o.proxyTransport ?? 'udp',
-      trusted: ['127.0.0.1'],
+      trusted: o.trusted ?? ['127.0.0.1'],
       timers: { t1: '100ms', t2: '400ms' },
     },
     cpm: { users: o.users ?? ['+1202555*'], defaultCountry: 'US' },
