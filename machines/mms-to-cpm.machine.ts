@@ -133,11 +133,11 @@ export const mmsToCpmMachine = reportingSetup
             attempts: r.attempts + 1,
             sipStatus: res.sipStatus,
             status: res.mm4Status,
-            reason: `SIP ${res.sipStatus} ${res.reason}`,
+            reason: `SIP ${res.sipStatus} ${res.reason}${res.note ? `; ${res.note}` : ''}`,
             final: res.outcome !== 'transient',
           };
         });
-        const note = results.map((r) => `${r.sipStatus} ${r.outcome}`).join(', ');
+        const note = results.map((r) => `${r.sipStatus} ${r.outcome}${r.note ? ` (${r.note})` : ''}`).join(', ');
         return { recipients, note: `attempt ${context.attempt}: ${note}` };
       }),
       /** The activity itself gave up (SIP stack unusable); treated like a transient refusal. */
