@@ -11,6 +11,7 @@
  * Every wait is bounded; the driver runs in its own process group, is stopped with `quit` (then
  * SIGTERM, then SIGKILL), and is killed when the test process exits.
  */
+import { StringDecoder } from 'node:string_decoder';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
@@ -241,8 +242,10 @@ export async function startLinphone(o: LinphoneOptions): Promise<Linphone> {
   const events: LinphoneEvent[] = [];
   const listeners = new Set<() => void>();
   let partial = '';
+  // One decoder for the stream: a UTF-8 character split across two chunks stays whole.
+  const utf8 = new StringDecoder('utf8');
   const onStdout = (d: Buffer) => {
-    partial += d.toString('utf8');
+    partial += utf8.write(d);
     let nl: number;
     while ((nl = partial.indexOf('\n')) >= 0) {
       const line = partial.slice(0, nl).trim();
