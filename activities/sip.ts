@@ -1,4 +1,4 @@
-import { heartbeat } from '@temporalio/activity';
+import { heartbeat, log } from '@temporalio/activity';
 import type { SipEndpoint } from '../clients/sip/endpoint.js';
 import type { MmsContent, SipAttemptResult } from '../model/delivery.js';
 import { FTHTTP_CONTENT_TYPE, serializeFtHttp } from '../protocols/cpim/fthttp.js';
@@ -226,14 +226,32 @@ export function buildImdnMessage(a: ImdnActivityInput, deps: Pick<SipDeps, 'doma
 }
 
 export function createSipActivities(deps: SipDeps) {
+  const dest = { ...deps.outboundProxy, transport: deps.transport };
+  /**
+   * One MESSAGE in its own client transaction. A failure (refusal, Timer F 408, transport 503) is
+   * logged with what identifies the request on the wire, so an operator can find it in a trace.
+   */
+  async function send(uri: string, msg: { headers: SipHeader[]; body: Buffer; branch: string }) {
+    const res = await deps.endpoint.sendRequest({ method: 'MESSAGE', uri, ...msg }, dest);
+    if (res.status >= 300) {
+      const h = (n: string) => msg.headers.find((x) => x.name.toLowerCase() === n)?.value;
+      log.warn('SIP MESSAGE failed', {
+        method: 'MESSAGE',
+        callId: h('call-id'),
+        cseq: h('cseq'),
+        destination: `${dest.host}:${dest.port}`,
+        transport: dest.transport,
+        status: res.status,
+        reason: res.reason,
+      });
+    }
+    return res;
+  }
   return {
     /** Sends an IMDN to a CPM user; a refusal or no answer is retried by Temporal. */
     async sendImdn(a: ImdnActivityInput): Promise<{ sipStatus: number }> {
       const msg = buildImdnMessage(a, deps);
-      const res = await deps.endpoint.sendRequest(
-        { method: 'MESSAGE', uri: a.to, headers: msg.headers, body: msg.body, branch: msg.branch },
-        { ...deps.outboundProxy, transport: deps.transport },
-      );
+      const res = await send(a.to, msg);
       const verdict = classifySipStatus(res.status);
       if (verdict.outcome === 'transient') throw new Error(`IMDN to ${a.to}: SIP ${res.status} ${res.reason}`);
       if (verdict.outcome === 'permanent')
@@ -253,19 +271,13 @@ export function createSipActivities(deps: SipDeps) {
         let plain = false;
         for (const [i, part] of cpmParts(a.content).entries()) {
           let msg = plain ? buildPlainTextMessage(a, deps, part, i) : buildCpmMessage(a, deps, part, i);
-          let res = await deps.endpoint.sendRequest(
-            { method: 'MESSAGE', uri: a.recipientUri, headers: msg.headers, body: msg.body, branch: msg.branch },
-            { ...deps.outboundProxy, transport: deps.transport },
-          );
+          let res = await send(a.recipientUri, msg);
           if (!plain && refusesCpimForText(res)) {
             // RFC 3261 21.4.16: the client listed what it takes; a text/plain-only client gets
             // the text itself, and the rest of the delivery's parts as text with their links.
             plain = true;
             msg = buildPlainTextMessage(a, deps, part, i);
-            res = await deps.endpoint.sendRequest(
-              { method: 'MESSAGE', uri: a.recipientUri, headers: msg.headers, body: msg.body, branch: msg.branch },
-              { ...deps.outboundProxy, transport: deps.transport },
-            );
+            res = await send(a.recipientUri, msg);
           }
           const verdict = classifySipStatus(res.status);
           result = {
