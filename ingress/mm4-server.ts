@@ -2,7 +2,7 @@ import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 's
 import type { MediaStore } from '../clients/media-store.js';
 import type { SmtpClient } from '../clients/smtp.js';
 import type { Mm4Status } from '../model/mm4-status.js';
-import { rfc822MessageId } from '../protocols/interworking/ids.js';
+import { originatorKey, rfc822MessageId } from '../protocols/interworking/ids.js';
 import type { RetryPolicy } from '../model/delivery.js';
 import type { Mm4Peer } from '../model/peer.js';
 import { forwardReqToInput, refusedToInput, type IntakeContext } from '../protocols/interworking/mm4-intake.js';
@@ -75,7 +75,10 @@ export function createMm4Server(o: Mm4ServerOptions) {
       o.log.warn({ ...log, error: parsed.error, status: parsed.status }, 'malformed MM4 PDU');
       if (!answerable) throw reply(554, `5.6.0 MM4 ${parsed.status}: ${parsed.error}`);
       // Identifiable enough to answer in MM4 terms: a durable delivery that sends the error .RES.
-      const id = mmsToCpmWorkflowId(p.originatorSystem!, p.messageId ?? `transaction:${p.transactionId}`);
+      const id = mmsToCpmWorkflowId(
+        originatorKey(p.originatorSystem!),
+        p.messageId ?? `transaction:${p.transactionId}`,
+      );
       const input = refusedToInput(p, parsed.status, parsed.error, ctx(session, peer.name));
       await o.dispatcher.startMmsToCpm(id, input, `MM4 request refused: ${parsed.status}`);
       return `2.0.0 accepted for an MM4 ${parsed.status} answer`;
@@ -89,7 +92,7 @@ export function createMm4Server(o: Mm4ServerOptions) {
         ttlMs: o.mediaTtlMs,
       });
       const input = forwardReqToInput(pdu, raw, ctx(session, peer.name));
-      const id = mmsToCpmWorkflowId(input.mm4.originatorSystem ?? peer.name, pdu.messageId);
+      const id = mmsToCpmWorkflowId(originatorKey(input.mm4.originatorSystem ?? peer.name), pdu.messageId);
       const summary = `MMS→CPM ${pdu.messageId} from ${peer.name} to ${input.mm4.recipients.length} recipient(s)`;
       const how = await o.dispatcher.startMmsToCpm(id, input, summary);
       o.log.info(

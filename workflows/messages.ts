@@ -51,6 +51,7 @@ export const mm4InboundSignal = defineSignal<[Mm4InboundSignal]>('mm4.inbound');
 /**
  * Workflow id of an MMS -> CPM delivery: the originator MMSE system and its X-Mms-Message-ID,
  * which together identify the MM (23.140 8.4.1), so an MMSC retransmission finds the same workflow.
+ * Ingress passes the originator through `originatorKey` (protocols/interworking/ids.ts) first.
  */
 export function mmsToCpmWorkflowId(originatorSystem: string, messageId: string): string {
   return `mms-to-cpm/${originatorSystem.toLowerCase()}/${messageId}`;

@@ -77,3 +77,18 @@ export function workflowIdFromImdnId(id: string): string | undefined {
   const wf = Buffer.from(m[1], 'base64url').toString('utf8');
   return /^mms-to-cpm\//.test(wf) ? wf : undefined;
 }
+
+/** A plain system mailbox (RFC 5322 dot-atom local part and domain), short, with no phone-number-like run of digits. */
+const PLAIN_SYSTEM = /^[a-z0-9][a-z0-9._-]{0,63}@[a-z0-9][a-z0-9.-]{0,99}$/;
+
+/**
+ * The originator system as it goes into a workflow id. A plain system mailbox
+ * (`system-user@mms.mnc001.mcc001.gprs`) is kept, lower-cased, so operators can read it; anything
+ * else a peer sends there (`system=host;party=+12025550100`, a bare number, an over-long or odd
+ * value) becomes a digest, so no phone number and no unbounded string enters the id.
+ */
+export function originatorKey(originatorSystem: string): string {
+  const v = originatorSystem.trim().toLowerCase();
+  if (PLAIN_SYSTEM.test(v) && !/\d{5}/.test(v.split('@')[0])) return v;
+  return `h.${token(digest('originator', v), 22)}`;
+}
