@@ -1,4 +1,4 @@
-import { proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { patched, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { cpmToMmsMachine, type AdaptInput, type ImdnInput, type SendInput } from '../machines/cpm-to-mms.machine.js';
 import type { CpmToMmsInput } from '../model/delivery.js';
@@ -72,7 +72,16 @@ export async function cpmToMms(input: CpmToMmsInput): Promise<CpmToMmsOutcome> {
   });
   return runMachine(machine, input, 'cpm-to-mms', { imdnMessageId: input.cpm.imdnMessageId }, (send) => {
     // .RES and reports arrive on the MM4 front-end and are routed here by the ids we minted.
+    let deliveryReported = false;
     setHandler(mm4InboundSignal, (s) => {
+      if (s.type === 'MM4_delivery_report.REQ') deliveryReported = true;
+      // Some MMSCs send a read report and never a delivery report: an MM that was read was
+      // delivered (23.140 §8.4.3), so the read report first stands for a Retrieved one.
+      // patched(): histories recorded before this rule replay as they ran.
+      if (s.type === 'MM4_read_reply_report.REQ' && !deliveryReported && patched('read-implies-delivered')) {
+        deliveryReported = true;
+        send({ type: 'mm4.report', report: 'delivery', status: 'Retrieved', statusText: 'implied by the read report' });
+      }
       if (s.type === 'MM4_forward.RES')
         send({ type: 'mm4.res', status: s.status, statusText: s.statusText, transactionId: s.transactionId });
       else if (s.type === 'MM4_delivery_report.REQ')

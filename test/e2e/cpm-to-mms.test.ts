@@ -384,6 +384,26 @@ test('MMS delivery and read reports reach the CPM sender as IMDNs, and the MMSC 
   );
 });
 
+test('a read report without a delivery report counts as delivered: both IMDNs reach the sender', async (t) => {
+  t.is(
+    (await send({ id: 'cpm-read-only', number: '+4915112345691', dispo: 'positive-delivery, display' })).status,
+    202,
+  );
+  const [req] = await waitFor('REQ', () => (reqsTo('+4915112345691').length ? reqsTo('+4915112345691') : undefined));
+  const handle = await handleFor('cpm-read-only');
+  await waitFor('awaitingReport', async () =>
+    (await handle.query(auditQuery)).state === 'awaitingReport' ? true : undefined,
+  );
+  // An MMSC that sends read reports but never delivery reports.
+  t.true((await toIwf(mmscReport(req, { type: 'MM4_read_reply_report.REQ', readStatus: 'Read' }, 'RR-only'))).ok);
+  t.like(await resOf('RR-only'), { type: 'MM4_read_reply_report.RES', requestStatus: 'Ok' });
+  t.like(await handle.result(), { result: 'delivered', report: 'Retrieved', imdnSent: true });
+  t.deepEqual(
+    imdnsFor('cpm-read-only').map((n) => `${n.kind}:${n.status}`),
+    ['delivery:delivered', 'display:displayed'],
+  );
+});
+
 test('every MMS delivery status reaches the sender as its IMDN; interim ones wait, later ones are not forwarded', async (t) => {
   const cases = [
     { n: '+4915177700001', reports: ['Expired'], imdn: 'failed' },
