@@ -7,10 +7,16 @@
  * source address (requests from the IWF go to the registered contact, all others to the IWF).
  */
 import test, { type ExecutionContext } from 'ava';
-import { baresipAvailable, startBaresip } from '../helpers/baresip.js';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { startBaresip } from '../helpers/baresip.js';
 import { startTestIwf, startTestTemporal } from '../helpers/iwf.js';
-import { freeUdpTcpPort, kamailioAvailable, startKamailio, type SipTransport } from '../helpers/kamailio.js';
-import { buildLinphoneDriver, linphoneUnavailable, startLinphone } from '../helpers/linphone.js';
+import { freeUdpTcpPort, startKamailio, type SipTransport } from '../helpers/kamailio.js';
+import { startFtServer } from '../helpers/ft-server.js';
+import { buildLinphoneDriver, startLinphone, type SentMessage } from '../helpers/linphone.js';
 import {
   answerAddress,
   MMSC_SYSTEM,
@@ -22,12 +28,14 @@ import {
   type ReceivedMm4,
 } from '../helpers/mmsc.js';
 import { waitFor } from '../helpers/ports.js';
+import { testWith, toolsAvailable } from '../helpers/tools.js';
 import type { DevServer } from '../../worker/dev-server.js';
 
 const KAMAILIO = '127.0.0.30';
 const IWF = '127.0.0.31';
 const LINPHONE = '127.0.0.32';
 const BARESIP = '127.0.0.33';
+const FT = '127.0.0.34';
 
 const SIP_DOMAIN = 'ims.iwf.example.net';
 /** CPM users of the test configuration are +1202555*; the MMS side (operator-a) has +49. */
@@ -39,18 +47,9 @@ const mmsTo = (n: string) => `${n}/TYPE=PLMN@mms.iwf.example.net`;
 
 const TEXT = 'Grüße aus München — Привет, мир! 你好世界 مرحبا 🎉👍🏽 ✓';
 
-const missing = [
-  kamailioAvailable() ? undefined : 'kamailio is not installed (apt-get install kamailio)',
-  linphoneUnavailable(),
-  baresipAvailable() ? undefined : 'baresip is not installed (apt-get install baresip-core)',
-].filter((m): m is string => m !== undefined);
-
+const PEERS = ['kamailio', 'linphone', 'baresip'] as const;
 /** Serial (real processes, shared addresses); skipped without the peers, failing under CI. */
-const clientTest = (title: string, fn: (t: ExecutionContext) => Promise<void>) => {
-  if (missing.length === 0) return test.serial(title, fn);
-  if (process.env.CI) return test(title, (t) => t.fail(`${missing.join('; ')}; CI must run this test`));
-  return test.skip(`${title} (${missing.join('; ')})`, () => undefined);
-};
+const clientTest = testWith(...PEERS).serial;
 
 let temporal: DevServer | undefined;
 /** Stops of everything started and not yet stopped, newest last. */
@@ -62,7 +61,7 @@ async function stopAll(stops: Array<() => Promise<void>>) {
   }
 }
 
-if (missing.length === 0) {
+if (toolsAvailable(...PEERS)) {
   test.before(async () => {
     buildLinphoneDriver();
     temporal = await startTestTemporal();
@@ -160,6 +159,64 @@ async function rig(t: ExecutionContext, o: { transport: SipTransport; onMm4?: (m
 }
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** A 640x480 photo-like JPEG (smooth gradients plus noise) of 50-100 KB. */
+async function photo(): Promise<Buffer> {
+  const w = 640;
+  const h = 480;
+  const px = Buffer.alloc(w * h * 3);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const i = (y * w + x) * 3;
+      const n = ((i * 2654435761) >>> 27) & 31;
+      px[i] = (x * 255) / w + n;
+      px[i + 1] = (y * 255) / h + n;
+      px[i + 2] = 128 + n;
+    }
+  return sharp(px, { raw: { width: w, height: h, channels: 3 } })
+    .jpeg({ quality: 80 })
+    .toBuffer();
+}
+
+/** An MM4_forward.REQ (3GPP TS 23.140 §8.4.1) whose MM is multipart/related: SMIL and one JPEG. */
+function photoForwardReq(o: { messageId: string; from: string; to: string; jpeg: Buffer; name: string }): string {
+  const b64 = o.jpeg.toString('base64').replace(/.{76}/g, '$&\r\n');
+  return [
+    `From: ${o.from}`,
+    `To: ${o.to}`,
+    `Sender: ${MMSC_SYSTEM}`,
+    'Date: Tue, 04 Mar 2025 10:15:02 +0000',
+    'Subject: Photo',
+    `Message-ID: <${o.messageId}.rfc822@mms.mnc001.mcc001.gprs>`,
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/related; boundary="b1"; type="application/smil"; start="<smil0>"',
+    'X-Mms-3GPP-MMS-Version: 6.16.0',
+    'X-Mms-Message-Type: MM4_forward.REQ',
+    `X-Mms-Transaction-ID: "T-${o.messageId}"`,
+    `X-Mms-Message-ID: "${o.messageId}"`,
+    'X-Mms-Ack-Request: Yes',
+    `X-Mms-Originator-System: ${MMSC_SYSTEM}`,
+    'X-Mms-Delivery-Report: Yes',
+    'X-Mms-Read-Reply: Yes',
+    'X-Mms-Message-Class: Personal',
+    '',
+    '--b1',
+    'Content-Type: application/smil',
+    'Content-ID: <smil0>',
+    '',
+    '<smil><body><par dur="5s"><img src="cid:img1"/></par></body></smil>',
+    '--b1',
+    `Content-Type: image/jpeg; name="${o.name}"`,
+    'Content-ID: <img1>',
+    `Content-Location: ${o.name}`,
+    'Content-Transfer-Encoding: base64',
+    '',
+    b64,
+    '--b1--',
+    '',
+  ].join('\r\n');
+}
 
 for (const transport of ['udp', 'tcp'] as const) {
   clientTest(
@@ -198,6 +255,53 @@ for (const transport of ['udp', 'tcp'] as const) {
     },
   );
 }
+
+clientTest(
+  'MMS -> CPM photo over udp: liblinphone downloads the JPEG from the media server; its IMDNs become the reports',
+  async (t) => {
+    t.timeout(90_000);
+    const r = await rig(t, { transport: 'udp' });
+    const client = await r.linphone(CPM_USER, 'udp');
+    const jpeg = await photo();
+    t.true(jpeg.length >= 50_000 && jpeg.length <= 100_000, `${jpeg.length} B`);
+
+    const id = 'M-real-photo';
+    const sent = await r.toIwf(
+      photoForwardReq({ messageId: id, from: MMS_FROM, to: mmsTo(CPM_USER), jpeg, name: 'beach.jpg' }),
+      [mmsTo(CPM_USER)],
+    );
+    t.true(sent.ok, JSON.stringify(sent));
+    t.like(await r.resFor(`T-${id}`), { requestStatus: 'Ok', messageId: id });
+
+    // FT-over-HTTP (RCC.07 §3.2.5): the file-info's data url points at the IWF's media server.
+    const got = await client.waitForMessage((m) => m.file !== undefined, { timeoutMs: 30_000 });
+    // The driver reports the downloaded file's own type; the CPIM carried the file-info.
+    t.deepEqual(
+      got.contents.map((c) => [c.contentType, c.isFile]),
+      [['image/jpeg', true]],
+    );
+    t.regex(got.from ?? '', new RegExp(`^<?sip:${escape(MMS_USER)}@${escape(SIP_DOMAIN)}`));
+    t.is(got.file?.error, undefined);
+    t.is(got.file?.contentType, 'image/jpeg');
+    t.is(got.file?.name, 'beach.jpg');
+    t.is(got.file?.size, jpeg.length);
+    t.true(got.file?.url?.startsWith(`http://127.0.0.1:${r.iwf.media.port}/`), got.file?.url ?? '');
+    t.is(got.file?.sha256, sha256(jpeg));
+    t.deepEqual(readFileSync(got.file!.path!), jpeg);
+
+    t.like(await r.report('MM4_delivery_report.REQ', id), {
+      mmStatus: 'Retrieved',
+      from: mmsTo(CPM_USER),
+      to: [MMS_FROM],
+    });
+    t.is(await client.markRead('*'), 1);
+    t.like(await r.report('MM4_read_reply_report.REQ', id), {
+      readStatus: 'Read',
+      from: mmsTo(CPM_USER),
+      to: [MMS_FROM],
+    });
+  },
+);
 
 clientTest('a 5 KB text MMS reaches liblinphone over TCP although sip.transport is udp', async (t) => {
   t.timeout(90_000);
@@ -243,56 +347,102 @@ clientTest('baresip (text/plain only) gets the MMS text as a text/plain MESSAGE'
   t.regex(refused[0].contentType ?? '', /^message\/cpim/);
 });
 
-clientTest(
-  'CPM -> MMS: liblinphone texts an MMS number; the reports come back as DeliveredToUser and Displayed',
-  async (t) => {
-    t.timeout(90_000);
-    const late: { r?: Awaited<ReturnType<typeof rig>> } = {};
-    const forwards: ReceivedMm4[] = [];
-    const r = await rig(t, {
-      transport: 'udp',
-      onMm4: (m) => {
-        if (m.type !== 'MM4_forward.REQ') return;
-        forwards.push(m);
-        // 3GPP TS 23.140 §8.4.2: the .RES is its own SMTP transaction toward the originator system.
-        setTimeout(() => void late.r?.toIwf(mmscRes(m), [answerAddress(m)]), 20);
-      },
-    });
-    late.r = r;
-    const client = await r.linphone(CPM_USER, 'udp');
-
-    const text = `to MMS: ${TEXT}`;
-    const sent = await client.send(`sip:${MMS_USER}@${SIP_DOMAIN}`, text);
-    const req = await waitFor(
+/**
+ * The rig for CPM -> MMS: the MMSC answers each MM4_forward.REQ with its own .RES Ok (3GPP TS 23.140
+ * §8.4.2: a separate SMTP transaction toward the originator system); a registered liblinphone.
+ */
+async function cpmToMmsRig(t: ExecutionContext, transport: SipTransport) {
+  const late: { r?: Awaited<ReturnType<typeof rig>> } = {};
+  const forwards: ReceivedMm4[] = [];
+  const r = await rig(t, {
+    transport,
+    onMm4: (m) => {
+      if (m.type !== 'MM4_forward.REQ') return;
+      forwards.push(m);
+      setTimeout(() => void late.r?.toIwf(mmscRes(m), [answerAddress(m)]), 20);
+    },
+  });
+  late.r = r;
+  const client = await r.linphone(CPM_USER, transport);
+  const forward = (timeoutMs = 30_000) =>
+    waitFor(
       'MM4_forward.REQ',
       () => {
         // Fail at once, with the reason, when the IWF refuses the client's MESSAGE.
-        const refusal = /REPLY (4\d\d|5\d\d) [^\n]* for MESSAGE from 127\.0\.0\.31\S*/.exec(r.kamailio.log());
+        const refusal = new RegExp(`REPLY (4\\d\\d|5\\d\\d) [^\\n]* for MESSAGE from ${escape(IWF)}\\S*`).exec(
+          r.kamailio.log(),
+        );
         if (refusal) throw new Error(`the IWF refused the client's MESSAGE: ${refusal[0]}`);
         return forwards[0];
       },
-      30_000,
+      timeoutMs,
     );
-    t.is(req.text, text);
+  /** The MMSC reports retrieval, then the read (§8.4.3, §8.4.4); the client's message follows. */
+  async function reportBack(req: ReceivedMm4, sent: SentMessage, tag: string) {
+    t.true(
+      (await r.toIwf(mmscReport(req, { type: 'MM4_delivery_report.REQ', mmStatus: 'Retrieved' }, `DR-${tag}`))).ok,
+    );
+    await client.waitForState(sent, 'DeliveredToUser', { timeoutMs: 30_000 });
+    t.true((await r.toIwf(mmscReport(req, { type: 'MM4_read_reply_report.REQ', readStatus: 'Read' }, `RR-${tag}`))).ok);
+    await client.waitForState(sent, 'Displayed', { timeoutMs: 30_000 });
+    for (const [type, id] of [
+      ['MM4_delivery_report.RES', `DR-${tag}`],
+      ['MM4_read_reply_report.RES', `RR-${tag}`],
+    ])
+      t.like(
+        await waitFor(`${type} for ${id}`, () =>
+          r.mmsc.received.find((m) => m.type === type && m.transactionId === id),
+        ),
+        { requestStatus: 'Ok' },
+      );
+  }
+  return { ...r, client, forward, reportBack };
+}
+
+for (const transport of ['udp', 'tcp'] as const) {
+  clientTest(
+    `CPM -> MMS over ${transport}: liblinphone texts an MMS number; the reports come back as DeliveredToUser and Displayed`,
+    async (t) => {
+      t.timeout(90_000);
+      const r = await cpmToMmsRig(t, transport);
+      const text = `to MMS: ${TEXT}`;
+      const sent = await r.client.send(`sip:${MMS_USER}@${SIP_DOMAIN}`, text);
+      const req = await r.forward();
+      t.is(req.text, text);
+      t.deepEqual(req.envelope.to, [`${MMS_USER}/TYPE=PLMN@mms.mnc001.mcc001.gprs`]);
+      t.regex(req.from, new RegExp(`^${escape(CPM_USER)}/TYPE=PLMN@`));
+      await r.reportBack(req, sent, `real-${transport}`);
+      t.regex(
+        r.kamailio.log(),
+        new RegExp(`REQ MESSAGE \\S+ from ${escape(LINPHONE)}:\\d+/${transport} type=message/cpim`),
+      );
+    },
+  );
+}
+
+clientTest(
+  'CPM -> MMS file: liblinphone uploads a JPEG and sends it; the MMSC gets it byte for byte in an MM4_forward.REQ',
+  async (t) => {
+    t.timeout(90_000);
+    const r = await cpmToMmsRig(t, 'udp');
+    const ft = await startFtServer(FT);
+    t.teardown(() => ft.stop());
+    const dir = mkdtempSync(join(tmpdir(), 'real-clients-ft-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const jpeg = await photo();
+    const path = join(dir, 'photo.jpg');
+    writeFileSync(path, jpeg);
+
+    const sent = await r.client.sendFile(`sip:${MMS_USER}@${SIP_DOMAIN}`, path, ft.url, 'image/jpeg');
+    const req = await r.forward();
+    t.deepEqual(ft.uploads, ['photo.jpg']);
+    t.deepEqual(ft.downloads, [{ name: 'photo.jpg', from: '127.0.0.1' }], 'the IWF fetched the file once');
     t.deepEqual(req.envelope.to, [`${MMS_USER}/TYPE=PLMN@mms.mnc001.mcc001.gprs`]);
     t.regex(req.from, new RegExp(`^${escape(CPM_USER)}/TYPE=PLMN@`));
-
-    // The recipient's MMSC reports retrieval, then the read (3GPP TS 23.140 §8.4.3, §8.4.4).
-    t.true((await r.toIwf(mmscReport(req, { type: 'MM4_delivery_report.REQ', mmStatus: 'Retrieved' }, 'DR-real'))).ok);
-    await client.waitForState(sent, 'DeliveredToUser', { timeoutMs: 30_000 });
-    t.true((await r.toIwf(mmscReport(req, { type: 'MM4_read_reply_report.REQ', readStatus: 'Read' }, 'RR-real'))).ok);
-    await client.waitForState(sent, 'Displayed', { timeoutMs: 30_000 });
-    t.like(
-      await waitFor('.RES for DR-real', () =>
-        r.mmsc.received.find((m) => m.type === 'MM4_delivery_report.RES' && m.transactionId === 'DR-real'),
-      ),
-      { requestStatus: 'Ok' },
-    );
-    t.like(
-      await waitFor('.RES for RR-real', () =>
-        r.mmsc.received.find((m) => m.type === 'MM4_read_reply_report.RES' && m.transactionId === 'RR-real'),
-      ),
-      { requestStatus: 'Ok' },
-    );
+    const images = req.attachments.filter((a) => a.contentType === 'image/jpeg');
+    t.is(images.length, 1, JSON.stringify(req.attachments.map((a) => [a.contentType, a.filename])));
+    t.is(images[0].filename, 'photo.jpg');
+    t.is(sha256(images[0].content), sha256(jpeg), 'a JPEG within the class passes through unchanged');
+    await r.reportBack(req, sent, 'real-file');
   },
 );

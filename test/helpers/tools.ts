@@ -1,13 +1,13 @@
 /**
- * External tools the suite runs as independent peers (SIPp, swaks, ffmpeg, PostgreSQL). A test
- * that needs one is declared with `testWith(tool)`: with the tool present it is an ordinary test;
+ * External tools the suite runs as independent peers (SIPp, swaks, ffmpeg, PostgreSQL, Kamailio,
+ * liblinphone, baresip). A test that needs some is declared with `testWith(...tools)`: with the tool present it is an ordinary test;
  * without it the test fails under CI (CI installs every tool, so a missing one is a broken CI, not
  * a pass) and elsewhere is skipped, with the install hint printed once per tool.
  */
 import test, { type TestFn } from 'ava';
 import { spawnSync } from 'node:child_process';
 
-export type Tool = 'sipp' | 'swaks' | 'ffmpeg' | 'postgres';
+export type Tool = 'sipp' | 'swaks' | 'ffmpeg' | 'postgres' | 'kamailio' | 'linphone' | 'baresip';
 
 const probes: Record<Tool, { available: () => boolean; hint: string }> = {
   sipp: {
@@ -20,11 +20,29 @@ const probes: Record<Tool, { available: () => boolean; hint: string }> = {
     available: () => Boolean(process.env.IWF_TEST_POSTGRES_URL),
     hint: 'IWF_TEST_POSTGRES_URL does not name a PostgreSQL database (postgres://user:pass@127.0.0.1:5432/db)',
   },
+  kamailio: {
+    available: () => exits0('kamailio', ['-v']),
+    hint: 'kamailio is not installed (apt-get install kamailio)',
+  },
+  // The driver test/peers/linphone-driver.c is compiled on first use (test/helpers/linphone.ts).
+  linphone: {
+    available: () => exits0('gcc', ['--version']) && exits0('pkg-config', ['--exists', 'linphone']),
+    hint: 'the liblinphone driver cannot be built (apt-get install gcc pkg-config liblinphone-dev)',
+  },
+  // `baresip -h` prints its usage and exits at once (with status 254): only whether it runs counts.
+  baresip: {
+    available: () => runs('baresip', ['-h']),
+    hint: 'baresip is not installed (apt-get install baresip-core)',
+  },
 };
 
 function runs(cmd: string, args: string[]): boolean {
   const r = spawnSync(cmd, args, { stdio: 'ignore', timeout: 10_000 });
   return r.error === undefined;
+}
+
+function exits0(cmd: string, args: string[]): boolean {
+  return spawnSync(cmd, args, { stdio: 'ignore', timeout: 10_000 }).status === 0;
 }
 
 const known = new Map<Tool, boolean>();
@@ -39,14 +57,21 @@ export function toolAvailable(tool: Tool): boolean {
   return ok;
 }
 
+/** Whether every one of `tools` is usable here. */
+export function toolsAvailable(...tools: Tool[]): boolean {
+  return tools.map(toolAvailable).every(Boolean);
+}
+
 /**
- * `test` when `tool` is there; a failing test under CI and `test.skip` elsewhere when it is not.
- * Use it as `testWith(tool)(title, fn)` or `testWith(tool).serial(title, fn)`.
+ * `test` when every one of `tools` is there; a failing test under CI and `test.skip` elsewhere
+ * when one is not. Use it as `testWith(...tools)(title, fn)` or `testWith(...tools).serial(title, fn)`.
  */
-export function testWith(tool: Tool): TestFn {
-  if (toolAvailable(tool)) return test;
-  if (!process.env.CI) return test.skip as unknown as TestFn;
+export function testWith(...tools: [Tool, ...Tool[]]): TestFn {
+  const missing = tools.filter((tool) => !toolAvailable(tool));
+  if (missing.length === 0) return test;
+  if (!process.env.CI) return Object.assign(test.skip, { serial: test.serial.skip }) as unknown as TestFn;
+  const why = missing.map((tool) => probes[tool].hint).join('; ');
   const fail = (register: typeof test | typeof test.serial) => (title: string) =>
-    register(title, (t) => t.fail(`${probes[tool].hint}; CI must run this test`));
+    register(title, (t) => t.fail(`${why}; CI must run this test`));
   return Object.assign(fail(test), { serial: fail(test.serial) }) as unknown as TestFn;
 }

@@ -9,18 +9,13 @@ import test, { type ExecutionContext } from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startBaresip, baresipAvailable } from '../helpers/baresip.js';
-import {
-  kamailioAvailable,
-  renderKamailioConfig,
-  startKamailio,
-  type Kamailio,
-  type SipTransport,
-} from '../helpers/kamailio.js';
-import { buildLinphoneDriver, linphoneUnavailable, startLinphone } from '../helpers/linphone.js';
+import { startBaresip } from '../helpers/baresip.js';
+import { renderKamailioConfig, startKamailio, type Kamailio, type SipTransport } from '../helpers/kamailio.js';
+import { startFtServer } from '../helpers/ft-server.js';
+import { buildLinphoneDriver, startLinphone } from '../helpers/linphone.js';
+import { testWith, toolsAvailable } from '../helpers/tools.js';
 
 const CORE = '127.0.0.20';
 const ALICE = '127.0.0.21';
@@ -33,20 +28,11 @@ const IWF = '127.0.0.27';
 
 const TEXT = 'Grüße aus München — Привет, мир! 你好世界 مرحبا 🎉👍🏽 ✓';
 
-const missing = [
-  kamailioAvailable() ? undefined : 'kamailio is not installed (apt-get install kamailio)',
-  linphoneUnavailable(),
-  baresipAvailable() ? undefined : 'baresip is not installed (apt-get install baresip-core)',
-].filter((m): m is string => m !== undefined);
-
+const PEERS = ['kamailio', 'linphone', 'baresip'] as const;
 /** Serial: the peers are real processes on 2 shared cores. Skipped (failing under CI) without them. */
-const peerTest = (title: string, fn: (t: ExecutionContext) => Promise<void>) => {
-  if (missing.length === 0) return test.serial(title, fn);
-  if (process.env.CI) return test(title, (t) => t.fail(`${missing.join('; ')}; CI must run this test`));
-  return test.skip(`${title} (${missing.join('; ')})`, () => undefined);
-};
+const peerTest = testWith(...PEERS).serial;
 
-if (missing.length === 0) test.before(() => void buildLinphoneDriver());
+if (toolsAvailable(...PEERS)) test.before(() => void buildLinphoneDriver());
 
 /** Starts peers and stops every one of them when the test ends, passed or failed. */
 function rig(t: ExecutionContext) {
@@ -347,74 +333,5 @@ async function startUdpSipAgent(host: string, status = 200) {
       });
     },
     stop: () => new Promise<void>((resolve) => sock.close(() => resolve())),
-  };
-}
-
-/**
- * A minimal FT-over-HTTP content server as liblinphone uses one: an empty POST gets 204, the
- * multipart POST of the file (part "File") gets 200 with the file-info XML, GET serves the file.
- * HTTP/1.1 keep-alive stays on: liblinphone uploads on the connection of its empty POST.
- */
-async function startFtServer(host: string): Promise<{ url: string; uploads: string[]; stop(): Promise<void> }> {
-  const files = new Map<string, { name: string; type: string; data: Buffer }>();
-  const uploads: string[] = [];
-  const readAll = (req: IncomingMessage) =>
-    new Promise<Buffer>((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => resolve(Buffer.concat(chunks)));
-      req.on('error', reject);
-    });
-  const server: Server = createServer((req, res) => void answer(req, res));
-  async function answer(req: IncomingMessage, res: ServerResponse) {
-    const body = await readAll(req);
-    if (req.method === 'POST' && body.length === 0) {
-      res.writeHead(204).end();
-      return;
-    }
-    if (req.method === 'POST') {
-      const boundary = /boundary="?([^";]+)"?/.exec(req.headers['content-type'] ?? '')?.[1];
-      if (!boundary) {
-        res.writeHead(400).end();
-        return;
-      }
-      const start = body.indexOf(`--${boundary}`);
-      const headEnd = body.indexOf('\r\n\r\n', start);
-      const end = body.indexOf(`\r\n--${boundary}`, headEnd);
-      const partHead = body.subarray(start, headEnd).toString('utf8');
-      const name = /filename="([^"]*)"/.exec(partHead)?.[1] ?? 'file';
-      const type = /content-type:\s*([^\r\n]+)/i.exec(partHead)?.[1] ?? 'application/octet-stream';
-      const data = body.subarray(headEnd + 4, end);
-      const id = randomBytes(8).toString('hex');
-      files.set(id, { name, type, data });
-      uploads.push(name);
-      const { port } = server.address() as { port: number };
-      const until = new Date(Date.now() + 86_400_000).toISOString();
-      res
-        .writeHead(200, { 'Content-Type': 'application/vnd.gsma.rcs-ft-http+xml' })
-        .end(
-          '<?xml version="1.0" encoding="UTF-8"?>\n<file xmlns="urn:gsma:params:xml:ns:rcs:rcs:fthttp">\n' +
-            `<file-info type="file"><file-size>${data.length}</file-size><file-name>${name}</file-name>` +
-            `<content-type>${type}</content-type><data url="http://${host}:${port}/files/${id}" until="${until}"/></file-info>\n</file>\n`,
-        );
-      return;
-    }
-    const f = files.get(/^\/files\/(\w+)$/.exec(req.url ?? '')?.[1] ?? '');
-    if (req.method === 'GET' && f) {
-      res.writeHead(200, { 'Content-Type': f.type, 'Content-Length': f.data.length }).end(f.data);
-      return;
-    }
-    res.writeHead(404).end();
-  }
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `http://${host}:${port}/upload`,
-    uploads,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
   };
 }
