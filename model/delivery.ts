@@ -46,6 +46,11 @@ export interface MmsToCpmInput {
   raw?: StoredRef;
   /** Set when the front-end accepted the PDU only to answer it with an error `.RES`. */
   intakeError?: { status: Mm4Status; reason: string };
+  /**
+   * What the intake tolerated or could not read, and what it did instead (e.g. an unreadable
+   * X-Mms-Expiry replaced by the default), one sentence each, for the audit trail. Absent when none.
+   */
+  intakeNotes?: string[];
   retry: RetryPolicy;
   /** How long to wait for the `.RES` to each report we send, and how often to send it (config). */
   mm4Ack: { timeoutMs: number; maxAttempts: number };

@@ -9,13 +9,28 @@ export type MmsAddress =
   | { kind: 'email'; local: string; domain: string }
   | { kind: 'uri'; uri: string }
   | { kind: 'other'; typeToken: string; value: string; domain?: string }
-  | { kind: 'shortcode'; code: string; domain?: string };
+  /** A short code: `12345`, `12345@domain`, or 3-6 digits without `+` under TYPE=PLMN. */
+  | { kind: 'shortcode'; code: string; domain?: string }
+  /** An alphanumeric sender: `name/TYPE=ALPHANUM[@domain]` (or ALPHANUMERIC), or a bare name such as `InfoSMS`. */
+  | { kind: 'alphanumeric'; name: string; domain?: string };
 
 const MAX_LEN = 512;
 
-/** `%HH` unescaping of an escaped-value (MMS_ENC addressing model). */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * `%HH` unescaping of an escaped-value (MMS_ENC addressing model): each run of escapes is UTF-8
+ * (as {@link formatMmsAddress} writes it), else read byte for byte as latin1.
+ */
 function unescapeValue(v: string): string {
-  return v.replace(/%([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+  return v.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+    const bytes = Buffer.from(run.replace(/%/g, ''), 'hex');
+    try {
+      return UTF8.decode(bytes);
+    } catch {
+      return bytes.toString('latin1');
+    }
+  });
 }
 
 /** Strips a display name, quotes and angle brackets (docs/mms-addressing.md, step 1). */
@@ -29,6 +44,14 @@ export function bareAddress(input: string): string {
 
 const URI_SCHEME = /^(sips?|tel):/i;
 const PHONE = /^\+?[0-9][0-9.-]*$/;
+/** Short codes are 3-8 digits bare, as before; under TYPE=PLMN only 3-6, shorter than any national mobile number. */
+const SHORT_CODE = /^\d{3,8}$/;
+const PLMN_SHORT_CODE = /^\d{3,6}$/;
+/**
+ * A bare alphanumeric sender: at most 11 characters with a letter, as an SMS alphanumeric
+ * originator (3GPP TS 23.040 9.1.2.5), no spaces (a bare address has none).
+ */
+const BARE_NAME = /^(?=[^A-Za-z]*[A-Za-z])[A-Za-z0-9._&'+-]{1,11}$/;
 
 /** Parses an address as found in MM4 headers or the SMTP envelope. Never throws. */
 export function parseMmsAddress(input: string): { ok: true; address: MmsAddress } | { ok: false; error: string } {
@@ -44,6 +67,7 @@ export function parseMmsAddress(input: string): { ok: true; address: MmsAddress 
     const [, value, tokenRaw, domain] = typed;
     const token = tokenRaw.toUpperCase();
     if (token === 'PLMN') {
+      if (PLMN_SHORT_CODE.test(value)) return { ok: true, address: { kind: 'shortcode', code: value, domain } };
       if (!PHONE.test(value)) return { ok: false, error: `'${value}' is not a phone number` };
       return { ok: true, address: { kind: 'plmn', number: value.replace(/[.-]/g, ''), domain } };
     }
@@ -56,6 +80,11 @@ export function parseMmsAddress(input: string): { ok: true; address: MmsAddress 
       return { ok: true, address: { kind: 'ipv6', ip: value, domain } };
     }
     const unescaped = unescapeValue(value);
+    if (token === 'ALPHANUM' || token === 'ALPHANUMERIC') {
+      if (!unescaped.trim() || /[\x00-\x1f\x7f]/.test(unescaped))
+        return { ok: false, error: `'${value.slice(0, 60)}' is not an alphanumeric sender` };
+      return { ok: true, address: { kind: 'alphanumeric', name: unescaped, domain } };
+    }
     // Escaped SIP/tel targets, e.g. sip%3Abob%40ims.example.net/TYPE=SIP (docs/mms-addressing.md, shape 3).
     if (URI_SCHEME.test(unescaped)) return { ok: true, address: { kind: 'uri', uri: normaliseUriScheme(unescaped) } };
     return { ok: true, address: { kind: 'other', typeToken: tokenRaw, value: unescaped, domain } };
@@ -70,12 +99,13 @@ export function parseMmsAddress(input: string): { ok: true; address: MmsAddress 
     if (PHONE.test(local) && (local.startsWith('+') || local.replace(/\D/g, '').length > 8)) {
       return { ok: true, address: { kind: 'plmn', number: local.replace(/[.-]/g, ''), domain } };
     }
-    if (/^\d{3,8}$/.test(local)) return { ok: true, address: { kind: 'shortcode', code: local, domain } };
+    if (SHORT_CODE.test(local)) return { ok: true, address: { kind: 'shortcode', code: local, domain } };
     if (!/^[^\s<>()[\]\\,;:"]+$/.test(local)) return { ok: false, error: `bad local part '${local}'` };
     return { ok: true, address: { kind: 'email', local, domain } };
   }
-  if (/^\d{3,8}$/.test(s)) return { ok: true, address: { kind: 'shortcode', code: s } };
+  if (SHORT_CODE.test(s)) return { ok: true, address: { kind: 'shortcode', code: s } };
   if (PHONE.test(s)) return { ok: true, address: { kind: 'plmn', number: s.replace(/[.-]/g, '') } };
+  if (BARE_NAME.test(s)) return { ok: true, address: { kind: 'alphanumeric', name: s } };
   return { ok: false, error: `'${s.slice(0, 60)}' is not an MMS address` };
 }
 
@@ -113,6 +143,8 @@ export function formatMmsAddress(a: MmsAddress): string {
       return `${a.local}@${a.domain}`;
     case 'shortcode':
       return `${a.code}${at(a.domain)}`;
+    case 'alphanumeric':
+      return `${escapeValue(a.name)}/TYPE=ALPHANUM${at(a.domain)}`;
     case 'uri':
       return `${escapeValue(a.uri)}/TYPE=${a.uri.toLowerCase().startsWith('tel:') ? 'TEL' : 'SIP'}`;
     case 'other':

@@ -49,7 +49,12 @@ export function parseCpmUri(input: string): CpmUri | undefined {
   return { scheme, user, host, params, number: phoneUser || (params.user === 'phone' && digits) ? digits : undefined };
 }
 
-type Result<T> = ({ ok: true } & T) | { ok: false; error: string };
+/**
+ * A conversion result. A failure for an address that is well formed but has no CPM form carries
+ * its `kind` (`shortcode`, `alphanumeric`, `ipv4`, `ipv6`, `other`), so a caller can map it
+ * through a table or answer Error-sending-address-unresolved without reading the message.
+ */
+type Result<T> = ({ ok: true } & T) | { ok: false; error: string; kind?: MmsAddress['kind'] };
 
 /** MMS address -> CPM URI (docs/mms-addressing.md): PLMN -> tel:+E164 or sip:+E164@domain;user=phone. */
 export function mmsToCpmUri(
@@ -74,12 +79,14 @@ export function mmsToCpmUri(
     case 'email':
       return { ok: true, uri: `sip:${a.local}@${a.domain}` };
     case 'shortcode':
-      return { ok: false, error: `short code '${a.code}' has no CPM equivalent` };
+      return { ok: false, kind: a.kind, error: `short code '${a.code}' has no CPM equivalent` };
+    case 'alphanumeric':
+      return { ok: false, kind: a.kind, error: `alphanumeric sender '${a.name.slice(0, 60)}' has no CPM equivalent` };
     case 'ipv4':
     case 'ipv6':
-      return { ok: false, error: `IP address '${a.ip}' has no CPM equivalent` };
+      return { ok: false, kind: a.kind, error: `IP address '${a.ip}' has no CPM equivalent` };
     case 'other':
-      return { ok: false, error: `address type '${a.typeToken}' has no CPM equivalent` };
+      return { ok: false, kind: a.kind, error: `address type '${a.typeToken}' has no CPM equivalent` };
   }
 }
 

@@ -2,6 +2,7 @@ import type { MmsToCpmInput, RetryPolicy, StoredRef } from '../../model/delivery
 import type { Mm4Status } from '../../model/mm4-status.js';
 import { entityText, type MimeEntity } from '../mime/entity.js';
 import type { Mm4ForwardReq } from '../mm4/pdu.js';
+import { H } from '../mm4/types.js';
 
 export interface IntakeContext {
   peer: string;
@@ -31,22 +32,57 @@ export function extractText(content: MimeEntity): { text: string; unsupported: s
   return { text: texts.join('\n'), unsupported };
 }
 
-/** X-Mms-Expiry, absolute or relative (docs/mm4-interop.md); the default when absent, capped by the maximum. */
-function expiryOf(pdu: Mm4ForwardReq, ctx: IntakeContext): string {
+const seconds = (ms: number) => `${Math.round(ms / 1000)} s`;
+
+/**
+ * X-Mms-Expiry, absolute or relative (docs/mm4-interop.md); the default when absent or unreadable,
+ * capped by the maximum. `note` says when the peer's value was not what applies.
+ */
+function expiryOf(pdu: Mm4ForwardReq, ctx: IntakeContext): { at: string; note?: string } {
   const now = ctx.receivedAt.getTime();
   let at = now + ctx.defaultExpiryMs;
   if (pdu.expiry && 'at' in pdu.expiry) at = pdu.expiry.at.getTime();
   else if (pdu.expiry) at = now + pdu.expiry.relativeSeconds * 1000;
-  if (ctx.maxExpiryMs !== undefined) at = Math.min(at, now + ctx.maxExpiryMs);
-  return new Date(at).toISOString();
+  if (ctx.maxExpiryMs !== undefined && at > now + ctx.maxExpiryMs) {
+    const capped = new Date(now + ctx.maxExpiryMs).toISOString();
+    // Only the peer's own expiry is worth a note; the default is configuration.
+    if (!pdu.expiry) return { at: capped };
+    const asked = new Date(at).toISOString();
+    return { at: capped, note: `${H.expiry} ${asked} capped by the maximum expiry of ${seconds(ctx.maxExpiryMs)}` };
+  }
+  return { at: new Date(at).toISOString() };
+}
+
+/** What the intake does with a field whose header could not be read (`pdu.unreadable`). */
+function instead(header: string, ctx: IntakeContext): string {
+  if (header === H.expiry) return `the default expiry of ${seconds(ctx.defaultExpiryMs)} applies`;
+  if (header === H.deliveryReport || header === H.readReply || header === H.ackRequest) return 'read as No';
+  return 'left out';
+}
+
+/**
+ * The audit notes of an intake: what the MM4 reader tolerated (the peer's dialect), each header it
+ * could not read with what was done instead, and an expiry capped by the maximum.
+ */
+function intakeNotesOf(pdu: Mm4ForwardReq, ctx: IntakeContext, expiryNote?: string): string[] {
+  return [
+    ...(pdu.tolerated ?? []).map((t) => `tolerated: ${t}`),
+    ...(pdu.unreadable ?? []).map(
+      (u) => `unreadable ${u.header} '${u.value}' (${u.reason}): ${instead(u.header, ctx)}`,
+    ),
+    ...(expiryNote ? [expiryNote] : []),
+  ];
 }
 
 /**
  * Maps an accepted MM4_forward.REQ to the delivery workflow's input (pure). The content travels
- * as the reference `raw` to the stored PDU (claim check).
+ * as the reference `raw` to the stored PDU (claim check); `intakeNotes` carries what was tolerated
+ * or unreadable, so that nothing the peer sent is replaced without a trace.
  */
 export function forwardReqToInput(pdu: Mm4ForwardReq, raw: StoredRef, ctx: IntakeContext): MmsToCpmInput {
   const envelope = [...new Set(ctx.envelopeRecipients.map((r) => r.trim()).filter(Boolean))];
+  const expiry = expiryOf(pdu, ctx);
+  const intakeNotes = intakeNotesOf(pdu, ctx, expiry.note);
   return {
     peer: ctx.peer,
     receivedAt: ctx.receivedAt.toISOString(),
@@ -59,7 +95,7 @@ export function forwardReqToInput(pdu: Mm4ForwardReq, raw: StoredRef, ctx: Intak
       recipients: envelope.length ? envelope : [...pdu.to, ...pdu.cc],
       subject: pdu.subject,
       date: pdu.date?.toISOString(),
-      expiry: expiryOf(pdu, ctx),
+      expiry: expiry.at,
       deliveryReport: pdu.deliveryReport,
       readReply: pdu.readReply,
       ackRequest: pdu.ackRequest,
@@ -67,6 +103,7 @@ export function forwardReqToInput(pdu: Mm4ForwardReq, raw: StoredRef, ctx: Intak
       senderVisibility: pdu.senderVisibility,
     },
     raw,
+    ...(intakeNotes.length ? { intakeNotes } : {}),
     retry: ctx.retry,
     mm4Ack: ctx.mm4Ack,
   };

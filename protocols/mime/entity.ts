@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import {
   decodeCharset,
+  decodeText,
   formatParameterized,
   getHeader,
   parseContentType,
   parseHeaderBlock,
+  printable,
   type HeaderField,
 } from './headers.js';
 
@@ -15,7 +17,11 @@ export interface MimeEntity {
   params: Record<string, string>;
   body: Buffer;
   parts?: MimeEntity[];
-  /** Set when the body's transfer encoding is broken (e.g. invalid base64); `body` is then best effort. */
+  /**
+   * Set when the entity cannot be read faithfully: a broken transfer encoding (e.g. invalid base64;
+   * `body` is then best effort), a text/plain charset nobody knows (named), or a multipart whose
+   * boundary is missing or never appears in its body (RFC 2046 5.1.1; it then has no `parts`).
+   */
   decodeError?: string;
 }
 
@@ -96,11 +102,31 @@ function parseAt(raw: Buffer, depth: number): MimeEntity {
   const { headerText, body } = splitHeaderBody(raw);
   const headers = parseHeaderBlock(headerText);
   const { mediaType, params } = parseContentType(getHeader(headers, 'Content-Type'));
-  if (mediaType.startsWith('multipart/') && params.boundary && depth < MAX_DEPTH) {
+  if (mediaType.startsWith('multipart/') && depth < MAX_DEPTH) {
+    // RFC 2046 5.1.1: the boundary parameter is required, and the body is its parts. Without
+    // either, the bytes are not the message the sender meant: never handed on as text or a file.
+    if (!params.boundary) {
+      return { headers, mediaType, params, body, decodeError: `${mediaType} without a boundary parameter` };
+    }
+    if (!body.includes(`--${params.boundary}`)) {
+      return {
+        headers,
+        mediaType,
+        params,
+        body,
+        decodeError: `boundary '${printable(params.boundary)}' never appears in the ${mediaType} body`,
+      };
+    }
     const parts = splitMultipart(body, params.boundary).map((p) => parseAt(p, depth + 1));
+    if (!parts.length) return { headers, mediaType, params, body, decodeError: `${mediaType} without a body part` };
     return { headers, mediaType, params, body: Buffer.alloc(0), parts };
   }
-  return { headers, mediaType, params, ...transferDecode(body, getHeader(headers, 'Content-Transfer-Encoding')) };
+  const decoded = transferDecode(body, getHeader(headers, 'Content-Transfer-Encoding'));
+  if (mediaType === 'text/plain' && !decoded.decodeError) {
+    const text = decodeText(new Uint8Array(0), params.charset);
+    if (!text.ok) return { headers, mediaType, params, ...decoded, decodeError: text.error };
+  }
+  return { headers, mediaType, params, ...decoded };
 }
 
 /** Parses a message or body part. Never throws; nesting deeper than 8 levels is kept as opaque bytes. */
@@ -108,7 +134,7 @@ export function parseMimeEntity(raw: Buffer): MimeEntity {
   return parseAt(raw, 0);
 }
 
-/** The body as text in its declared charset. */
+/** The body as text in its declared charset ({@link decodeText}); an unknown charset reads as UTF-8 here. */
 export function entityText(e: MimeEntity): string {
   return decodeCharset(e.body, e.params.charset);
 }

@@ -2,6 +2,14 @@ import { getHeader } from './headers.js';
 import type { MimeEntity } from './entity.js';
 
 const stripId = (v: string) => v.trim().replace(/^<|>$/g, '');
+/** RFC 2392 2: `cid:` URLs are %-escaped; a malformed escape (hostile SMIL) is compared as written. */
+const unescapeCid = (v: string) => {
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    return v;
+  }
+};
 
 /**
  * The leaf parts of an MM in presentation order (docs/mms-content.md): the order of the SMIL `src`
@@ -20,7 +28,7 @@ export function partsInPresentationOrder(content: MimeEntity): MimeEntity[] {
     others.find((p) => {
       const cid = getHeader(p.headers, 'Content-ID');
       const loc = getHeader(p.headers, 'Content-Location');
-      if (/^cid:/i.test(ref)) return cid !== undefined && stripId(cid) === decodeURIComponent(ref.slice(4));
+      if (/^cid:/i.test(ref)) return cid !== undefined && stripId(cid) === unescapeCid(ref.slice(4));
       return loc === ref || (cid !== undefined && stripId(cid) === ref);
     });
   const ordered: MimeEntity[] = [];

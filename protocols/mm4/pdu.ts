@@ -4,12 +4,14 @@ import {
   getHeaders,
   parseAddressList,
   parseHeaderBlock,
-  parseRfc5322Date,
+  printable,
+  readDate,
   type HeaderField,
 } from '../mime/headers.js';
 import { parseMimeEntity, splitHeaderBody, type MimeEntity } from '../mime/entity.js';
 import {
   H,
+  H_READ_VARIANTS,
   MM4_MESSAGE_TYPES,
   MM4_MM_STATUSES,
   MM4_READ_STATUSES,
@@ -18,9 +20,10 @@ import {
   type Mm4MmStatus,
   type Mm4ReadStatus,
   type Mm4RequestStatus,
+  type Mm4Unreadable,
 } from './types.js';
 
-export type { Mm4MessageType, Mm4MmStatus, Mm4ReadStatus, Mm4RequestStatus } from './types.js';
+export type { Mm4MessageType, Mm4MmStatus, Mm4ReadStatus, Mm4RequestStatus, Mm4Unreadable } from './types.js';
 
 /** Fields every MM4 PDU has (23.140 8.4; RFC 5322 From/To/Date). */
 export interface Mm4Common {
@@ -36,6 +39,14 @@ export interface Mm4Common {
   idsQuoted: boolean;
   /** X-* headers this codec does not interpret, kept for logs and pass-through. */
   extraHeaders: HeaderField[];
+  /**
+   * What the reader accepted beyond 23.140 8.4 (another MMSC's dialect), one short sentence each,
+   * e.g. "X-Mms-Status used for the missing X-Mms-MM-Status-Code": for a log line per peer and the
+   * audit trail. Absent when the PDU needed no tolerance. Never written by serializeMm4.
+   */
+  tolerated?: string[];
+  /** Headers present with a value that could not be read, so their field is absent or defaulted. Absent when none. */
+  unreadable?: Mm4Unreadable[];
 }
 
 export interface Mm4ForwardReq extends Mm4Common {
@@ -128,12 +139,27 @@ const unquote = (v: string) =>
     .trim();
 const enumOf = <T extends string>(values: readonly T[], v: string | undefined): T | undefined =>
   v === undefined ? undefined : values.find((x) => x.toLowerCase() === v.trim().toLowerCase());
+/** Header names compared without case, `-` and `_`: `X-Mms-MMStatus-Code` is `X-Mms-MM-Status-Code`. */
+const looseName = (name: string) => name.toLowerCase().replace(/[-_]/g, '');
+/** Enumerated values compared without case and with `-`, `_` and spaces alike: `Deleted-without-being-read`. */
+const looseValue = (v: string) =>
+  v
+    .trim()
+    .toLowerCase()
+    .replace(/[\s_-]+/g, ' ');
+/** Spellings of enumerated values that other MMSCs write, by their loose form. */
+const VALUE_ALIASES: Record<string, string> = {
+  unrecognized: 'Unrecognised',
+  deleted: 'Deleted without being read',
+};
 
 /**
  * Parses an MM4 PDU as a tolerant reader (docs/mm4-interop.md): header names and the message type
- * case-insensitive, quoted or bare ids, Yes/No in any case, absolute or relative expiry,
- * `Unrecognized` for `Unrecognised`. Missing mandatory fields give `ok: false` with the MM4 status
- * to answer and what could still be read. Never throws.
+ * case-insensitive, quoted or bare ids, Yes/No in any case, absolute or relative expiry. Dialects
+ * beyond that are read and named in `pdu.tolerated`: a report's status under `X-Mms-Status` or a
+ * misspelt header name, `Unrecognized` for `Unrecognised`, RFC 3339 / ISO 8601 dates. A value that
+ * cannot be read is named in `pdu.unreadable`, never silently defaulted. Missing mandatory fields
+ * give `ok: false` with the MM4 status to answer and what could still be read. Never throws.
  */
 export function parseMm4(raw: Buffer): Mm4ParseResult {
   const r = parseUnchecked(raw);
@@ -152,9 +178,43 @@ function parseUnchecked(raw: Buffer): Mm4ParseResult {
     const { headerText } = splitHeaderBody(raw);
     const headers = parseHeaderBlock(headerText);
     const get = (name: string) => getHeader(headers, name);
+    const warnings: string[] = [];
+    const tolerated: string[] = [];
+    const unreadable: Mm4Unreadable[] = [];
+    const cannotRead = (header: string, value: string, reason: string) => {
+      if (!unreadable.some((u) => u.header === header)) unreadable.push({ header, value: printable(value), reason });
+    };
     const yesNo = (name: string): boolean | undefined => {
-      const v = get(name)?.toLowerCase();
+      const value = get(name);
+      const v = value?.toLowerCase();
+      if (value && v !== 'yes' && v !== 'no') cannotRead(name, value, 'neither Yes nor No');
       return v === 'yes' ? true : v === 'no' ? false : undefined;
+    };
+    /** An optional enumerated header: an unknown value is unreadable, not a default. */
+    const optionalEnum = <T extends string>(name: string, values: readonly T[]): T | undefined => {
+      const value = get(name);
+      const found = enumOf(values, value);
+      if (value && !found) cannotRead(name, value, `not one of ${values.join(', ')}`);
+      return found;
+    };
+    /** A date header (RFC 5322 3.3 or, tolerated, RFC 3339); unreadable ones are named. */
+    const dateOf = (name: string, value: string | undefined): Date | undefined => {
+      if (!value) return undefined;
+      const r = readDate(value);
+      if (!r.ok) {
+        cannotRead(name, value, r.error);
+        warnings.push(`unparseable ${name} '${printable(value)}'`);
+        return undefined;
+      }
+      if (r.tolerated) tolerated.push(`${name} '${printable(value)}': ${r.tolerated}`);
+      return r.date;
+    };
+    /** X-Mms-Expiry: a date, or relative seconds (some senders, docs/mm4-interop.md). */
+    const expiryOf = (value: string | undefined): Mm4ForwardReq['expiry'] => {
+      if (!value) return undefined;
+      if (/^\d{1,10}$/.test(value)) return { relativeSeconds: Number(value) };
+      const at = dateOf(H.expiry, value);
+      return at ? { at } : undefined;
     };
     const typeRaw = get(H.type);
     const transactionRaw = get(H.transactionId);
@@ -181,11 +241,8 @@ function parseUnchecked(raw: Buffer): Mm4ParseResult {
     if (!partial.transactionId) throw new Corrupt(`missing ${H.transactionId}`);
     // X-Mms-Message-ID is mandatory in the forward REQ/RES and in both reports (23.140 8.4).
     if (!partial.messageId) throw new Corrupt(`missing ${H.messageId}`);
-    const warnings: string[] = [];
     const addrs = (name: string) => getHeaders(headers, name).flatMap((v) => parseAddressList(v).map((a) => a.address));
-    const dateRaw = get('Date');
-    const date = dateRaw ? parseRfc5322Date(dateRaw) : undefined;
-    if (dateRaw && !date) warnings.push(`unparseable Date '${dateRaw.slice(0, 60)}'`);
+    const date = dateOf('Date', get('Date'));
     const version = get(H.version) ?? '';
     if (!version) warnings.push(`missing ${H.version}`);
     const common: Mm4Common = {
@@ -201,19 +258,41 @@ function parseUnchecked(raw: Buffer): Mm4ParseResult {
       extraHeaders: headers.filter((h) => /^x-/i.test(h.name) && !KNOWN.has(h.name.toLowerCase())),
     };
     const statusText = get(H.statusText) !== undefined ? decodeEncodedWords(get(H.statusText)!) : undefined;
-    /** A mandatory enumerated header; `alias` maps tolerated spellings first. */
-    const required = <T extends string>(
-      name: string,
-      values: readonly T[],
-      alias: (v: string) => string = (v) => v,
-    ): T => {
-      const v = get(name);
-      if (!v) throw new Corrupt(`missing ${name}`);
-      const found = enumOf(values, alias(v));
-      if (!found) throw new Corrupt(`unknown ${name} '${v.slice(0, 60)}'`);
+    /**
+     * A mandatory enumerated header. With `variants`, a missing 23.140 name may be found spelt
+     * otherwise (`X-Mms-MMStatus-Code`) or under another header name (`X-Mms-Status`); values
+     * match without case, and loosely (`-`, `_`, spaces; VALUE_ALIASES) with a note.
+     */
+    const required = <T extends string>(name: string, values: readonly T[], variants: readonly string[] = []): T => {
+      let field = headers.find((h) => h.name.toLowerCase() === name.toLowerCase());
+      if (!field && variants.length) {
+        field = headers.find((h) => looseName(h.name) === looseName(name));
+        if (field) tolerated.push(`${printable(field.name)} read as ${name}`);
+        for (const variant of variants) {
+          if (field) break;
+          field = headers.find((h) => looseName(h.name) === looseName(variant));
+          if (field) tolerated.push(`${printable(field.name)} used for the missing ${name}`);
+        }
+      }
+      const v = field?.value.trim();
+      if (!field || !v) throw new Corrupt(`missing ${name}`);
+      const exact = enumOf(values, v);
+      if (exact) return exact;
+      const loose = VALUE_ALIASES[looseValue(v)] ?? v;
+      const found = values.find((x) => looseValue(x) === looseValue(loose));
+      if (!found) {
+        const as = field.name.toLowerCase() === name.toLowerCase() ? '' : ` (read as ${name})`;
+        throw new Corrupt(`unknown ${printable(field.name)} '${printable(v)}'${as}`);
+      }
+      tolerated.push(`${printable(field.name)} '${printable(v)}' read as '${found}'`);
       return found;
     };
     const requestStatus = () => required(H.requestStatus, MM4_REQUEST_STATUSES);
+    /** The fields every successful result carries beside `common`. */
+    const notes = () => ({
+      tolerated: tolerated.length ? tolerated : undefined,
+      unreadable: unreadable.length ? unreadable : undefined,
+    });
 
     switch (type) {
       case 'MM4_forward.REQ': {
@@ -224,34 +303,32 @@ function parseUnchecked(raw: Buffer): Mm4ParseResult {
         if (!common.from) throw new Corrupt('missing From');
         if (common.to.length + cc.length === 0) warnings.push('no To/Cc: recipients only in the SMTP envelope');
         const subject = get('Subject');
-        return {
-          ok: true,
-          warnings,
-          pdu: {
-            ...common,
-            type,
-            cc,
-            subject: subject !== undefined ? decodeEncodedWords(subject) : undefined,
-            messageClass: get(H.messageClass),
-            expiry: parseExpiry(get(H.expiry), warnings),
-            deliveryReport: yesNo(H.deliveryReport) ?? false,
-            readReply: yesNo(H.readReply) ?? false,
-            originatorDeliveryReport: yesNo(H.originatorDeliveryReport),
-            priority: enumOf(['Low', 'Normal', 'High'] as const, get(H.priority)),
-            senderVisibility: enumOf(['Hide', 'Show'] as const, get(H.senderVisibility)),
-            ackRequest: partial.ackRequest ?? false,
-            originatorSystem: partial.originatorSystem,
-            forwardCounter: /^\d+$/.test(get(H.forwardCounter) ?? '') ? Number(get(H.forwardCounter)) : undefined,
-            contentClass: get(H.contentClass),
-            adaptationAllowed: yesNo(H.adaptationAllowed),
-            content,
-          },
+        const counterRaw = get(H.forwardCounter);
+        if (counterRaw && !/^\d+$/.test(counterRaw)) cannotRead(H.forwardCounter, counterRaw, 'not a number');
+        const pdu: Mm4ForwardReq = {
+          ...common,
+          type,
+          cc,
+          subject: subject !== undefined ? decodeEncodedWords(subject) : undefined,
+          messageClass: get(H.messageClass),
+          expiry: expiryOf(get(H.expiry)),
+          deliveryReport: yesNo(H.deliveryReport) ?? false,
+          readReply: yesNo(H.readReply) ?? false,
+          originatorDeliveryReport: yesNo(H.originatorDeliveryReport),
+          priority: optionalEnum(H.priority, ['Low', 'Normal', 'High'] as const),
+          senderVisibility: optionalEnum(H.senderVisibility, ['Hide', 'Show'] as const),
+          ackRequest: partial.ackRequest ?? false,
+          originatorSystem: partial.originatorSystem,
+          forwardCounter: counterRaw && /^\d+$/.test(counterRaw) ? Number(counterRaw) : undefined,
+          contentClass: get(H.contentClass),
+          adaptationAllowed: yesNo(H.adaptationAllowed),
+          content,
         };
+        return { ok: true, warnings, pdu: { ...pdu, ...notes() } };
       }
       case 'MM4_delivery_report.REQ': {
-        const mmStatus = required(H.mmStatus, MM4_MM_STATUSES, (v) =>
-          v.toLowerCase() === 'unrecognized' ? 'Unrecognised' : v,
-        );
+        const mmStatus = required(H.mmStatus, MM4_MM_STATUSES, H_READ_VARIANTS.mmStatus);
+        const forwardToOriginatorUa = yesNo(H.forwardToOriginatorUa);
         return {
           ok: true,
           warnings,
@@ -263,12 +340,13 @@ function parseUnchecked(raw: Buffer): Mm4ParseResult {
             statusText,
             ackRequest: partial.ackRequest ?? false,
             originatorSystem: partial.originatorSystem,
-            forwardToOriginatorUa: yesNo(H.forwardToOriginatorUa),
+            forwardToOriginatorUa,
+            ...notes(),
           },
         };
       }
       case 'MM4_read_reply_report.REQ': {
-        const readStatus = required(H.readStatus, MM4_READ_STATUSES);
+        const readStatus = required(H.readStatus, MM4_READ_STATUSES, H_READ_VARIANTS.readStatus);
         return {
           ok: true,
           warnings,
@@ -279,25 +357,19 @@ function parseUnchecked(raw: Buffer): Mm4ParseResult {
             statusText,
             ackRequest: partial.ackRequest ?? false,
             originatorSystem: partial.originatorSystem,
+            ...notes(),
           },
         };
       }
-      default:
-        return { ok: true, warnings, pdu: { ...common, type, requestStatus: requestStatus(), statusText } };
+      default: {
+        const status = requestStatus();
+        return { ok: true, warnings, pdu: { ...common, type, requestStatus: status, statusText, ...notes() } };
+      }
     }
   } catch (e) {
     const error = e instanceof Corrupt ? e.message : `unreadable PDU (${(e as Error).message})`;
     return { ok: false, status: 'Error-message-format-corrupt', error, partial };
   }
-}
-
-/** X-Mms-Expiry: an RFC 5322 date, or (some senders) relative seconds (docs/mm4-interop.md). */
-function parseExpiry(v: string | undefined, warnings: string[]): Mm4ForwardReq['expiry'] {
-  if (!v) return undefined;
-  if (/^\d{1,10}$/.test(v.trim())) return { relativeSeconds: Number(v.trim()) };
-  const at = parseRfc5322Date(v);
-  if (!at) warnings.push(`unparseable ${H.expiry} '${v.slice(0, 60)}'`);
-  return at ? { at } : undefined;
 }
 
 /** The MM content: the PDU's own MIME entity, with only its Content-* headers kept. */

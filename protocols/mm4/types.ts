@@ -63,3 +63,21 @@ export const H = {
   adaptationAllowed: 'X-Mms-Adaptation-Allowed',
   forwardToOriginatorUa: 'X-Mms-Forward-To-Originator-UA',
 } as const;
+
+/**
+ * Header names some MMSCs write where 23.140 8.4 has another: read (after the 23.140 name and its
+ * spelling variants) and reported in `tolerated`, never written. `X-Mms-Status` is the name of the
+ * status in the MM1 delivery report (OMA MMS ENC `X-Mms-Status`).
+ */
+export const H_READ_VARIANTS = {
+  mmStatus: ['X-Mms-MM-Status', 'X-Mms-Status'],
+  readStatus: ['X-Mms-Read-Status-Code', 'X-Mms-Status'],
+} as const;
+
+/** A header present but unreadable: its field is absent (or defaulted) and this says which and why. */
+export interface Mm4Unreadable {
+  header: string;
+  /** The value as received, control characters shown as `?`, at most 60 characters. */
+  value: string;
+  reason: string;
+}

@@ -137,3 +137,61 @@ test('URIs and name-addrs parse', (t) => {
     params: {},
   });
 });
+
+test('short codes are their own kind, bare, with a domain, or as a short TYPE=PLMN value', (t) => {
+  t.deepEqual(parse('12345'), { kind: 'shortcode', code: '12345' });
+  t.deepEqual(parse('12345@mms.mnc001.mcc001.gprs'), {
+    kind: 'shortcode',
+    code: '12345',
+    domain: 'mms.mnc001.mcc001.gprs',
+  });
+  t.deepEqual(parse('12345/TYPE=PLMN@mms.mnc001.mcc001.gprs'), {
+    kind: 'shortcode',
+    code: '12345',
+    domain: 'mms.mnc001.mcc001.gprs',
+  });
+  t.deepEqual(parse('"Quiz" <4433/type=plmn@x>'), { kind: 'shortcode', code: '4433', domain: 'x' });
+  // With a + or longer than 6 digits, TYPE=PLMN stays a phone number (national numbers have 7 or more).
+  t.like(parse('+12345/TYPE=PLMN@x'), { kind: 'plmn', number: '+12345' });
+  t.like(parse('5550199/TYPE=PLMN@x'), { kind: 'plmn', number: '5550199' });
+  t.like(parse('2025550199/TYPE=PLMN@x'), { kind: 'plmn' });
+});
+
+test('alphanumeric senders are their own kind, under TYPE=ALPHANUM or as a bare name', (t) => {
+  t.deepEqual(parse('InfoSMS/TYPE=ALPHANUM@mms.mnc001.mcc001.gprs'), {
+    kind: 'alphanumeric',
+    name: 'InfoSMS',
+    domain: 'mms.mnc001.mcc001.gprs',
+  });
+  t.deepEqual(parse('My%20Bank/TYPE=alphanumeric'), { kind: 'alphanumeric', name: 'My Bank', domain: undefined });
+  t.deepEqual(parse('Vodafone'), { kind: 'alphanumeric', name: 'Vodafone' });
+  t.deepEqual(parse('"DHL-Express"'), { kind: 'alphanumeric', name: 'DHL-Express' });
+  t.deepEqual(parse('Bank <Bank2Go>'), { kind: 'alphanumeric', name: 'Bank2Go' });
+  for (const s of ['not an address', 'ThisNameIsTooLong', '%00/TYPE=ALPHANUM', '%20/TYPE=ALPHANUM', '---']) {
+    t.false(parseMmsAddress(s).ok, s);
+  }
+  t.is(formatMmsAddress({ kind: 'alphanumeric', name: 'My Bank' }), 'My%20Bank/TYPE=ALPHANUM');
+  t.like(parse('Gr%FC%DFe/TYPE=ALPHANUM'), { name: 'Grüße' }, 'latin1 escapes from older writers');
+  for (const a of [
+    { kind: 'alphanumeric', name: 'My Bank', domain: 'mms.x' },
+    { kind: 'alphanumeric', name: 'Grüße & Co', domain: undefined },
+    { kind: 'shortcode', code: '12345', domain: 'mms.x' },
+  ] as MmsAddress[]) {
+    t.deepEqual(parse(formatMmsAddress(a)), a);
+  }
+});
+
+test('short codes and alphanumeric senders keep their refusal, with the kind to tell them apart', (t) => {
+  t.deepEqual(mmsToCpmUri(parse('12345/TYPE=PLMN@x'), opts), {
+    ok: false,
+    kind: 'shortcode',
+    error: "short code '12345' has no CPM equivalent",
+  });
+  t.deepEqual(mmsToCpmUri(parse('InfoSMS/TYPE=ALPHANUM@x'), opts), {
+    ok: false,
+    kind: 'alphanumeric',
+    error: "alphanumeric sender 'InfoSMS' has no CPM equivalent",
+  });
+  t.like(mmsToCpmUri(parse('10.1.2.3/TYPE=IPv4'), opts), { ok: false, kind: 'ipv4' });
+  t.false('kind' in mmsToCpmUri({ kind: 'plmn', number: '12' }, opts), 'a bad number is not a kind of address');
+});

@@ -198,11 +198,20 @@ test('hostile input never throws', (t) => {
     }),
     { numRuns: 500 },
   );
-  const deep =
-    'X-Mms-Message-Type: MM4_forward.REQ\r\nX-Mms-Transaction-ID: t\r\nX-Mms-Message-ID: m\r\nFrom: a@b\r\nTo: c@d\r\n' +
+  const head =
+    'X-Mms-Message-Type: MM4_forward.REQ\r\nX-Mms-Transaction-ID: t\r\nX-Mms-Message-ID: m\r\nFrom: a@b\r\nTo: c@d\r\n';
+  // 200 levels of properly nested multiparts: past 8 levels they are kept as opaque bytes.
+  const nested = Array.from(
+    { length: 200 },
+    (_, i) => `Content-Type: multipart/mixed; boundary=b${i}x\r\n\r\n--b${i}x\r\n`,
+  );
+  t.true(parseMm4(Buffer.from(head + nested.join('') + 'Content-Type: text/plain\r\n\r\nhi')).ok);
+  // The same boundary 200 times: every inner multipart is empty, which is corrupt, not a crash.
+  const empty =
+    head +
     'Content-Type: multipart/mixed; boundary=b\r\n\r\n' +
     '--b\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n'.repeat(200);
-  t.true(parseMm4(Buffer.from(deep)).ok);
+  t.like(parseMm4(Buffer.from(empty)), { ok: false, status: 'Error-message-format-corrupt' });
   t.false(parseMm4(Buffer.alloc(17 * 1024 * 1024, 65)).ok);
   t.false(parseMm4(Buffer.from('X-Mms-Message-Type: ' + 'A'.repeat(100_000))).ok);
 });
