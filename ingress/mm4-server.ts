@@ -66,6 +66,21 @@ export function createMm4Server(o: Mm4ServerOptions) {
     maxExpiryMs: o.maxExpiryMs,
   });
 
+  /** Each dialect habit of a peer is logged once (not once per PDU); bounded so no peer can grow it. */
+  const toleratedSeen = new Set<string>();
+  function noteDialect(peer: string, pdu: { tolerated?: string[]; unreadable?: { header: string; reason: string }[] }) {
+    const habits = [
+      ...(pdu.tolerated ?? []),
+      ...(pdu.unreadable ?? []).map((u) => `unreadable ${u.header}: ${u.reason}`),
+    ];
+    for (const habit of habits) {
+      const key = `${peer}|${habit.replace(/'[^']*'/g, "'…'")}`;
+      if (toleratedSeen.has(key) || toleratedSeen.size >= 10_000) continue;
+      toleratedSeen.add(key);
+      o.log.info({ peer, habit }, 'MM4 dialect tolerated (logged once per peer)');
+    }
+  }
+
   async function handle(raw0: Buffer, session: SMTPServerSession, peer: Mm4Peer): Promise<string> {
     const parsed = parseMm4(raw0);
     const log = { peer: peer.name, remote: session.remoteAddress };
@@ -84,6 +99,7 @@ export function createMm4Server(o: Mm4ServerOptions) {
       return `2.0.0 accepted for an MM4 ${parsed.status} answer`;
     }
     const pdu = parsed.pdu;
+    noteDialect(peer.name, pdu);
     if (pdu.type === 'MM4_forward.REQ') {
       // Stored first: the workflow carries only the reference; a failed store means "try again".
       const raw = await o.media.put(raw0, {
