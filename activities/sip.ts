@@ -179,8 +179,8 @@ export interface ImdnActivityInput {
   from: string;
   originalMessageId: string;
   originalDateTime?: string;
-  kind?: 'delivery' | 'display';
-  status: 'delivered' | 'failed' | 'forbidden' | 'error' | 'displayed';
+  kind?: 'delivery' | 'display' | 'processing';
+  status: 'delivered' | 'failed' | 'forbidden' | 'error' | 'displayed' | 'processed';
 }
 
 /**
@@ -205,7 +205,16 @@ export function buildImdnMessage(a: ImdnActivityInput, deps: Pick<SipDeps, 'doma
         originalRecipientUri: a.from,
         ...(kind === 'display'
           ? { kind: 'display' as const, status: a.status === 'displayed' ? ('displayed' as const) : ('error' as const) }
-          : { kind: 'delivery' as const, status: a.status === 'displayed' ? ('error' as const) : a.status }),
+          : kind === 'processing'
+            ? // RFC 5438 §5.1 processing notification: <processed/> or <error/> (e.g. the MMSC's .RES).
+              {
+                kind: 'processing' as const,
+                status: a.status === 'processed' ? ('processed' as const) : ('error' as const),
+              }
+            : {
+                kind: 'delivery' as const,
+                status: a.status === 'displayed' || a.status === 'processed' ? ('error' as const) : a.status,
+              }),
       },
     }),
   );

@@ -10,6 +10,7 @@ export type {
   AdaptInput,
   CpmToMmsContext,
   CpmToMmsEvent,
+  CpmToMmsMachineInput,
   ForwardResEvent,
   ImdnInput,
   ReportEvent,
@@ -19,8 +20,10 @@ export type {
 /**
  * The CPM -> MMS delivery (one pager-mode MESSAGE):
  * received -> selecting (ISF) -> converting -> [fetching] -> adapting -> sending -> awaitingRes -> accepted
- *   -> awaitingReport (when delivery notifications were asked for) -> done;
- * every refusal or timeout -> failed -> notifying (negative-delivery IMDN when asked for) -> done.
+ *   -> [notifyingProcessed] -> awaitingReport (when delivery notifications were asked for) -> done;
+ * every refusal or timeout -> failed -> [notifyingProcessingError] -> notifying (negative-delivery IMDN
+ * when asked for) -> done. The bracketed states are the RFC 5438 processing notifications: only when
+ * the sender asked for `processing` and the workflow enabled them (input.processingImdn).
  * Pure: actors come from the workflow, time from `after` (durable timers in Temporal); no guard or
  * delay reads the current time.
  */
@@ -65,6 +68,13 @@ export const cpmToMmsMachine = cpmToMmsSetup
       wantsRead: ({ context }) => wants(context, 'display'),
       readPending: ({ context }) => context.read === 'Read',
       wantsFailureImdn: ({ context }) => wants(context, 'negative-delivery'),
+      /**
+       * The sender asked for processing notifications (RFC 5438 §5.1) and this run sends them; the
+       * workflow decides the latter (patched), so histories recorded before the rule replay unchanged.
+       */
+      wantsProcessing: ({ context }) => context.processingImdn && wants(context, 'processing'),
+      /** The failure is the MMSC's own refusal in its MM4_forward.RES (not a timeout, ISF or routing). */
+      refusedByRes: ({ context }) => context.res !== undefined && context.res.status !== 'Ok',
     },
     actions: {
       fail: assign((_, f: NonNullable<CpmToMmsContext['failure']>) => failWith(f.result, f.mm4Status, f.reason)),
@@ -119,6 +129,11 @@ export const cpmToMmsMachine = cpmToMmsSetup
         imdnSent: true,
         note: `IMDN ${imdnOf(context)} sent`,
       })),
+      recordProcessingSent: assign((_, status: 'processed' | 'error') => ({
+        imdnSent: true,
+        note: `processing IMDN ${status} sent`,
+      })),
+      recordProcessingFailed: assign((_, err: ActorError) => ({ note: `processing IMDN not sent: ${err.message}` })),
       recordImdnFailed: assign(({ context }, err: ActorError) => ({
         reported: imdnOf(context),
         note: `IMDN not sent: ${err.message}`,
@@ -131,7 +146,12 @@ export const cpmToMmsMachine = cpmToMmsSetup
   })
   .createMachine({
     id: 'cpmToMms',
-    context: ({ input }) => ({ request: input, attempt: 0, imdnSent: false }),
+    context: ({ input: { processingImdn, ...request } }) => ({
+      request,
+      processingImdn: processingImdn === true,
+      attempt: 0,
+      imdnSent: false,
+    }),
     initial: 'received',
     on: {
       // An MM4_forward.RES may arrive while the send activity is still reporting completion.
@@ -281,7 +301,41 @@ export const cpmToMmsMachine = cpmToMmsSetup
       },
       accepted: {
         description: 'The MMS side accepted the message.',
-        always: [{ guard: 'wantsAnyReport', target: 'awaitingReport' }, { target: 'done' }],
+        always: [
+          { guard: 'wantsProcessing', target: 'notifyingProcessed' },
+          { guard: 'wantsAnyReport', target: 'awaitingReport' },
+          { target: 'done' },
+        ],
+      },
+      notifyingProcessed: {
+        description:
+          'The MMSC accepted the MM (MM4_forward.RES Ok, or a report standing for it): processing IMDN ' +
+          '<processed/> (RFC 5438 §5.1) to the CPM sender, before any delivery notification.',
+        invoke: {
+          id: 'sendProcessed',
+          src: 'sendImdn',
+          input: ({ context }) => ({
+            kind: 'processing' as const,
+            status: 'processed' as const,
+            reason: context.res ? `MM4_forward.RES ${context.res.status}` : 'a report stands for the MM4_forward.RES',
+          }),
+          onDone: [
+            {
+              guard: 'wantsAnyReport',
+              target: 'awaitingReport',
+              actions: { type: 'recordProcessingSent', params: 'processed' },
+            },
+            { target: 'done', actions: { type: 'recordProcessingSent', params: 'processed' } },
+          ],
+          onError: [
+            {
+              guard: 'wantsAnyReport',
+              target: 'awaitingReport',
+              actions: { type: 'recordProcessingFailed', params: errorOf },
+            },
+            { target: 'done', actions: { type: 'recordProcessingFailed', params: errorOf } },
+          ],
+        },
       },
       awaitingReport: {
         description: 'The sender asked for notifications: wait for the MMS delivery report until the deadline.',
@@ -349,7 +403,41 @@ export const cpmToMmsMachine = cpmToMmsSetup
       },
       failed: {
         description: 'The delivery could not be completed; tell the sender if it asked for failure notifications.',
-        always: [{ guard: 'wantsFailureImdn', target: 'notifying' }, { target: 'done' }],
+        always: [
+          { guard: and(['wantsProcessing', 'refusedByRes']), target: 'notifyingProcessingError' },
+          { guard: 'wantsFailureImdn', target: 'notifying' },
+          { target: 'done' },
+        ],
+      },
+      notifyingProcessingError: {
+        description:
+          'The MMSC refused the MM in its MM4_forward.RES: processing IMDN <error/> (RFC 5438 §5.1) to the ' +
+          'CPM sender, then the negative-delivery IMDN when that was asked for too.',
+        invoke: {
+          id: 'sendProcessingError',
+          src: 'sendImdn',
+          input: ({ context }) => ({
+            kind: 'processing' as const,
+            status: 'error' as const,
+            reason: context.failure!.reason,
+          }),
+          onDone: [
+            {
+              guard: 'wantsFailureImdn',
+              target: 'notifying',
+              actions: { type: 'recordProcessingSent', params: 'error' },
+            },
+            { target: 'done', actions: { type: 'recordProcessingSent', params: 'error' } },
+          ],
+          onError: [
+            {
+              guard: 'wantsFailureImdn',
+              target: 'notifying',
+              actions: { type: 'recordProcessingFailed', params: errorOf },
+            },
+            { target: 'done', actions: { type: 'recordProcessingFailed', params: errorOf } },
+          ],
+        },
       },
       notifying: {
         description:

@@ -27,10 +27,23 @@ export interface AdaptInput {
 }
 
 export interface ImdnInput {
-  kind: 'delivery' | 'display';
-  status: 'delivered' | 'failed' | 'forbidden' | 'error' | 'displayed';
+  kind: 'delivery' | 'display' | 'processing';
+  status: 'delivered' | 'failed' | 'forbidden' | 'error' | 'displayed' | 'processed';
   reason: string;
 }
+
+/**
+ * What the workflow starts the machine with: the delivery's input, plus the rules the workflow
+ * decided this run may apply (see workflows/cpm-to-mms.workflow.ts; absent = off, as before).
+ */
+export type CpmToMmsMachineInput = CpmToMmsInput & {
+  /**
+   * Answer the MMSC's MM4_forward.RES with an RFC 5438 processing notification (`<processed/>` or
+   * `<error/>`) when the sender asked for `processing`. Decided by the workflow with
+   * `patched('processing-imdn')`: histories recorded before the rule replay without its activity.
+   */
+  processingImdn?: boolean;
+};
 
 /** The MMSC's MM4_forward.RES (3GPP TS 23.140 §8.4.2). */
 export type ForwardResEvent = { type: 'mm4.res'; status?: string; statusText?: string; transactionId: string };
@@ -47,6 +60,8 @@ export type CpmToMmsEvent = OperatorEvent | ForwardResEvent | ReportEvent;
 
 export interface CpmToMmsContext {
   request: CpmToMmsInput;
+  /** Whether this run sends processing notifications (CpmToMmsMachineInput.processingImdn). */
+  processingImdn: boolean;
   decision?: IsfDecision;
   route?: Mm4Route;
   /** An MMSC peer an operator chose instead of the routing table's. */
@@ -71,7 +86,7 @@ export interface CpmToMmsContext {
 export const cpmToMmsSetup = setup({
   types: {
     context: {} as CpmToMmsContext,
-    input: {} as CpmToMmsInput,
+    input: {} as CpmToMmsMachineInput,
     events: {} as CpmToMmsEvent,
     output: {} as CpmToMmsOutcome,
   },

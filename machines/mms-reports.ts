@@ -35,6 +35,12 @@ export type ImdnEvent = {
   recipientUri: string;
   kind: 'delivery' | 'display' | 'processing';
   status: string;
+  /**
+   * Set by the workflow on a processing notification when this run may report it (patched
+   * 'processing-imdn'): a `stored` one becomes an interim Deferred delivery report. Without it a
+   * processing notification is ignored, as in histories recorded before the rule.
+   */
+  reportProcessing?: boolean;
 };
 
 /** The reporting state of one recipient. */
@@ -44,6 +50,8 @@ export interface Reportable {
   /** MM status already reported (or queued) to the originator; 'none' when no report was asked. */
   reported?: string;
   readReported?: boolean;
+  /** An interim Deferred delivery report (from a processing `stored` IMDN) was queued already. */
+  deferredReported?: boolean;
 }
 
 /** IMDN -> MM4 status: delivered -> Retrieved, failed/forbidden -> Rejected, error -> Indeterminate. */
@@ -66,7 +74,9 @@ export function reportForSipFailure(status: Mm4Status): string {
 /**
  * Applies one IMDN. A final status is never overwritten and a duplicate never forwarded twice: the
  * originator MMSE gets one delivery report per recipient (23.140 §8.4.3) and one read report
- * (§8.4.4); `displayed` implies delivered, so a missing delivery report goes first.
+ * (§8.4.4); `displayed` implies delivered, so a missing delivery report goes first. A processing
+ * `stored` (RFC 5438 §5.1: a store-and-forward server holds the message) is the interim
+ * X-Mms-MM-Status-Code Deferred, at most once and only before the final report.
  */
 export function applyImdn<R extends Reportable>(
   recipients: R[],
@@ -96,6 +106,15 @@ export function applyImdn<R extends Reportable>(
       recipients: update({ readReported: true, reported: r.reported ?? (wants.deliveryReport ? 'Retrieved' : 'none') }),
       queue: [...queue, ...implied, ...read],
       note: `IMDN displayed from ${r.mms}`,
+    };
+  }
+  if (event.kind === 'processing' && event.status === 'stored' && event.reportProcessing) {
+    if (!wants.deliveryReport || r.reported !== undefined || r.deferredReported)
+      return { note: `IMDN processing stored for ${r.mms} not forwarded (not asked, already reported or final)` };
+    return {
+      recipients: update({ deferredReported: true }),
+      queue: [...queue, { mms: r.mms, kind: 'delivery', status: 'Deferred', statusText: 'stored by the CPM side' }],
+      note: `IMDN processing stored from ${r.mms}`,
     };
   }
   return { note: `IMDN ${event.kind}/${event.status} from ${r.mms} ignored` };

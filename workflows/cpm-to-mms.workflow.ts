@@ -44,6 +44,14 @@ const sip = proxyActivities<Activities>({
 /** CPM -> MMS delivery of one pager-mode MESSAGE. Thin glue: the machine decides, activities act. */
 export async function cpmToMms(input: CpmToMmsInput): Promise<CpmToMmsOutcome> {
   const { workflowId } = workflowInfo();
+  // RFC 5438 processing notifications (the MMSC's MM4_forward.RES as <processed/> or <error/>) add a
+  // command, a sendImdn activity, that histories recorded before this rule do not have. The machine
+  // is pure, so the workflow decides, once and here, in the delivery's first workflow task:
+  // patched() records a marker in a new run (true) and, replaying a history without it, answers
+  // false, so that run keeps the chart it was recorded with to its end, also when a new worker
+  // picks it up halfway. Asked only when the sender asked for `processing` (a deterministic input
+  // field): no other delivery gets a marker it does not need.
+  const processingImdn = input.cpm.disposition.includes('processing') && patched('processing-imdn');
   const machine = cpmToMmsMachine.provide({
     actors: {
       select: fromActivity((req: CpmToMmsInput) => local.selectForMms(req)),
@@ -70,7 +78,8 @@ export async function cpmToMms(input: CpmToMmsInput): Promise<CpmToMmsOutcome> {
       }),
     },
   });
-  return runMachine(machine, input, 'cpm-to-mms', { imdnMessageId: input.cpm.imdnMessageId }, (send) => {
+  const machineInput = { ...input, processingImdn };
+  return runMachine(machine, machineInput, 'cpm-to-mms', { imdnMessageId: input.cpm.imdnMessageId }, (send) => {
     // .RES and reports arrive on the MM4 front-end and are routed here by the ids we minted.
     let deliveryReported = false;
     setHandler(mm4InboundSignal, (s) => {

@@ -1,4 +1,4 @@
-import { proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { mmsToCpmMachine, type SentReport, type ResInput, type RouteInput } from '../machines/mms-to-cpm.machine.js';
 import type { MmsContent, MmsToCpmInput, SipAttemptResult, StoredRef } from '../model/delivery.js';
@@ -116,9 +116,22 @@ export async function mmsToCpm(input: MmsToCpmInput): Promise<DeliveryOutcome> {
     'mms-to-cpm',
     { peer: input.peer, mm4MessageId: input.mm4.messageId, mm4TransactionId: input.mm4.transactionId },
     (send) => {
-      setHandler(imdnSignal, (s) =>
-        send({ type: 'sip.imdn', recipientUri: s.recipientUri, kind: s.kind, status: s.status }),
-      );
+      setHandler(imdnSignal, (s) => {
+        // A processing notification may now become an MM4 report (a `stored` one an interim
+        // Deferred delivery report): a new sendReports activity that histories recorded before
+        // this rule lack. The machine is pure, so the decision is made here, in the workflow task
+        // that takes the signal, and travels on the event: patched() is true live (and records a
+        // marker), false when replaying a task recorded without the marker. Asked only for
+        // processing notifications, so other IMDNs leave histories as they were.
+        const reportProcessing = s.kind === 'processing' && patched('processing-imdn');
+        send({
+          type: 'sip.imdn',
+          recipientUri: s.recipientUri,
+          kind: s.kind,
+          status: s.status,
+          ...(reportProcessing ? { reportProcessing } : {}),
+        });
+      });
       // .RES to our delivery/read reports, routed back by their minted transaction ids.
       setHandler(mm4InboundSignal, (s) =>
         send({ type: 'mm4.res', pduType: s.type, status: s.status, transactionId: s.transactionId }),

@@ -468,3 +468,29 @@ test('a report for an unknown message is answered Error-message-not-found', asyn
   t.true((await toIwf(mmscReport(fake, { type: 'MM4_delivery_report.REQ', mmStatus: 'Expired' }, 'DR-unknown'))).ok);
   t.like(await resOf('DR-unknown'), { type: 'MM4_delivery_report.RES', requestStatus: 'Error-message-not-found' });
 });
+
+test('processing asked: the MMSC .RES Ok reaches the sender as a processing IMDN processed', async (t) => {
+  const n = '+4915112345692';
+  t.is((await send({ id: 'cpm-processing', number: n, dispo: 'processing' })).status, 202);
+  const handle = await handleFor('cpm-processing');
+  t.like(await handle.result(), { result: 'delivered', mm4Status: 'Ok', imdnSent: true });
+  t.is(reqsTo(n).length, 1);
+  const imdn = await imdnFor('cpm-processing');
+  t.is(imdn.uri, 'tel:+12025550101', 'to the asserted sender');
+  t.deepEqual(
+    imdnsFor('cpm-processing').map((x) => `${x.kind}:${x.status}`),
+    ['processing:processed'],
+  );
+  // The IMDN answers the .RES: the machine sent it only after the MM4_forward.RES Ok came.
+  const { trail } = await handle.query(auditQuery);
+  const res = trail.findIndex((e) => e.event === 'mm4.res');
+  const notifying = trail.findIndex((e) => e.to === 'notifyingProcessed');
+  t.true(res >= 0 && res < notifying, JSON.stringify(trail));
+  t.is(trail.at(-1)?.to, 'done');
+  // The history carries the patch marker; it replays in the after-hook with the others.
+  const history = await handle.fetchHistory();
+  t.true(
+    history.events!.some((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch'),
+    'patched(processing-imdn) recorded',
+  );
+});

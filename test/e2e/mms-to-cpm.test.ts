@@ -434,3 +434,33 @@ test('a displayed IMDN becomes the delivery report and the read-reply report', a
   t.regex(again.reason, /already ended/);
   t.is(env.mmsc.received.filter((r) => r.messageId === 'M-read' && r.type.endsWith('report.REQ')).length, 2);
 });
+
+test('a processing stored IMDN becomes an interim Deferred delivery report, then delivered becomes Retrieved', async (t) => {
+  const number = '12025550182';
+  await sendMm4(env.iwf.mm4.port, forwardReq({ messageId: 'M-stored', to: to(number) }), envelopeTo(number));
+  t.is((await resFor('T-M-stored')).requestStatus, 'Ok');
+  const imdnId = imdnIdOf(number);
+  const reportsFor = () =>
+    env.mmsc.received.filter((r) => r.type === 'MM4_delivery_report.REQ' && r.messageId === 'M-stored');
+  // imdnBack types the kinds the earlier tests send; a processing notification has the same shape.
+  const stored = { number, imdnId, kind: 'processing', status: 'stored' } as unknown as Parameters<typeof imdnBack>[0];
+  t.is((await imdnBack({ ...stored, callId: 'imdn-stored-1' })).status, 202);
+  const [deferred] = await waitFor('Deferred report', () => (reportsFor().length ? reportsFor() : undefined));
+  t.like(deferred, { mmStatus: 'Deferred', from: `+${number}/TYPE=PLMN@mms.iwf.example.net` });
+  // The same notification again: taken, never a second Deferred report.
+  t.is((await imdnBack({ ...stored, callId: 'imdn-stored-2' })).status, 202);
+  t.is(
+    (await imdnBack({ number, imdnId, kind: 'delivery', status: 'delivered', callId: 'imdn-stored-3' })).status,
+    202,
+  );
+  const handle = env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-stored'));
+  await handle.result();
+  t.deepEqual(
+    reportsFor().map((r) => r.mmStatus),
+    ['Deferred', 'Retrieved'],
+  );
+  t.not(reportsFor()[0].transactionId, reportsFor()[1].transactionId, 'two reports, each with its own id');
+  await t.notThrowsAsync(
+    Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, await handle.fetchHistory(), handle.workflowId),
+  );
+});

@@ -1,7 +1,13 @@
 import test from 'ava';
 import { createActor, fromPromise, toPromise } from 'xstate';
 import type { ActorError } from '../../machines/common.js';
-import { cpmToMmsMachine, type AdaptInput, type ImdnInput, type SendInput } from '../../machines/cpm-to-mms.machine.js';
+import {
+  cpmToMmsMachine,
+  type AdaptInput,
+  type CpmToMmsMachineInput,
+  type ImdnInput,
+  type SendInput,
+} from '../../machines/cpm-to-mms.machine.js';
 import { transitionsOf } from '../../machines/trail.js';
 import type { AdaptedContent, CpmToMmsInput, IsfDecision, Mm4Route } from '../../model/delivery.js';
 import { drive, StepClock } from './harness.js';
@@ -53,12 +59,14 @@ interface Stubs {
   waitAfterReports?: boolean;
   /** The MMSC's .RES is lost but its delivery report with this status arrives. */
   reportInsteadOfRes?: string;
+  /** The sendImdn activity fails for the IMDNs this picks (its retries ran out). */
+  imdnFails?: (imdn: ImdnInput) => boolean;
 }
 
 /** The states in which a delivery waits for the outside world: an event or one of its timers. */
 const WAITS = ['awaitingRes', 'awaitingReport', 'awaitingRead'];
 
-async function run(req: CpmToMmsInput, stubs: Stubs = {}) {
+async function run(req: CpmToMmsMachineInput, stubs: Stubs = {}) {
   const calls = { send: [] as SendInput[], imdn: [] as ImdnInput[] };
   const clock = new StepClock(T0);
   const states: string[] = ['received'];
@@ -87,6 +95,7 @@ async function run(req: CpmToMmsInput, stubs: Stubs = {}) {
       }),
       sendImdn: fromPromise(async ({ input }: { input: ImdnInput }) => {
         calls.imdn.push(input);
+        if (stubs.imdnFails?.(input)) throw fault('SipRejected', 'SIP 403 Forbidden');
       }),
     },
   });
@@ -284,6 +293,104 @@ test('an SMTP refusal by the MMSC is a rejection', async (t) => {
 test('an MMSC that cannot be reached is a failure', async (t) => {
   const { output } = await run(input(), { sendFails: { type: 'Error', message: 'ECONNREFUSED' } });
   t.like(output, { result: 'failed', mm4Status: 'Error-network-problem' });
+});
+
+/** A delivery of the current code: the workflow enabled processing notifications (patched). */
+const withProcessing = (disposition: CpmToMmsInput['cpm']['disposition']): CpmToMmsMachineInput => ({
+  ...input(disposition),
+  processingImdn: true,
+});
+const kinds = (imdns: ImdnInput[]) => imdns.map((i) => `${i.kind}:${i.status}`);
+
+test('processing asked: the .RES Ok becomes a processing IMDN processed, before the delivery IMDN', async (t) => {
+  const { output, calls, states } = await run(withProcessing(['processing', 'positive-delivery']), {
+    res: () => 'Ok',
+    reports: [{ status: 'Retrieved' }],
+  });
+  t.deepEqual(kinds(calls.imdn), ['processing:processed', 'delivery:delivered']);
+  t.deepEqual(states.slice(5, 9), ['awaitingRes', 'accepted', 'notifyingProcessed', 'awaitingReport']);
+  t.like(output, { result: 'delivered', report: 'Retrieved', imdnSent: true });
+});
+
+test('processing asked alone: processed, then the delivery ends without waiting for reports', async (t) => {
+  const { output, calls, states } = await run(withProcessing(['processing']), { res: () => 'Ok' });
+  t.deepEqual(kinds(calls.imdn), ['processing:processed']);
+  t.deepEqual(states.slice(-3), ['accepted', 'notifyingProcessed', 'done']);
+  t.like(output, { result: 'delivered', imdnSent: true });
+});
+
+test('a report standing for a lost .RES is processed too', async (t) => {
+  const { calls } = await run(withProcessing(['processing', 'positive-delivery']), {
+    reportInsteadOfRes: 'Retrieved',
+  });
+  t.deepEqual(kinds(calls.imdn), ['processing:processed', 'delivery:delivered']);
+  t.is(calls.imdn[0].reason, 'a report stands for the MM4_forward.RES');
+});
+
+test('processing asked: an error .RES becomes processing error, besides the negative-delivery IMDN', async (t) => {
+  const both = await run(withProcessing(['processing', 'negative-delivery']), {
+    res: () => 'Error-content-not-accepted',
+  });
+  t.deepEqual(kinds(both.calls.imdn), ['processing:error', 'delivery:failed']);
+  t.deepEqual(both.states.slice(-4), ['failed', 'notifyingProcessingError', 'notifying', 'done']);
+  t.like(both.output, { result: 'rejected', mm4Status: 'Error-content-not-accepted', imdnSent: true });
+  t.regex(both.calls.imdn[0].reason, /MMSC answered Error-content-not-accepted/);
+  const alone = await run(withProcessing(['processing']), { res: () => 'Error-service-denied' });
+  t.deepEqual(kinds(alone.calls.imdn), ['processing:error']);
+  t.deepEqual(alone.states.slice(-3), ['failed', 'notifyingProcessingError', 'done']);
+});
+
+test('only the MMSC refusal is a processing error: no .RES at all gets the negative-delivery IMDN alone', async (t) => {
+  const { calls, output } = await run(withProcessing(['processing', 'negative-delivery']));
+  t.deepEqual(kinds(calls.imdn), ['delivery:failed']);
+  t.like(output, { result: 'failed', mm4Status: 'Error-network-problem' });
+});
+
+test('a processing IMDN that cannot be sent does not stop the delivery notifications', async (t) => {
+  const ok = await run(withProcessing(['processing', 'positive-delivery']), {
+    res: () => 'Ok',
+    reports: [{ status: 'Retrieved' }],
+    imdnFails: (i) => i.kind === 'processing',
+  });
+  t.deepEqual(kinds(ok.calls.imdn), ['processing:processed', 'delivery:delivered']);
+  t.true(ok.output.imdnSent, 'the delivery IMDN went out');
+  const refused = await run(withProcessing(['processing', 'negative-delivery']), {
+    res: () => 'Error-content-not-accepted',
+    imdnFails: (i) => i.kind === 'processing',
+  });
+  t.deepEqual(kinds(refused.calls.imdn), ['processing:error', 'delivery:failed']);
+  const alone = await run(withProcessing(['processing']), { res: () => 'Ok', imdnFails: () => true });
+  t.false(alone.output.imdnSent);
+  t.deepEqual(alone.states.slice(-2), ['notifyingProcessed', 'done']);
+  const aloneRefused = await run(withProcessing(['processing']), {
+    res: () => 'Error-service-denied',
+    imdnFails: () => true,
+  });
+  t.false(aloneRefused.output.imdnSent);
+});
+
+test('without the processing-imdn patch (a history recorded before it) processing is not answered', async (t) => {
+  // The workflow gives the flag only to runs that recorded the patch marker: older runs replay
+  // with the chart they were recorded with, the same states and the same activities.
+  const ok = await run(input(['processing', 'positive-delivery']), {
+    res: () => 'Ok',
+    reports: [{ status: 'Retrieved' }],
+  });
+  t.deepEqual(kinds(ok.calls.imdn), ['delivery:delivered']);
+  t.false(ok.states.includes('notifyingProcessed'));
+  const refused = await run(input(['processing', 'negative-delivery']), { res: () => 'Error-content-not-accepted' });
+  t.deepEqual(kinds(refused.calls.imdn), ['delivery:failed']);
+  t.false(refused.states.includes('notifyingProcessingError'));
+});
+
+test('processing notifications only when asked: the flag alone sends none', async (t) => {
+  const { calls } = await run(
+    { ...input(['positive-delivery', 'negative-delivery']), processingImdn: true },
+    {
+      res: () => 'Error-content-not-accepted',
+    },
+  );
+  t.deepEqual(kinds(calls.imdn), ['delivery:failed']);
 });
 
 test.after('the scenarios visit every state of the chart', (t) => {

@@ -75,7 +75,13 @@ const OK: Answer = { outcome: 'accepted', sipStatus: 202, mm4Status: 'Ok' };
 const OFFLINE: Answer = { outcome: 'transient', sipStatus: 480, mm4Status: 'Error-network-problem' };
 const NOT_FOUND: Answer = { outcome: 'permanent', sipStatus: 404, mm4Status: 'Error-sending-address-unresolved' };
 
-type Imdn = { recipientUri: string; kind: 'delivery' | 'display'; status: string };
+type Imdn = {
+  recipientUri: string;
+  kind: 'delivery' | 'display' | 'processing';
+  status: string;
+  /** What the workflow sets on processing notifications when patched('processing-imdn'). */
+  reportProcessing?: boolean;
+};
 
 interface Stubs {
   convert?: (req: MmsToCpmInput) => Promise<ConvertedMessage>;
@@ -533,6 +539,84 @@ test('abandoning a delivery that only waits for .RES answers ends it; nothing le
     mmsToCpmMachine
       .resolveState({ value: 'awaitingImdn', context: base })
       .can({ type: 'operator.abandon', reason: 'x' }),
+  );
+});
+
+/** A processing `stored` IMDN as the current workflow sends it to the machine (patch recorded). */
+const stored = (recipientUri = 'tel:+12025550199'): Imdn => ({
+  recipientUri,
+  kind: 'processing',
+  status: 'stored',
+  reportProcessing: true,
+});
+const delivered = (recipientUri = 'tel:+12025550199'): Imdn => ({
+  recipientUri,
+  kind: 'delivery',
+  status: 'delivered',
+});
+
+test('a processing stored IMDN becomes an interim Deferred delivery report, once, before the final one', async (t) => {
+  const { calls, output } = await run(input({ deliveryReport: true }), {
+    imdns: [stored(), stored(), delivered(), stored()],
+  });
+  t.deepEqual(
+    calls.reports.map((r) => `${r.kind} ${r.status}`),
+    ['delivery Deferred', 'delivery Retrieved'],
+    'a repeated stored is not sent again; one after the final report is not sent',
+  );
+  t.is(calls.reports[0].statusText, 'stored by the CPM side');
+  t.deepEqual(
+    calls.reports.map((r) => r.n),
+    [1, 2],
+  );
+  t.is(output.mm4Status, 'Ok');
+});
+
+test('a Deferred report keeps the delivery waiting: the final status still comes (Expired at the expiry)', async (t) => {
+  const { calls, states } = await run(input({ deliveryReport: true }), { imdns: [stored()] });
+  t.deepEqual(
+    calls.reports.map((r) => r.status),
+    ['Deferred', 'Expired'],
+  );
+  t.is(states.at(-1), 'done');
+});
+
+test('a processing stored IMDN never overwrites a final report', (t) => {
+  const base = createActor(mmsToCpmMachine, { input: at(input({ deliveryReport: true })) }).getSnapshot().context;
+  const waiting = mmsToCpmMachine.resolveState({
+    value: 'awaitingImdn',
+    context: {
+      ...base,
+      recipients: base.recipients.map((r) => ({ ...r, uri: 'tel:+12025550199', reported: 'Rejected' })),
+    },
+  });
+  const [next] = transition(mmsToCpmMachine, waiting, { type: 'sip.imdn', ...stored() });
+  t.deepEqual(next.context.queue, []);
+  t.regex(next.context.note ?? '', /not forwarded/);
+});
+
+test('no Deferred report without a delivery report asked, or without the processing-imdn patch', async (t) => {
+  const notAsked = await run(input({ readReply: true }), {
+    imdns: [stored(), { recipientUri: 'tel:+12025550199', kind: 'display', status: 'displayed' }],
+  });
+  t.deepEqual(
+    notAsked.calls.reports.map((r) => `${r.kind} ${r.status}`),
+    ['read Read'],
+  );
+  // A history recorded before the rule: the workflow put no flag on the event, so it is ignored.
+  const unflagged: Imdn = { ...stored(), reportProcessing: undefined };
+  const old = await run(input({ deliveryReport: true }), { imdns: [unflagged, delivered()] });
+  t.deepEqual(
+    old.calls.reports.map((r) => r.status),
+    ['Retrieved'],
+  );
+  const processed = await run(input({ deliveryReport: true }), {
+    imdns: [{ ...stored(), status: 'processed' }, delivered()],
+  });
+  t.deepEqual(
+    processed.calls.reports.map((r) => r.status),
+    ['Retrieved'],
+    'processed is no MM4 status',
   );
 });
 
