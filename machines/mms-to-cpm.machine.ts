@@ -94,6 +94,10 @@ export const mmsToCpmMachine = reportingSetup
         const err = context.request.intakeError!;
         return { recipients: closeOpen(context, err.status, err.reason), note: `refused at intake: ${err.reason}` };
       }),
+      /** What the intake tolerated or could not read goes into the trail with the first step. */
+      noteIntake: assign(({ context }) =>
+        context.request.intakeNotes?.length ? { note: `intake: ${context.request.intakeNotes.join('; ')}` } : {},
+      ),
       recordConversion: assign(({ context }, converted: ConvertedMessage) => {
         const recipients = context.recipients.map((r, i): RecipientState => {
           const plan = converted.recipients[i];
@@ -220,7 +224,10 @@ export const mmsToCpmMachine = reportingSetup
     states: {
       received: {
         description: 'The MM4_forward.REQ is durably recorded; the MMSC got its SMTP 250.',
-        always: [{ guard: 'intakeRefused', target: 'concluding', actions: 'refuseAtIntake' }, { target: 'converting' }],
+        always: [
+          { guard: 'intakeRefused', target: 'concluding', actions: 'refuseAtIntake' },
+          { target: 'converting', actions: 'noteIntake' },
+        ],
       },
       converting: {
         description: 'Map MMS addresses to CPM URIs, check each recipient is a CPM user, derive IMDN requests.',

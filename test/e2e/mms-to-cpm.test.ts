@@ -464,3 +464,18 @@ test('a processing stored IMDN becomes an interim Deferred delivery report, then
     Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, await handle.fetchHistory(), handle.workflowId),
   );
 });
+
+test('a dialect habit of the peer is tolerated and named in the audit trail (an RFC 3339 X-Mms-Expiry)', async (t) => {
+  const expiry = new Date(Date.now() + 3_600_000).toISOString();
+  const raw = forwardReq({
+    messageId: 'M-rfc3339',
+    deliveryReport: false,
+    extra: [`X-Mms-Expiry: ${expiry}`],
+  });
+  t.true((await sendMm4(env.iwf.mm4.port, raw, envelopeTo('12025550199'))).ok);
+  const handle = env.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(ORIGIN, 'M-rfc3339'));
+  await handle.result();
+  const audit = await handle.query(auditQuery);
+  const details = audit.trail.map((e) => e.detail ?? '').join('\n');
+  t.regex(details, /intake: tolerated: X-Mms-Expiry .*RFC 3339/);
+});
