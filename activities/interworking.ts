@@ -21,6 +21,11 @@ export interface InterworkingDeps {
   defaultCountry: string;
   sipDomain: string;
   uriForm: 'tel' | 'sip';
+  /**
+   * Short codes and alphanumeric senders (which have no CPM form) mapped to a CPM URI, keyed by
+   * the code or the lower-cased name (`cpm.shortCodes`).
+   */
+  shortCodes?: Record<string, string>;
   isf: IsfPolicy;
   mm4: { domain: string; peers: Mm4Peer[]; defaultPeer?: string };
 }
@@ -30,6 +35,12 @@ export function createInterworkingActivities(deps: InterworkingDeps) {
   const toUri = (raw: string) => {
     const parsed = parseMmsAddress(raw);
     if (!parsed.ok) return { ok: false as const, error: parsed.error };
+    const a = parsed.address;
+    if (a.kind === 'shortcode' || a.kind === 'alphanumeric') {
+      const key = a.kind === 'shortcode' ? a.code : a.name.toLowerCase();
+      const mapped = deps.shortCodes?.[key];
+      if (mapped) return { ok: true as const, uri: mapped, kind: 'uri' as const, mapped: true };
+    }
     const conv = mmsToCpmUri(parsed.address, {
       defaultCountry: deps.defaultCountry,
       sipDomain: deps.sipDomain,
@@ -53,8 +64,11 @@ export function createInterworkingActivities(deps: InterworkingDeps) {
     async convertMmsToCpm(req: MmsToCpmInput): Promise<ConvertedMessage> {
       const sender = toUri(req.mm4.from);
       if (!sender.ok) {
+        // A well-formed address with no CPM form (a short code or name not in cpm.shortCodes) is an
+        // address problem, not a format one.
+        const addressProblem = 'kind' in sender && sender.kind !== undefined;
         throw permanent(
-          ErrorType.MalformedMessage,
+          addressProblem ? ErrorType.AddressNotRoutable : ErrorType.MalformedMessage,
           `From '${req.mm4.from}' is not a usable originator: ${sender.error}`,
         );
       }

@@ -115,7 +115,11 @@ export const mmsToCpmMachine = reportingSetup
       }),
       failConversion: assign(({ context }, err: ActorError) => {
         const status: Mm4Status =
-          err.type === 'MalformedMessage' ? 'Error-message-format-corrupt' : 'Error-unspecified';
+          err.type === 'MalformedMessage'
+            ? 'Error-message-format-corrupt'
+            : err.type === 'AddressNotRoutable'
+              ? 'Error-sending-address-unresolved'
+              : 'Error-unspecified';
         return { recipients: closeOpen(context, status, err.message), note: `conversion failed: ${err.message}` };
       }),
       recordContent: assign((_, content: MmsContent) => ({
