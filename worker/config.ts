@@ -2,7 +2,16 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { RetryPolicy } from '../model/delivery.js';
-import { CONTENT_CLASSES, DEFAULT_MMS_MEDIA_TYPES, type Mm4Peer } from '../model/peer.js';
+import {
+  CONTENT_CLASSES,
+  DEFAULT_MMS_MEDIA_TYPES,
+  MM4_BINARY_ENCODINGS,
+  MM4_PROFILE_RULES,
+  MM4_PROFILES,
+  type Mm4Peer,
+  type Mm4Rules,
+} from '../model/peer.js';
+import { isMailbox } from '../protocols/mm4/serialize.js';
 import { ConfigError, Reader, type Obj } from './config-schema.js';
 
 export { ConfigError } from './config-schema.js';
@@ -12,7 +21,33 @@ export interface HostPort {
   port: number;
 }
 
-export type { Mm4Peer };
+export type { Mm4Peer, Mm4Rules };
+
+/** The keys of `mm4.peers[].mm4`: single MM4 rules over the peer's profile (model/peer.ts Mm4Rules). */
+const MM4_RULE_KEYS = ['systemAddress', 'statusHeaders', 'reportAck', 'multipart', 'binaryEncoding', 'quoteIds'];
+
+/** A peer's MM4 rules: its profile's, then each rule `mm4.peers[].mm4` sets (validated; `x` is the peer). */
+function peerMm4Rules(sub: Reader, tree: unknown): Mm4Rules {
+  const rules = (tree as Obj | undefined)?.mm4;
+  if (rules !== undefined && (typeof rules !== 'object' || rules === null || Array.isArray(rules)))
+    sub.fail('x.mm4', `must be a mapping of MM4 rules (${MM4_RULE_KEYS.join(', ')})`);
+  sub.unknownKeys('x.mm4', MM4_RULE_KEYS);
+  const profile = sub.oneOf('x.profile', MM4_PROFILES, 'standard');
+  const base = MM4_PROFILE_RULES[profile];
+  const systemAddress = sub.str('x.mm4.systemAddress');
+  // The envelope and To of our answers: an RFC 5321 4.1.2 Mailbox with a domain, never `;` or a list.
+  if (systemAddress && !isMailbox(systemAddress))
+    sub.fail('x.mm4.systemAddress', `'${systemAddress}' is not a mailbox like mm4-system@mms.example.net`);
+  return {
+    profile,
+    ...(systemAddress && isMailbox(systemAddress) ? { systemAddress } : {}),
+    statusHeaders: sub.oneOf('x.mm4.statusHeaders', ['standard', 'both'] as const, base.statusHeaders),
+    reportAck: sub.oneOf('x.mm4.reportAck', ['request', 'none'] as const, base.reportAck),
+    multipart: sub.oneOf('x.mm4.multipart', ['auto', 'always'] as const, base.multipart),
+    binaryEncoding: sub.oneOf('x.mm4.binaryEncoding', MM4_BINARY_ENCODINGS, base.binaryEncoding),
+    quoteIds: sub.bool('x.mm4.quoteIds', base.quoteIds),
+  };
+}
 
 export interface Config {
   /** Folder for the embedded Temporal database and other local state. */
@@ -181,7 +216,7 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
   const peers = r.list('mm4.peers').map((_, i): Mm4Peer => {
     const p = `mm4.peers[${i}]`;
     const sub = new Reader({ x: _ });
-    r.unknownKeys(`mm4.peers.${i}`, [
+    sub.unknownKeys('x', [
       'name',
       'domains',
       'smtp',
@@ -191,6 +226,8 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
       'maxMessageBytes',
       'maxImage',
       'mediaTypes',
+      'profile',
+      'mm4',
     ]);
     const cls = sub.oneOf('x.contentClass', Object.keys(CONTENT_CLASSES), 'megapixel');
     const base = CONTENT_CLASSES[cls];
@@ -210,9 +247,12 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
           ? sub.strList('x.mediaTypes').map((m) => m.toLowerCase())
           : DEFAULT_MMS_MEDIA_TYPES,
       },
+      mm4: peerMm4Rules(sub, _),
     };
     for (const n of peer.numbers)
       if (!/^\+\d{1,15}$/.test(n)) sub.fail('x.numbers', `'${n}' is not an E.164 prefix like +4915`);
+    for (const d of peer.domains)
+      if (!isMailbox(`x@${d}`)) sub.fail('x.domains', `'${d}' is not a domain like mms.mnc001.mcc001.gprs`);
     if (!(_ as Obj)?.smtp) sub.fail('x.smtp', 'is required');
     r.problems.push(...sub.problems.map((m) => m.replace(/^x\./, `${p}.`)));
     return peer;
@@ -222,6 +262,10 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
     if (names.has(peer.name)) r.fail(`mm4.peers[${i}].name`, `duplicate peer name '${peer.name}'`);
     names.add(peer.name);
   }
+
+  const systemAddress = r.str('mm4.systemAddress', `mm4-system@${domain}`)!;
+  if (!isMailbox(systemAddress))
+    r.fail('mm4.systemAddress', `'${systemAddress}' is not a mailbox like mm4-system@${domain}`);
 
   const defaultPeer = r.str('mm4.defaultPeer');
   if (defaultPeer && !names.has(defaultPeer)) r.fail('mm4.defaultPeer', `no peer named '${defaultPeer}'`);
@@ -269,7 +313,7 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
     mm4: {
       listen: r.hostPort('mm4.listen', '127.0.0.1:2525')!,
       domain,
-      systemAddress: r.str('mm4.systemAddress', `mm4-system@${domain}`)!,
+      systemAddress,
       maxMessageBytes: r.int('mm4.maxMessageBytes', 10 * 1024 * 1024, 1024, 100 * 1024 * 1024),
       peers,
       defaultPeer,
