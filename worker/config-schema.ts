@@ -128,6 +128,20 @@ export class Reader {
     return v;
   }
 
+  /** A mapping of non-empty strings to non-empty strings (YAML `key: value` lines). */
+  strMap(path: string): Record<string, string> {
+    const v = this.raw(path);
+    if (v === undefined || v === null) return {};
+    if (typeof v !== 'object' || Array.isArray(v)) return this.fail(path, 'must be a mapping of key: value') ?? {};
+    const out: Record<string, string> = {};
+    for (const [k, val] of Object.entries(v as Obj)) {
+      if (typeof val === 'string' && val.trim() !== '') out[k] = val.trim();
+      else if (typeof val === 'number') out[k] = String(val);
+      else this.fail(`${path}.${k}`, 'must be a non-empty string');
+    }
+    return out;
+  }
+
   strList(path: string): string[] {
     return this.list(path).flatMap((item, i) => {
       if (typeof item === 'string' && item.trim() !== '') return [item.trim()];

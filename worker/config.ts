@@ -91,6 +91,8 @@ export interface Config {
     defaultCountry: string;
     /** Request-URI form for CPM recipients: `tel:+E164` or `sip:+E164@domain;user=phone`. */
     uriForm: 'tel' | 'sip';
+    /** Short codes and alphanumeric senders (lower-cased) -> the CPM URI they appear as. */
+    shortCodes: Record<string, string>;
   };
   delivery: {
     retry: RetryPolicy;
@@ -201,7 +203,7 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
     'pathMtu',
   ]);
   r.unknownKeys('sip.timers', ['t1', 't2', 't4']);
-  r.unknownKeys('cpm', ['users', 'usersFile', 'defaultCountry', 'uriForm']);
+  r.unknownKeys('cpm', ['users', 'usersFile', 'defaultCountry', 'uriForm', 'shortCodes']);
   r.unknownKeys('delivery', ['retry', 'defaultExpiry', 'maxExpiry', 'mm4Ack']);
   r.unknownKeys('delivery.mm4Ack', ['timeout', 'maxAttempts']);
   r.unknownKeys('isf', ['maxMessageBytes', 'maxFileBytes', 'contentTypes', 'interworkCpmUsers']);
@@ -288,6 +290,15 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
   for (const u of users)
     if (!/^\+?\d{1,15}\*?$/.test(u)) r.fail('cpm.users', `'${u}' is not an E.164 number or prefix*`);
 
+  // Keys: a short code (digits) or an alphanumeric sender name, matched case-insensitively.
+  const shortCodes: Record<string, string> = {};
+  for (const [code, uri] of Object.entries(r.strMap('cpm.shortCodes'))) {
+    if (!/^(\d{3,8}|[A-Za-z0-9 ._-]{1,11})$/.test(code))
+      r.fail(`cpm.shortCodes.${code}`, 'must be a short code (3-8 digits) or a sender name (up to 11 characters)');
+    else if (!/^(sip|sips|tel):\S+$/.test(uri))
+      r.fail(`cpm.shortCodes.${code}`, `'${uri}' is not a sip:, sips: or tel: URI`);
+    else shortCodes[/^\d+$/.test(code) ? code : code.toLowerCase()] = uri;
+  }
   const defaultCountry = r.str('cpm.defaultCountry', 'US')!.toUpperCase();
   if (!/^[A-Z]{2}$/.test(defaultCountry)) r.fail('cpm.defaultCountry', 'must be an ISO 3166 alpha-2 code like US');
   const sipDomain = r.str('sip.domain', 'ims.iwf.example.net')!;
@@ -328,7 +339,7 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
       sourceAddress: r.ip('sip.sourceAddress'),
       pathMtu: r.optionalInt('sip.pathMtu', 576, 65535),
     },
-    cpm: { users, defaultCountry, uriForm: r.oneOf('cpm.uriForm', ['tel', 'sip'] as const, 'sip') },
+    cpm: { users, defaultCountry, uriForm: r.oneOf('cpm.uriForm', ['tel', 'sip'] as const, 'sip'), shortCodes },
     delivery: {
       retry: {
         maxAttempts: r.int('delivery.retry.maxAttempts', 6, 1, 1000),

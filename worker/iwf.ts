@@ -120,6 +120,7 @@ export async function startIwf(
     defaultCountry: config.cpm.defaultCountry,
     sipDomain: config.sip.domain,
     uriForm: config.cpm.uriForm,
+    shortCodes: config.cpm.shortCodes,
     endpoint,
     domain: config.sip.domain,
     outboundProxy: config.sip.outboundProxy,

@@ -76,3 +76,15 @@ test('--config names a file that must exist', (t) => {
   const err = t.throws(() => loadConfig(['--config', '/nonexistent/iwf.yaml'], {}), { instanceOf: ConfigError });
   t.regex(err.message, /\/nonexistent\/iwf.yaml: cannot be read/);
 });
+
+test('cpm.shortCodes maps codes and sender names to CPM URIs; bad entries are named', (t) => {
+  const ok = buildConfig({
+    cpm: { shortCodes: { '12345': 'sip:alerts@ims.example.net', Vodafone: 'tel:+491721234567' } },
+  });
+  t.deepEqual(ok.cpm.shortCodes, { '12345': 'sip:alerts@ims.example.net', vodafone: 'tel:+491721234567' });
+  const e = t.throws(() =>
+    buildConfig({ cpm: { shortCodes: { '12345': 'mailto:x@y', 'a very long name here': 'sip:x@y' } } }),
+  );
+  t.regex(e.message, /cpm\.shortCodes\.12345: 'mailto:x@y' is not a sip:, sips: or tel: URI/);
+  t.regex(e.message, /cpm\.shortCodes\.a very long name here: must be a short code/);
+});
