@@ -66,8 +66,9 @@ export const H = {
 
 /**
  * Header names some MMSCs write where 23.140 8.4 has another: read (after the 23.140 name and its
- * spelling variants) and reported in `tolerated`, never written. `X-Mms-Status` is the name of the
- * status in the MM1 delivery report (OMA MMS ENC `X-Mms-Status`).
+ * spelling variants) and reported in `tolerated`. We write `X-Mms-Status` only for peers whose
+ * `statusHeaders` rule is `both`. `X-Mms-Status` is the name of the status in the MM1 delivery
+ * report (OMA MMS ENC `X-Mms-Status`).
  */
 export const H_READ_VARIANTS = {
   mmStatus: ['X-Mms-MM-Status', 'X-Mms-Status'],
