@@ -97,7 +97,15 @@ export async function createSipEndpoint(o: SipEndpointOptions): Promise<SipEndpo
       log: o.log,
     },
     {
-      message: (m, flow) => (m.kind === 'response' ? clients.onResponse(m) : void servers.onRequest(m, flow)),
+      message: (m, flow) => {
+        if (m.kind === 'response') return clients.onResponse(m);
+        // A request must never take the process down: whatever escapes is logged and dropped.
+        servers
+          .onRequest(m, flow)
+          .catch((e: Error) =>
+            o.log?.warn({ remote: flow.remote, method: m.method, error: e.message }, 'SIP request handling failed'),
+          );
+      },
       invalid: (e, flow) => servers.onInvalid(e, flow),
       closed: (socket, reason) => clients.onConnectionClosed(socket, reason),
     },

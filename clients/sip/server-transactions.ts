@@ -61,7 +61,7 @@ export class ServerTransactions {
     const toTag = randomBytes(6).toString('hex');
     const spec = await this.answer(req, flow, via.params.branch, sentBy);
     tx.response = this.serialize(req, spec, toTag, flow);
-    this.send(req, tx.response, flow);
+    if (tx.response) this.send(req, tx.response, flow);
     // Timer J: keep absorbing retransmissions for 64*T1 on UDP; zero on reliable transports.
     if (key)
       this.clock.setTimeout(() => this.txs.delete(key), flow.transport === 'udp' ? 64 * this.o.t1 : 0, { unref: true });
@@ -72,13 +72,13 @@ export class ServerTransactions {
     this.o.log?.warn({ remote: flow.remote, transport: flow.transport, error: e.error }, 'unparseable SIP message');
     const req = e.partial;
     if (req?.kind !== 'request' || req.method === 'ACK') return;
-    const res = createResponse(
+    const bytes = this.serialize(
       req,
       { status: 400, reason: printable(`Bad Request (${e.error})`) },
       randomBytes(6).toString('hex'),
-      flow.remote,
+      flow,
     );
-    if (res) this.send(req, serializeSipMessage(res), flow);
+    if (bytes) this.send(req, bytes, flow);
   }
 
   private async answer(req: SipRequest, flow: Flow, branch: string | undefined, sentBy: string): Promise<ResponseSpec> {
@@ -104,13 +104,22 @@ export class ServerTransactions {
     return { status: 500 };
   }
 
-  private serialize(req: SipRequest, spec: ResponseSpec, toTag: string, flow: Flow): Buffer {
+  /** The response's bytes; undefined when not even a bare 500 can be written (nothing is sent). */
+  private serialize(req: SipRequest, spec: ResponseSpec, toTag: string, flow: Flow): Buffer | undefined {
+    const res = createResponse(req, spec, toTag, flow.remote);
+    if (!res) return undefined; // no usable Via: nowhere to send an answer (RFC 3261 18.2.2)
     try {
-      return serializeSipMessage(createResponse(req, spec, toTag, flow.remote)!);
+      return serializeSipMessage(res);
     } catch (e) {
       // The handler gave headers that cannot be written (CR/LF injection, bad names).
       this.o.log?.warn({ error: (e as Error).message, method: req.method }, 'SIP response not writable');
-      return serializeSipMessage(createResponse(req, { status: 500 }, toTag, flow.remote)!);
+    }
+    try {
+      return serializeSipMessage(createResponse(req, { status: 500 }, toTag, flow.remote) ?? res);
+    } catch (e) {
+      // The request's own headers cannot be copied into an answer: drop it rather than throw.
+      this.o.log?.warn({ error: (e as Error).message, method: req.method }, 'SIP request unanswerable, dropped');
+      return undefined;
     }
   }
 

@@ -130,7 +130,14 @@ export function parseSipMessage(buf: Buffer, maxBytes = DEFAULT_MAX_MESSAGE_BYTE
       continue;
     }
     if (headers.length >= MAX_HEADERS) return { ok: false, error: `more than ${MAX_HEADERS} headers` };
-    headers.push({ name: fullHeaderName(name), value: line.slice(colon + 1).trim() });
+    const value = line.slice(colon + 1).trim();
+    // RFC 3261 25.1: header values are TEXT-UTF8 and LWS; a control character (NUL, a bare CR)
+    // is malformed, and kept out of `partial` so a 400 can still be written from the rest.
+    if (CONTROL.test(value)) {
+      error ??= `control character in ${fullHeaderName(name)}`;
+      continue;
+    }
+    headers.push({ name: fullHeaderName(name), value });
   }
 
   let body = buf.subarray(end.body);
@@ -143,6 +150,7 @@ export function parseSipMessage(buf: Buffer, maxBytes = DEFAULT_MAX_MESSAGE_BYTE
     else body = body.subarray(0, Number(cl));
   }
 
+  if (CONTROL.test(startLine)) return { ok: false, error: 'control character in the start line' };
   let message: SipMessage | undefined;
   const res = STATUS_LINE.exec(startLine);
   const req = res ? null : REQUEST_LINE.exec(startLine);
@@ -157,6 +165,8 @@ export function parseSipMessage(buf: Buffer, maxBytes = DEFAULT_MAX_MESSAGE_BYTE
 }
 
 const UNSAFE_VALUE = /[\r\n\0]/;
+/** Control characters other than HTAB (RFC 3261 25.1 TEXT-UTF8 excludes them). */
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
 
 /** Refuses what would change the message's framing if written (header injection). */
 function assertWritable(m: SipMessage): void {
