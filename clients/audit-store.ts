@@ -93,25 +93,40 @@ export function jsonlAuditStore(file: string): AuditStore {
  * The production store: PostgreSQL, one row per delivery run, primary key (workflow id, run id),
  * so a retried write is a no-op (INSERT ... ON CONFLICT DO NOTHING). Several workers may share it.
  */
-export function postgresAuditStore(connectionString: string): AuditStore {
+export function postgresAuditStore(
+  connectionString: string,
+  log: { warn(o: object, m: string): void } = { warn() {} },
+): AuditStore {
   const pool = new pg.Pool({ connectionString, max: 4 });
-  const ready = pool
-    .query(
-      `CREATE TABLE IF NOT EXISTS iwf_audit (
+  // An idle client losing its connection (a PostgreSQL restart) is reported here; without a
+  // listener it would be an uncaught 'error' event and stop the process.
+  pool.on('error', (e) => log.warn({ error: e.message }, 'PostgreSQL audit store: idle connection lost'));
+  // The table is made on first use, not at start: with the database down the IWF still starts,
+  // audit writes fail as retryable activity errors, and the next use tries again.
+  let table: Promise<void> | undefined;
+  const ensureTable = () =>
+    (table ??= pool
+      .query(
+        `CREATE TABLE IF NOT EXISTS iwf_audit (
        workflow_id text NOT NULL,
        run_id text NOT NULL,
        direction text NOT NULL,
        ended_at timestamptz NOT NULL,
        record jsonb NOT NULL,
        PRIMARY KEY (workflow_id, run_id))`,
-    )
-    .catch((e: { code?: string }) => {
-      // Two processes creating the table at once: one wins, the other sees a duplicate; both fine.
-      if (e.code !== '23505' && e.code !== '42P07') throw e;
-    });
+      )
+      .then(
+        () => undefined,
+        (e: { code?: string }) => {
+          // Two processes creating the table at once: one wins, the other sees a duplicate; both fine.
+          if (e.code === '23505' || e.code === '42P07') return;
+          table = undefined;
+          throw e;
+        },
+      ));
   return {
     async append(r) {
-      await ready;
+      await ensureTable();
       const res = await pool.query(
         'INSERT INTO iwf_audit (workflow_id, run_id, direction, ended_at, record) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING',
         [r.workflowId, r.runId, r.direction, r.endedAt, JSON.stringify(r)],
@@ -119,7 +134,7 @@ export function postgresAuditStore(connectionString: string): AuditStore {
       return res.rowCount === 1 ? 'written' : 'exists';
     },
     async get(workflowId) {
-      await ready;
+      await ensureTable();
       const res = await pool.query<{ record: AuditRecord }>(
         'SELECT record FROM iwf_audit WHERE workflow_id = $1 ORDER BY ended_at',
         [workflowId],
@@ -127,7 +142,7 @@ export function postgresAuditStore(connectionString: string): AuditStore {
       return res.rows.map((row) => row.record);
     },
     async *since(from) {
-      await ready;
+      await ensureTable();
       const res = await pool.query<{ record: AuditRecord }>(
         'SELECT record FROM iwf_audit WHERE ended_at >= $1 ORDER BY ended_at',
         [from.toISOString()],
@@ -139,6 +154,9 @@ export function postgresAuditStore(connectionString: string): AuditStore {
 }
 
 /** The store the configuration names (`audit.store`). */
-export function auditStoreFor(c: { store: 'jsonl' | 'postgres'; file: string; postgresUrl?: string }): AuditStore {
-  return c.store === 'postgres' ? postgresAuditStore(c.postgresUrl!) : jsonlAuditStore(c.file);
+export function auditStoreFor(
+  c: { store: 'jsonl' | 'postgres'; file: string; postgresUrl?: string },
+  log?: { warn(o: object, m: string): void },
+): AuditStore {
+  return c.store === 'postgres' ? postgresAuditStore(c.postgresUrl!, log) : jsonlAuditStore(c.file);
 }

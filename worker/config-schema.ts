@@ -128,6 +128,22 @@ export class Reader {
     return v;
   }
 
+  /**
+   * A list of IPs and CIDRs (`10.0.0.0/8`, `::1`), each checked as node:net's BlockList would take
+   * it, so a bad entry is named at start instead of throwing on the first connection.
+   */
+  cidrList(path: string): string[] {
+    return this.strList(path).filter((e, i) => {
+      const [addr, bits, ...rest] = e.split('/');
+      const fam = isIP(addr);
+      const max = fam === 6 ? 128 : 32;
+      const ok =
+        fam !== 0 && rest.length === 0 && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= max));
+      if (!ok) this.fail(`${path}[${i}]`, `'${e}' is not an IP address or CIDR`);
+      return ok;
+    });
+  }
+
   /** A mapping of non-empty strings to non-empty strings (YAML `key: value` lines). */
   strMap(path: string): Record<string, string> {
     const v = this.raw(path);

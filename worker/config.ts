@@ -240,7 +240,7 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
       name: sub.reqStr('x.name'),
       domains: sub.strList('x.domains').map((d) => d.toLowerCase()),
       smtp: sub.hostPort('x.smtp') ?? { host: '', port: 0 },
-      allow: sub.strList('x.allow'),
+      allow: sub.cidrList('x.allow'),
       numbers: sub.strList('x.numbers').map((n) => n.replace(/\*$/, '')),
       accepts: {
         maxMessageBytes: sub.int('x.maxMessageBytes', base.maxMessageBytes, 1024, 100 * 1024 * 1024),
@@ -334,7 +334,7 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
       domain: sipDomain,
       outboundProxy: r.hostPort('sip.outboundProxy', '127.0.0.1:5070')!,
       transport: r.oneOf('sip.transport', ['udp', 'tcp'] as const, 'udp'),
-      trusted: r.strList('sip.trusted'),
+      trusted: r.cidrList('sip.trusted'),
       timers: { t1, t2: r.duration('sip.timers.t2', 4000), t4: r.duration('sip.timers.t4', 5000) },
       sourceAddress: r.ip('sip.sourceAddress'),
       pathMtu: r.optionalInt('sip.pathMtu', 576, 65535),

@@ -103,7 +103,7 @@ export async function startIwf(
   const smtp = createSmtpClient({ heloName: config.mm4.domain });
   const directory = staticCpmDirectory(config.cpm.users);
   const media = filesystemMediaStore(config.media.dir);
-  const audit = auditStoreFor(config.audit);
+  const audit = auditStoreFor(config.audit, log.child({ src: 'audit' }));
   // Before the worker: activities put this server's URL into file-transfer descriptors.
   const mediaServer = createMediaServer({
     store: media,

@@ -18,6 +18,16 @@ async function main() {
     throw e;
   }
   const log = createLogger(config.log.level);
+  // Nothing reachable from input may get here; if something does, it is logged with its context
+  // and the process ends on purpose (exit 70, EX_SOFTWARE) so a supervisor restarts it, instead of
+  // limping on in an unknown state. Durable state is in Temporal, so a restart loses nothing.
+  const fatal = (kind: string) => (e: unknown) => {
+    const err = e instanceof Error ? e : new Error(String(e));
+    log.fatal({ kind, error: err.message, stack: err.stack }, 'cpm-mms-iwf: unexpected failure, exiting');
+    process.exit(70);
+  };
+  process.on('uncaughtException', fatal('uncaughtException'));
+  process.on('unhandledRejection', fatal('unhandledRejection'));
   const iwf = await startIwf(config, log);
   const banner = [
     `cpm-mms-iwf is running`,

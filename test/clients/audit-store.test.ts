@@ -75,3 +75,18 @@ test('jsonl: a restarted writer sees earlier records; a torn last line is skippe
     1,
   );
 });
+
+test('postgres: a database that is down at start does not stop the process; each write fails as an error and is tried afresh', async (t) => {
+  // Nothing listens on this port: every use fails, as a retryable error, and nothing is thrown at creation.
+  const store = postgresAuditStore('postgres://iwf:iwf@127.0.0.1:1/iwf');
+  try {
+    await t.throwsAsync(store.append(record(`wf-${randomUUID()}`)), { message: /ECONNREFUSED|connect/ });
+    await t.throwsAsync(
+      store.append(record(`wf-${randomUUID()}`)),
+      { message: /ECONNREFUSED|connect/ },
+      'tried again, not a cached failure',
+    );
+  } finally {
+    await store.close?.();
+  }
+});

@@ -88,3 +88,25 @@ test('cpm.shortCodes maps codes and sender names to CPM URIs; bad entries are na
   t.regex(e.message, /cpm\.shortCodes\.12345: 'mailto:x@y' is not a sip:, sips: or tel: URI/);
   t.regex(e.message, /cpm\.shortCodes\.a very long name here: must be a short code/);
 });
+
+test('a bad IP or CIDR in mm4.peers[].allow or sip.trusted is named at start, not thrown on the first connection', (t) => {
+  const e = t.throws(() =>
+    buildConfig({
+      mm4: {
+        peers: [
+          {
+            name: 'a',
+            domains: ['mms.a.example'],
+            smtp: '127.0.0.1:2526',
+            allow: ['10.0.0.0/33', '127.0.0.1', 'nonsense'],
+          },
+        ],
+      },
+      sip: { trusted: ['::1/129', '192.168.0.0/16'] },
+    }),
+  );
+  t.regex(e.message, /mm4\.peers\[0\]\.allow\[0\]: '10\.0\.0\.0\/33' is not an IP address or CIDR/);
+  t.regex(e.message, /mm4\.peers\[0\]\.allow\[2\]: 'nonsense' is not an IP address or CIDR/);
+  t.regex(e.message, /sip\.trusted\[0\]: '::1\/129' is not an IP address or CIDR/);
+  t.notRegex(e.message, /allow\[1\]|trusted\[1\]/);
+});
