@@ -18,6 +18,27 @@ export class DispatchUnavailable extends Error {
   }
 }
 
+/**
+ * Temporal refused the start itself (gRPC INVALID_ARGUMENT, e.g. an input over the payload limit):
+ * trying again cannot help, so the caller answers with a permanent failure (SMTP 5xx, SIP 4xx).
+ */
+export class DispatchRefused extends Error {
+  constructor(cause: unknown) {
+    super(`Temporal refused the delivery: ${(cause as Error)?.message ?? cause}`);
+    this.name = 'DispatchRefused';
+  }
+}
+
+/** gRPC status codes (grpc/doc/statuscodes.md) that mean the request itself is wrong. */
+const PERMANENT_GRPC = new Set([3 /* INVALID_ARGUMENT */, 11 /* OUT_OF_RANGE */]);
+const grpcCode = (e: unknown): number | undefined => {
+  for (let c: unknown = e; c && typeof c === 'object'; c = (c as { cause?: unknown }).cause) {
+    const code = (c as { code?: unknown }).code;
+    if (typeof code === 'number') return code;
+  }
+  return undefined;
+};
+
 export type SignalResult = 'delivered' | 'ended' | 'unknown';
 
 export interface Dispatcher {
@@ -67,6 +88,7 @@ export function temporalDispatcher(client: Client, taskQueue: string, deadlineMs
       return 'started' as const;
     } catch (e) {
       if (e instanceof WorkflowExecutionAlreadyStartedError) return 'existing' as const;
+      if (PERMANENT_GRPC.has(grpcCode(e) ?? -1)) throw new DispatchRefused(e);
       throw new DispatchUnavailable(e);
     }
   }

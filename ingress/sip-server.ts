@@ -5,14 +5,14 @@ import type { SipEndpoint } from '../clients/sip/endpoint.js';
 import { parseCpim } from '../protocols/cpim/cpim.js';
 import { parseImdn } from '../protocols/cpim/imdn.js';
 import { readCpmMessage } from '../protocols/interworking/cpm-intake.js';
-import { workflowIdFromImdnId } from '../protocols/interworking/ids.js';
+import { idPart, workflowIdFromImdnId } from '../protocols/interworking/ids.js';
 import { parseContentType } from '../protocols/mime/headers.js';
 import { selectInterworking, type IsfPolicy } from '../protocols/interworking/isf.js';
 import { ACCEPT_ENCODING, decodeSipBody } from '../protocols/sip/content-encoding.js';
 import { getHeader, type SipRequest } from '../protocols/sip/message.js';
 import type { ResponseSpec } from '../protocols/sip/response.js';
 import { cpmToMmsWorkflowId } from '../workflows/messages.js';
-import { DispatchUnavailable, type Dispatcher } from './dispatch.js';
+import { DispatchRefused, DispatchUnavailable, type Dispatcher } from './dispatch.js';
 
 const ALLOW = 'MESSAGE, OPTIONS';
 
@@ -47,7 +47,10 @@ export interface SipIngressOptions {
 
 /** Workflow id for a MESSAGE; the sender is hashed: ids and search must not carry phone numbers. */
 export function cpmDeliveryId(senderUri: string, imdnMessageId: string): string {
-  return cpmToMmsWorkflowId(createHash('sha256').update(senderUri).digest('base64url').slice(0, 16), imdnMessageId);
+  return cpmToMmsWorkflowId(
+    createHash('sha256').update(senderUri).digest('base64url').slice(0, 16),
+    idPart(imdnMessageId),
+  );
 }
 
 /**
@@ -148,6 +151,7 @@ export function attachSipIngress(endpoint: SipEndpoint, o: SipIngressOptions) {
       o.log.info({ workflowId, imdnMessageId: input.cpm.imdnMessageId, how }, 'CPM MESSAGE accepted for MMS');
       return { status: 202 };
     } catch (e) {
+      if (e instanceof DispatchRefused) return { status: 400, reason: 'Bad Request (delivery refused by the store)' };
       if (!(e instanceof DispatchUnavailable)) throw e;
       o.log.warn({ error: e.message }, 'CPM MESSAGE deferred: Temporal unavailable');
       return {

@@ -92,3 +92,12 @@ export function originatorKey(originatorSystem: string): string {
   if (PLAIN_SYSTEM.test(v) && !/\d{5}/.test(v.split('@')[0])) return v;
   return `h.${token(digest('originator', v), 22)}`;
 }
+
+/**
+ * A peer-chosen id (X-Mms-Message-ID, imdn.Message-ID) as part of a workflow id: kept when it is
+ * short printable ASCII, else a digest, so no id Temporal would refuse (too long, odd bytes) turns
+ * a permanent problem into an endless "try again later". The original stays in the input.
+ */
+export function idPart(value: string): string {
+  return /^[\x21-\x7e]{1,128}$/.test(value) ? value : `h.${token(digest('id', value), 22)}`;
+}

@@ -479,3 +479,16 @@ test('a dialect habit of the peer is tolerated and named in the audit trail (an 
   const details = audit.trail.map((e) => e.detail ?? '').join('\n');
   t.regex(details, /intake: tolerated: X-Mms-Expiry .*RFC 3339/);
 });
+
+test('an X-Mms-Message-ID of 2,000 characters is delivered, not answered "try again" forever', async (t) => {
+  const longId = `M-long-${'x'.repeat(2000)}`;
+  const sent = await sendMm4(
+    env.iwf.mm4.port,
+    forwardReq({ messageId: longId, transactionId: 'T-long', deliveryReport: false }),
+    envelopeTo('12025550199'),
+  );
+  t.true(sent.ok, JSON.stringify(sent));
+  const res = await resFor('T-long');
+  t.is(res.requestStatus, 'Ok');
+  t.is(res.messageId, longId, 'the original id is echoed in full');
+});
