@@ -4,6 +4,7 @@ import {
   decodeText,
   formatParameterized,
   getHeader,
+  headerLine,
   parseContentType,
   parseHeaderBlock,
   printable,
@@ -153,12 +154,12 @@ function wrap76(s: string): string {
 export function serializeMimeEntity(e: MimeEntity): Buffer {
   const lines = e.headers
     .filter((h) => !CONTENT_HEADERS.includes(h.name.toLowerCase()))
-    .map((h) => `${h.name}: ${h.value}`);
+    .map((h) => headerLine(h.name, h.value));
   if (e.parts) {
     const bodies = e.parts.map(serializeMimeEntity);
     const boundary =
       e.params.boundary ?? `=_iwf_${createHash('sha256').update(Buffer.concat(bodies)).digest('hex').slice(0, 24)}`;
-    lines.push(`Content-Type: ${formatParameterized(e.mediaType, { ...e.params, boundary })}`);
+    lines.push(headerLine('Content-Type', formatParameterized(e.mediaType, { ...e.params, boundary })));
     const chunks: Buffer[] = [Buffer.from(lines.join('\r\n') + '\r\n\r\n')];
     for (const b of bodies) chunks.push(Buffer.from(`--${boundary}\r\n`), b, Buffer.from('\r\n'));
     chunks.push(Buffer.from(`--${boundary}--\r\n`));
@@ -168,7 +169,7 @@ export function serializeMimeEntity(e: MimeEntity): Buffer {
   // latin1 views keep the bytes as they are, whatever the charset.
   const bytes = e.body.toString('latin1');
   const plain = text && bytes.split(/\r?\n/).every((l) => l.length <= 998) && !e.body.includes(0);
-  lines.push(`Content-Type: ${formatParameterized(e.mediaType, e.params)}`);
+  lines.push(headerLine('Content-Type', formatParameterized(e.mediaType, e.params)));
   lines.push(`Content-Transfer-Encoding: ${plain ? (/^[\x00-\x7f]*$/.test(bytes) ? '7bit' : '8bit') : 'base64'}`);
   const body = plain
     ? Buffer.from(bytes.replace(/\r?\n/g, '\r\n'), 'latin1')

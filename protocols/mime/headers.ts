@@ -456,3 +456,16 @@ export function parseRfc5322Date(s: string): Date | undefined {
   const r = readRfc5322Date(s.trim());
   return r.ok ? r.date : undefined;
 }
+
+/**
+ * One header line for writing. Refuses what would change the message's structure (header
+ * injection): a name that is not an RFC 5322 §3.6.8 field name, or CR, LF or NUL in the value other
+ * than folding (CRLF followed by white space, RFC 5322 §2.2.3).
+ */
+export function headerLine(name: string, value: string): string {
+  if (!/^[\x21-\x39\x3b-\x7e]+$/.test(name))
+    throw new TypeError(`header name '${name.slice(0, 30)}' cannot be written`);
+  if (/[\r\n\0]/.test(value.replace(/\r\n[ \t]/g, '')))
+    throw new TypeError(`CR, LF or NUL in ${name} cannot be written`);
+  return `${name}: ${value}`;
+}

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Mm4BinaryEncoding, Mm4Rules } from '../../model/peer.js';
 import type { MimeEntity } from '../mime/entity.js';
-import { encodeHeaderValue, formatParameterized, formatRfc5322Date } from '../mime/headers.js';
+import { encodeHeaderValue, formatParameterized, formatRfc5322Date, headerLine } from '../mime/headers.js';
 import type { Mm4Pdu } from './pdu.js';
 import { H } from './types.js';
 
@@ -217,19 +217,22 @@ function encodeLeaf(e: MimeEntity, ctx: BodyContext): { cte: PartEncoding; body:
 function writeEntity(e: MimeEntity, ctx: BodyContext): Buffer {
   const lines = e.headers
     .filter((h) => !CONTENT_HEADERS.includes(h.name.toLowerCase()))
-    .map((h) => `${h.name}: ${h.value}`);
+    .map((h) => headerLine(h.name, h.value));
   if (e.parts) {
     const bodies = e.parts.map((p) => writeEntity(p, ctx));
     const boundary =
       e.params.boundary ?? `=_iwf_${createHash('sha256').update(Buffer.concat(bodies)).digest('hex').slice(0, 24)}`;
-    lines.push(`Content-Type: ${formatParameterized(e.mediaType, { ...e.params, boundary })}`);
+    lines.push(headerLine('Content-Type', formatParameterized(e.mediaType, { ...e.params, boundary })));
     const chunks: Buffer[] = [Buffer.from(lines.join('\r\n') + '\r\n\r\n')];
     for (const b of bodies) chunks.push(Buffer.from(`--${boundary}\r\n`), b, Buffer.from('\r\n'));
     chunks.push(Buffer.from(`--${boundary}--\r\n`));
     return Buffer.concat(chunks);
   }
   const { cte, body } = encodeLeaf(e, ctx);
-  lines.push(`Content-Type: ${formatParameterized(e.mediaType, e.params)}`, `Content-Transfer-Encoding: ${cte}`);
+  lines.push(
+    headerLine('Content-Type', formatParameterized(e.mediaType, e.params)),
+    headerLine('Content-Transfer-Encoding', cte),
+  );
   return Buffer.concat([Buffer.from(lines.join('\r\n') + '\r\n\r\n'), body]);
 }
 
@@ -349,7 +352,7 @@ export function writeMm4(pdu: Mm4Pdu, opts: Mm4WriteOptions = {}): Mm4Written {
   for (const x of pdu.extraHeaders) h.push([x.name, x.value]);
   const head = h
     .filter((x): x is [string, string] => x[1] !== undefined && x[1] !== '')
-    .map(([k, v]) => `${k}: ${v}`)
+    .map(([k, v]) => headerLine(k, v))
     .join('\r\n');
 
   if (pdu.type === 'MM4_forward.REQ') {

@@ -285,3 +285,20 @@ test('the .RES to an odd originator system goes to the peer systemAddress, with 
   const bare = { ...req, sender: undefined, from: '+12025550101/TYPE=PLMN' };
   t.throws(() => mm4AnswerAddress(bare), { instanceOf: Mm4AddressError });
 });
+
+test('no header injection: CR, LF or NUL in any header value we write is refused, folding is not', (t) => {
+  // Text fields are RFC 2047-encoded, so a CR/LF in them never starts a header of its own.
+  const subject = serializeMm4(forward({ subject: 'Hi\r\nBcc: victim@example.net' }));
+  t.notRegex(subject.toString('latin1'), /^Bcc:/m);
+  t.throws(() => serializeMm4(forward({ extraHeaders: [{ name: 'X-Vendor', value: 'a\nb' }] })), {
+    instanceOf: TypeError,
+  });
+  t.throws(() => serializeMm4(forward({ extraHeaders: [{ name: 'X-Vendor', value: 'a\u0000b' }] })), {
+    instanceOf: TypeError,
+  });
+  t.throws(() => serializeMm4(forward({ extraHeaders: [{ name: 'Bad Name', value: 'x' }] })), {
+    instanceOf: TypeError,
+  });
+  const folded = serializeMm4(forward({ extraHeaders: [{ name: 'X-Vendor', value: 'a\r\n b' }] }));
+  t.regex(folded.toString('latin1'), /X-Vendor: a\r\n b\r\n/);
+});
