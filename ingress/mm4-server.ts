@@ -2,16 +2,16 @@ import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 's
 import type { MediaStore } from '../clients/media-store.js';
 import type { SmtpClient } from '../clients/smtp.js';
 import type { Mm4Status } from '../model/mm4-status.js';
-import { originatorKey, rfc822MessageId } from '../protocols/interworking/ids.js';
+import { idPart, originatorKey, rfc822MessageId } from '../protocols/interworking/ids.js';
 import type { RetryPolicy } from '../model/delivery.js';
-import type { Mm4Peer } from '../model/peer.js';
+import { mm4RulesOf, type Mm4Peer } from '../model/peer.js';
 import { forwardReqToInput, refusedToInput, type IntakeContext } from '../protocols/interworking/mm4-intake.js';
 import { parseMm4, serializeMm4, type Mm4DeliveryReportReq, type Mm4ReadReplyReportReq } from '../protocols/mm4/pdu.js';
 import { mm4AnswerAddress, mm4AnswerTo } from '../protocols/mm4/answer.js';
 import { mmsToCpmWorkflowId } from '../workflows/messages.js';
-import { DispatchUnavailable, type Dispatcher } from './dispatch.js';
+import { DispatchRefused, DispatchUnavailable, type Dispatcher } from './dispatch.js';
 import { peerForSource } from './peers.js';
-import { routeMm4Pdu } from './routes.js';
+import { peerForPdu, routeMm4Pdu } from './routes.js';
 
 export interface Mm4ServerOptions {
   listen: { host: string; port: number };
@@ -81,8 +81,20 @@ export function createMm4Server(o: Mm4ServerOptions) {
     }
   }
 
-  async function handle(raw0: Buffer, session: SMTPServerSession, peer: Mm4Peer): Promise<string> {
+  /** Every peer whose `allow` admits this source address, in config order. */
+  const peersAt = (source: string) => o.peers.filter((p) => peerForSource([p], source));
+
+  async function handle(
+    raw0: Buffer,
+    session: SMTPServerSession,
+    candidates: Mm4Peer[],
+    matched: (p: Mm4Peer) => void,
+  ): Promise<string> {
     const parsed = parseMm4(raw0);
+    // Among the peers at this source, the one whose domains the PDU names (ingress/routes.ts).
+    const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : undefined;
+    const peer = peerForPdu(candidates, parsed.ok ? parsed.pdu : parsed.partial, mailFrom)!;
+    matched(peer);
     const log = { peer: peer.name, remote: session.remoteAddress };
     if (!parsed.ok) {
       const p = parsed.partial;
@@ -92,7 +104,7 @@ export function createMm4Server(o: Mm4ServerOptions) {
       // Identifiable enough to answer in MM4 terms: a durable delivery that sends the error .RES.
       const id = mmsToCpmWorkflowId(
         originatorKey(p.originatorSystem!),
-        p.messageId ?? `transaction:${p.transactionId}`,
+        idPart(p.messageId ?? `transaction:${p.transactionId}`),
       );
       const input = refusedToInput(p, parsed.status, parsed.error, ctx(session, peer.name));
       await o.dispatcher.startMmsToCpm(id, input, `MM4 request refused: ${parsed.status}`);
@@ -108,7 +120,7 @@ export function createMm4Server(o: Mm4ServerOptions) {
         ttlMs: o.mediaTtlMs,
       });
       const input = forwardReqToInput(pdu, raw, ctx(session, peer.name));
-      const id = mmsToCpmWorkflowId(originatorKey(input.mm4.originatorSystem ?? peer.name), pdu.messageId);
+      const id = mmsToCpmWorkflowId(originatorKey(input.mm4.originatorSystem ?? peer.name), idPart(pdu.messageId));
       const summary = `MMS→CPM ${pdu.messageId} from ${peer.name} to ${input.mm4.recipients.length} recipient(s)`;
       const how = await o.dispatcher.startMmsToCpm(id, input, summary);
       o.log.info(
@@ -152,9 +164,13 @@ export function createMm4Server(o: Mm4ServerOptions) {
     return `2.0.0 ${pdu.type} routed`;
   }
 
-  /** MM4_delivery_report.RES / MM4_read_reply_report.RES to the reporter's originator system. */
+  /**
+   * MM4_delivery_report.RES / MM4_read_reply_report.RES to the reporter's originator system when a
+   * mailbox, else to the peer's `systemAddress` (mm4.peers[].mm4), else its Sender or From.
+   */
   async function answerReport(pdu: Mm4DeliveryReportReq | Mm4ReadReplyReportReq, peer: Mm4Peer, status: Mm4Status) {
-    const to = mm4AnswerAddress(pdu);
+    const rules = mm4RulesOf(peer);
+    const to = mm4AnswerAddress(pdu, rules);
     const rfc822Id = rfc822MessageId(o.replies.domain, pdu.type.replace('.REQ', '.RES'), pdu.transactionId);
     const raw = serializeMm4(
       mm4AnswerTo(pdu, {
@@ -162,6 +178,7 @@ export function createMm4Server(o: Mm4ServerOptions) {
         from: o.replies.systemAddress,
         sender: o.replies.systemAddress,
         rfc822MessageId: rfc822Id,
+        rules,
       }),
     );
     await o.replies.smtp.send({ ...peer.smtp, from: o.replies.systemAddress, to: [to], raw });
@@ -184,14 +201,21 @@ export function createMm4Server(o: Mm4ServerOptions) {
       cb();
     },
     onData(stream, session, cb) {
-      const peer = peerForSource(o.peers, session.remoteAddress)!;
+      const candidates = peersAt(session.remoteAddress);
+      // The peer the PDU turned out to be from (by domain); until it is read, the source's first.
+      let peer = candidates[0];
       readAll(stream, o.maxMessageBytes)
         .then(async (raw) => {
           if (!raw) return cb(reply(552, `5.3.4 message exceeds ${o.maxMessageBytes} bytes`));
-          cb(null, await handle(raw, session, peer));
+          cb(null, await handle(raw, session, candidates, (p) => (peer = p)));
         })
         .catch((e: unknown) => {
           if ((e as { responseCode?: number }).responseCode) return cb(e as Error);
+          if (e instanceof DispatchRefused) {
+            // Permanent: the same PDU would be refused again (RFC 5321 4.2.1: 5yz, do not retry).
+            o.log.warn({ peer: peer.name, error: e.message }, 'MM4 PDU refused by the delivery store');
+            return cb(reply(554, '5.6.0 MM4 Error-message-format-corrupt: delivery refused by the store'));
+          }
           if (e instanceof DispatchUnavailable) {
             o.log.warn({ peer: peer.name, error: e.message }, 'MM4 PDU deferred: Temporal unavailable');
             return cb(reply(451, '4.3.0 delivery store unavailable, try again later'));

@@ -1,3 +1,4 @@
+import type { Mm4Peer } from '../model/peer.js';
 import type { Mm4Pdu } from '../protocols/mm4/pdu.js';
 import { workflowIdFromMintedMm4Id } from '../protocols/interworking/ids.js';
 import type { Mm4InboundSignal } from '../workflows/messages.js';
@@ -32,4 +33,65 @@ export function routeMm4Pdu(pdu: Mm4Pdu): { workflowId: string; signal: Mm4Inbou
       receivedAt: new Date().toISOString(),
     },
   };
+}
+
+/** The domain of an addr-spec (`local@domain`, `<local@domain>`), lower case; none without `@`. */
+function domainOf(address: string | undefined): string | undefined {
+  const at = address?.lastIndexOf('@') ?? -1;
+  if (!address || at < 0) return undefined;
+  const d = address
+    .slice(at + 1)
+    .replace(/[>\s].*$/, '')
+    .replace(/\.$/, '')
+    .toLowerCase();
+  return d || undefined;
+}
+
+/**
+ * The host an X-Mms-Originator-System names: the domain of a mailbox, or `<host>` of the
+ * `system=<host>;party=<addr>` form some MMSCs write. Never the `party=` (a subscriber's address,
+ * possibly with a domain of its own).
+ */
+export function originatorSystemHost(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  if (/^\s*system\s*=/i.test(value)) {
+    const system = value
+      .split(';')
+      .map((p) => /^\s*system\s*=\s*"?([^";\s]*)"?\s*$/i.exec(p)?.[1])
+      .find((h) => h !== undefined);
+    const host = system?.replace(/^.*@/, '').replace(/\.$/, '').toLowerCase();
+    return host && /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(host) ? host : undefined;
+  }
+  if (/[;=]/.test(value)) return undefined; // some other parameter form: nothing to match by
+  return domainOf(value);
+}
+
+/**
+ * Which of the peers that admit a connection's source address (`candidates`, config order) sent
+ * this PDU, by domain: the host of its X-Mms-Originator-System ({@link originatorSystemHost}),
+ * else the domain of its Sender, its From, the SMTP MAIL FROM, each against the peers'
+ * `domains` (equal, or a host within one). Several peers can share a source (one relay, one
+ * test host); with no domain matching, the first candidate, as for a single peer.
+ */
+export function peerForPdu(
+  candidates: Mm4Peer[],
+  pdu: { originatorSystem?: string; sender?: string; from?: string },
+  mailFrom?: string,
+): Mm4Peer | undefined {
+  if (candidates.length <= 1) return candidates[0];
+  const hosts = [
+    originatorSystemHost(pdu.originatorSystem),
+    domainOf(pdu.sender),
+    domainOf(pdu.from),
+    domainOf(mailFrom),
+  ];
+  for (const host of hosts) {
+    if (!host) continue;
+    const domains = (p: Mm4Peer) => p.domains.map((d) => d.toLowerCase().replace(/\.$/, ''));
+    const peer =
+      candidates.find((p) => domains(p).includes(host)) ??
+      candidates.find((p) => domains(p).some((d) => host.endsWith(`.${d}`)));
+    if (peer) return peer;
+  }
+  return candidates[0];
 }

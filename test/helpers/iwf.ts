@@ -41,6 +41,12 @@ export interface TestIwfOptions {
   outboundProxyHost?: string;
   /** SIP addresses trusted as the IMS core (default ['127.0.0.1']). */
   trusted?: string[];
+  /** MM4 dialect of the test MMSC peer `operator-a`: `mm4.peers[].profile` (default standard). */
+  profile?: 'standard' | 'lenient';
+  /** Single MM4 rules of `operator-a` over its profile: `mm4.peers[].mm4` (e.g. `{ systemAddress }`). */
+  mm4?: Record<string, unknown>;
+  /** More `mm4.peers[]` entries after `operator-a`, as in the config file. */
+  extraPeers?: Record<string, unknown>[];
 }
 
 /** The test configuration: everything on loopback, ephemeral ports, fast SIP timers. */
@@ -59,7 +65,10 @@ export function testConfigTree(o: TestIwfOptions): Record<string, unknown> {
           allow: o.allow ?? ['127.0.0.1'],
           numbers: ['+49'],
           ...(o.contentClass ? { contentClass: o.contentClass } : {}),
+          ...(o.profile ? { profile: o.profile } : {}),
+          ...(o.mm4 ? { mm4: o.mm4 } : {}),
         },
+        ...(o.extraPeers ?? []),
       ],
     },
     sip: {

@@ -59,6 +59,40 @@ export interface ReceivedMm4 {
   mmStatus?: string;
   /** X-Mms-Read-Status (MM4_read_reply_report.REQ). */
   readStatus?: string;
+  /**
+   * X-Mms-Status, the MM1 name of a report's status (OMA MMS ENC), which MMSCs with the
+   * `statusOnly` habit read instead of X-Mms-MM-Status-Code / X-Mms-Read-Status.
+   */
+  status?: string;
+}
+
+/**
+ * Habits of a real MMSC's MM4 dialect, each off unless set; the test MMSC speaks them on both the
+ * PDUs it writes (builders below take them) and what it does with the IWF's PDUs (startFakeMmsc).
+ */
+export interface MmscHabits {
+  /** Its system mailbox: From/Sender of its answers, MAIL FROM of what it sends (default {@link MMSC_SYSTEM}). */
+  system?: string;
+  /**
+   * X-Mms-Originator-System of the requests it sends, when that is no mailbox, e.g.
+   * `system=mmsc.vc.test;party=+12025550100`; its requests then carry no Sender (as such MMSCs do).
+   */
+  originatorSystem?: string;
+  /** Its delivery reports carry X-Mms-Status only (no X-Mms-MM-Status-Code). */
+  statusOnly?: boolean;
+  /** Never answers the IWF's reports with a .RES, whatever they ask. */
+  neverAnswersReports?: boolean;
+  /** Date and X-Mms-Expiry in RFC 3339 (`2025-03-04T10:15:02Z`) instead of RFC 5322 3.3. */
+  rfc3339Dates?: boolean;
+  /** Refuses an MM4_forward.REQ whose content is not multipart with SMTP `550 Message rejected`. */
+  multipartOnly?: boolean;
+  /** The SIZE it advertises in EHLO and enforces (RFC 1870; smtp-server `size`). */
+  sizeLimit?: number;
+  /**
+   * Sends its MM4_forward.RES (see {@link FakeMmsc.answerForwards}) from within the SMTP DATA of
+   * the REQ, before the IWF's DATA gets its 250: the answer overtakes the send.
+   */
+  resBeforeOk?: boolean;
 }
 
 const unquote = (v: string | undefined) => (v === undefined ? undefined : v.trim().replace(/^"(.*)"$/, '$1'));
@@ -112,6 +146,7 @@ async function readMm4(raw: Buffer, envelope: ReceivedMm4['envelope']): Promise<
     statusText: headers['x-mms-status-text'] === undefined ? undefined : decodeWords(headers['x-mms-status-text']),
     mmStatus: headers['x-mms-mm-status-code'],
     readStatus: headers['x-mms-read-status'],
+    status: headers['x-mms-status'],
   };
 }
 
@@ -125,6 +160,12 @@ export function answerAddress(req: ReceivedMm4): string {
 
 /** RFC 5322 §3.3 date-time, numeric zone. */
 const rfc5322Date = (d = new Date()) => d.toUTCString().replace(/GMT$/, '+0000');
+/** RFC 3339 §5.6 date-time, UTC, whole seconds (the `rfc3339Dates` habit). */
+const rfc3339Date = (d = new Date()) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+/** A date as the MMSC with these habits writes it. */
+const dateOf = (h: MmscHabits | undefined, d = new Date()) => (h?.rfc3339Dates ? rfc3339Date(d) : rfc5322Date(d));
+const systemOf = (h: MmscHabits | undefined) => h?.system ?? MMSC_SYSTEM;
+const domainOfSystem = (h: MmscHabits | undefined) => systemOf(h).split('@')[1] ?? MMSC_DOMAIN;
 /** An unstructured header value, RFC 2047 B-encoded when it is not ASCII. */
 const headerText = (v: string) => (/^[\x20-\x7e]*$/.test(v) ? v : `=?UTF-8?B?${Buffer.from(v).toString('base64')}?=`);
 
@@ -142,15 +183,15 @@ function pduText(lines: (string | undefined)[]): Buffer {
  * system address to the request's answer address, the transaction and message ids echoed exactly
  * as the request wrote them (quoted or not).
  */
-export function mmscRes(req: ReceivedMm4, status = 'Ok', statusText?: string): Buffer {
+export function mmscRes(req: ReceivedMm4, status = 'Ok', statusText?: string, habits?: MmscHabits): Buffer {
   if (!/^MM4_(forward|delivery_report|read_reply_report)\.REQ$/.test(req.type))
     throw new TypeError(`mmscRes: ${req.type} is not answered`);
   return pduText([
-    `From: ${MMSC_SYSTEM}`,
+    `From: ${systemOf(habits)}`,
     `To: ${answerAddress(req)}`,
-    `Sender: ${MMSC_SYSTEM}`,
-    `Date: ${rfc5322Date()}`,
-    `Message-ID: <res-${randomUUID()}@${MMSC_DOMAIN}>`,
+    `Sender: ${systemOf(habits)}`,
+    `Date: ${dateOf(habits)}`,
+    `Message-ID: <res-${randomUUID()}@${domainOfSystem(habits)}>`,
     'MIME-Version: 1.0',
     `X-Mms-3GPP-MMS-Version: ${req.headers['x-mms-3gpp-mms-version'] || '6.16.0'}`,
     `X-Mms-Message-Type: ${req.type.replace(/\.REQ$/, '.RES')}`,
@@ -172,23 +213,24 @@ export function mmscReport(
     | { type: 'MM4_delivery_report.REQ'; mmStatus: string; extension?: string }
     | { type: 'MM4_read_reply_report.REQ'; readStatus: 'Read' | 'Deleted without being read' },
   transactionId: string,
+  habits?: MmscHabits,
 ): Buffer {
   return pduText([
     `From: ${mm.to[0]}`,
     `To: ${mm.from}`,
-    `Sender: ${MMSC_SYSTEM}`,
-    `Date: ${rfc5322Date()}`,
-    `Message-ID: <report-${randomUUID()}@${MMSC_DOMAIN}>`,
+    habits?.originatorSystem ? undefined : `Sender: ${systemOf(habits)}`,
+    `Date: ${dateOf(habits)}`,
+    `Message-ID: <report-${randomUUID()}@${domainOfSystem(habits)}>`,
     'MIME-Version: 1.0',
     'X-Mms-3GPP-MMS-Version: 6.16.0',
     `X-Mms-Message-Type: ${report.type}`,
     `X-Mms-Transaction-ID: "${transactionId}"`,
     `X-Mms-Message-ID: "${mm.messageId}"`,
     'X-Mms-Ack-Request: Yes',
-    `X-Mms-Originator-System: ${MMSC_SYSTEM}`,
+    `X-Mms-Originator-System: ${habits?.originatorSystem ?? systemOf(habits)}`,
     ...(report.type === 'MM4_delivery_report.REQ'
       ? [
-          `X-Mms-MM-Status-Code: ${report.mmStatus}`,
+          habits?.statusOnly ? `X-Mms-Status: ${report.mmStatus}` : `X-Mms-MM-Status-Code: ${report.mmStatus}`,
           report.extension === undefined ? undefined : `X-Mms-MM-Status-Extension: ${report.extension}`,
         ]
       : [`X-Mms-Read-Status: ${report.readStatus}`]),
@@ -203,6 +245,16 @@ export interface FakeMmsc {
    * an MMSC does, except those `skip` picks (to test resends).
    */
   answerReports(iwfMm4Port: number, skip?: (m: ReceivedMm4) => boolean): void;
+  /**
+   * From now on answer every MM4_forward.REQ that asks for an ack with the `.RES` `status` picks
+   * (undefined: no answer) to the IWF's MM4 port: shortly after the 250, or, with the
+   * `resBeforeOk` habit, before it. The SMTP results of these answers are in `answers`.
+   */
+  answerForwards(iwfMm4Port: number, status?: (m: ReceivedMm4) => string | undefined): void;
+  /** What the IWF replied to the .RES this MMSC sent (answerReports, answerForwards), in order. */
+  answers: { transactionId?: string; type: string; result: Awaited<ReturnType<typeof sendMm4>> }[];
+  /** PDUs it refused (habits such as multipartOnly), with the SMTP reply it gave. */
+  refused: { pdu: ReceivedMm4; code: number; response: string }[];
   close(): Promise<void>;
 }
 
@@ -210,13 +262,26 @@ export interface FakeMmsc {
  * A real SMTP listener standing in for an MMSC: it records every MM4 PDU the IWF sends it
  * (MM4_forward.REQ and .RES, reports) and answers SMTP 250; what is not MM4 gets 554.
  */
-export async function startFakeMmsc(port = 0, onReceive?: (m: ReceivedMm4) => void): Promise<FakeMmsc> {
+export async function startFakeMmsc(
+  port = 0,
+  onReceive?: (m: ReceivedMm4) => void,
+  habits: MmscHabits = {},
+): Promise<FakeMmsc> {
   const received: ReceivedMm4[] = [];
+  const answers: FakeMmsc['answers'] = [];
+  const refused: FakeMmsc['refused'] = [];
   let answer: ((m: ReceivedMm4) => void) | undefined;
+  let answerForward: ((m: ReceivedMm4) => Promise<void> | undefined) | undefined;
+  /** Sends one of its .RES to the IWF and records the IWF's SMTP reply. */
+  const sendRes = async (iwfMm4Port: number, m: ReceivedMm4, raw: Buffer) => {
+    const result = await sendMm4(iwfMm4Port, raw, { from: systemOf(habits), to: [answerAddress(m)] });
+    answers.push({ transactionId: m.transactionId, type: m.type.replace(/\.REQ$/, '.RES'), result });
+  };
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
     logger: false,
+    ...(habits.sizeLimit ? { size: habits.sizeLimit } : {}),
     onData(stream, session, cb) {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
@@ -228,9 +293,28 @@ export async function startFakeMmsc(port = 0, onReceive?: (m: ReceivedMm4) => vo
         readMm4(Buffer.concat(chunks), envelope).then(
           (m) => {
             if (typeof m === 'string') return cb(Object.assign(new Error(`not MM4: ${m}`), { responseCode: 554 }));
+            if (stream.sizeExceeded) {
+              refused.push({ pdu: m, code: 552, response: 'Message exceeds fixed maximum message size' });
+              return cb(Object.assign(new Error('Message exceeds fixed maximum message size'), { responseCode: 552 }));
+            }
+            if (
+              habits.multipartOnly &&
+              m.type === 'MM4_forward.REQ' &&
+              !m.contentType.mediaType.startsWith('multipart/')
+            ) {
+              refused.push({ pdu: m, code: 550, response: 'Message rejected' });
+              return cb(Object.assign(new Error('Message rejected'), { responseCode: 550 }));
+            }
             received.push(m);
             onReceive?.(m);
             answer?.(m);
+            const res = answerForward?.(m);
+            // The resBeforeOk habit: the IWF's DATA waits for the MMSC's .RES to be through.
+            if (res && habits.resBeforeOk)
+              return void res.then(
+                () => cb(),
+                () => cb(),
+              );
             cb();
           },
           (e: Error) => cb(Object.assign(new Error(`unreadable MIME: ${e.message}`), { responseCode: 554 })),
@@ -244,11 +328,25 @@ export async function startFakeMmsc(port = 0, onReceive?: (m: ReceivedMm4) => vo
   return {
     port: bound,
     received,
+    answers,
+    refused,
     answerReports(iwfMm4Port, skip = () => false) {
       answer = (m) => {
         const isReport = m.type === 'MM4_delivery_report.REQ' || m.type === 'MM4_read_reply_report.REQ';
         if (!isReport || m.headers['x-mms-ack-request']?.toLowerCase() !== 'yes' || skip(m)) return;
-        setTimeout(() => void sendMm4(iwfMm4Port, mmscRes(m), { from: MMSC_SYSTEM, to: [answerAddress(m)] }), 10);
+        if (habits.neverAnswersReports) return;
+        setTimeout(() => void sendRes(iwfMm4Port, m, mmscRes(m, 'Ok', undefined, habits)), 10);
+      };
+    },
+    answerForwards(iwfMm4Port, status = () => 'Ok') {
+      answerForward = (m) => {
+        if (m.type !== 'MM4_forward.REQ' || m.headers['x-mms-ack-request']?.toLowerCase() !== 'yes') return;
+        const s = status(m);
+        if (s === undefined) return;
+        const raw = mmscRes(m, s, `MMSC says ${s}`, habits);
+        if (habits.resBeforeOk) return sendRes(iwfMm4Port, m, raw);
+        setTimeout(() => void sendRes(iwfMm4Port, m, raw), 20);
+        return undefined;
       };
     },
     close: () => new Promise((r) => server.close(() => r())),
@@ -294,15 +392,23 @@ export function forwardReq(o: {
   readReply?: boolean;
   originatorSystem?: string;
   extra?: string[];
+  /** The sending MMSC's habits: originator system, no Sender, RFC 3339 Date and X-Mms-Expiry. */
+  habits?: MmscHabits;
+  /** X-Mms-Expiry as an absolute date (written as the habits say). */
+  expiry?: Date;
 }): string {
   const to = o.to ?? ['+12025550199/TYPE=PLMN@mms.iwf.example.net'];
+  const h = o.habits;
+  const originatorSystem = o.originatorSystem ?? h?.originatorSystem ?? h?.system ?? MMSC_SYSTEM;
+  const sent = new Date('2025-03-04T10:15:02Z');
   return [
-    `From: ${o.from ?? '+12025550101/TYPE=PLMN@mms.mnc001.mcc001.gprs'}`,
+    `From: ${o.from ?? `+12025550101/TYPE=PLMN@${h ? domainOfSystem(h) : MMSC_DOMAIN}`}`,
     `To: ${to.join(', ')}`,
-    `Sender: ${o.originatorSystem ?? 'system-user@mms.mnc001.mcc001.gprs'}`,
-    'Date: Tue, 04 Mar 2025 10:15:02 +0000',
+    ...(h?.originatorSystem ? [] : [`Sender: ${originatorSystem}`]),
+    `Date: ${dateOf(h, sent)}`,
+    ...(o.expiry ? [`X-Mms-Expiry: ${dateOf(h, o.expiry)}`] : []),
     `Subject: ${o.subject ?? 'Lunch?'}`,
-    `Message-ID: <${o.messageId}.rfc822@mms.mnc001.mcc001.gprs>`,
+    `Message-ID: <${o.messageId}.rfc822@${h ? domainOfSystem(h) : MMSC_DOMAIN}>`,
     'MIME-Version: 1.0',
     'Content-Type: text/plain; charset=utf-8',
     'Content-Transfer-Encoding: 8bit',
@@ -311,7 +417,7 @@ export function forwardReq(o: {
     `X-Mms-Transaction-ID: "${o.transactionId ?? `T-${o.messageId}`}"`,
     `X-Mms-Message-ID: "${o.messageId}"`,
     `X-Mms-Ack-Request: ${o.ack === false ? 'No' : 'Yes'}`,
-    `X-Mms-Originator-System: ${o.originatorSystem ?? 'system-user@mms.mnc001.mcc001.gprs'}`,
+    `X-Mms-Originator-System: ${originatorSystem}`,
     `X-Mms-Delivery-Report: ${o.deliveryReport === false ? 'No' : 'Yes'}`,
     `X-Mms-Read-Reply: ${o.readReply ? 'Yes' : 'No'}`,
     'X-Mms-Message-Class: Personal',
