@@ -1,5 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 import { mediaUrl, type ContentRef, type MediaStore } from '../clients/media-store.js';
+import type { SmtpClient } from '../clients/smtp.js';
 import { ErrorType } from '../model/errors.js';
 import type { AdaptedContent, MmsContent, MmsPart, StoredRef } from '../model/delivery.js';
 import type { Mm4Peer, MmsLimits } from '../model/peer.js';
@@ -8,8 +9,10 @@ import { entityText, type MimeEntity } from '../protocols/mime/entity.js';
 import { getHeader, parseParameterized } from '../protocols/mime/headers.js';
 import { partsInPresentationOrder } from '../protocols/mime/smil.js';
 import { parseMm4 } from '../protocols/mm4/pdu.js';
+import { bodyBudgetBytes, encodedBodyBytes } from '../protocols/mm4/serialize.js';
 import { permanent } from './failures.js';
 import { fitImage, imageAsIs, thumbnail } from './image.js';
+import { peerLimits } from './mmsc.js';
 import { audioForMms, videoForMms, videoThumbnail } from './transcode.js';
 
 export interface MediaDeps {
@@ -19,6 +22,8 @@ export interface MediaDeps {
   /** Largest file fetched from a content server (config isf.maxFileBytes). */
   maxFileBytes: number;
   mm4: { peers: Mm4Peer[] };
+  /** For the peer's EHLO SIZE and encodings: adaptation budgets the MM4_forward.REQ as sent. */
+  smtp: SmtpClient;
   /** Allowed content-server hosts for fetchFile (config media.fetchHosts); empty = any. */
   fetchHosts: string[];
 }
@@ -44,7 +49,7 @@ export function hostAllowed(url: string, allow: string[]): boolean {
   });
 }
 
-/** Room the MM needs besides its media: headers, SMIL, text (an estimate on the safe side). */
+/** Room the MM needs besides its media and text: headers, SMIL, MIME framing (an estimate on the safe side). */
 const MM_OVERHEAD_BYTES = 2048;
 
 const accepts = (limits: MmsLimits) => (type: string) =>
@@ -188,8 +193,17 @@ export function createMediaActivities(deps: MediaDeps) {
      * extension of its new type; when nothing fits (or the type is not accepted, or no transcoder
      * exists for it) it degrades to a text line with the file's link, as operators do. Every
      * decision, and why, is a note for the audit trail.
+     *
+     * The budget is for the MM4_forward.REQ as sent: within min(content class, the peer's EHLO
+     * SIZE) and `limitBytes` (the limit a size refusal gave, when adapting again), less the
+     * overhead and the text, the media part's transfer encoding (base64: 4/3) taken off.
      */
-    async adaptForMms(a: { text: string; file?: StoredRef; peer: string }): Promise<AdaptedContent> {
+    async adaptForMms(a: {
+      text: string;
+      file?: StoredRef;
+      peer: string;
+      limitBytes?: number;
+    }): Promise<AdaptedContent> {
       const peer = deps.mm4.peers.find((p) => p.name === a.peer);
       if (!peer) throw permanent(ErrorType.Misconfigured, `no mm4.peers entry named '${a.peer}'`);
       const limits: MmsLimits = peer.accepts;
@@ -198,7 +212,19 @@ export function createMediaActivities(deps: MediaDeps) {
       let text = a.text;
       if (a.file) {
         const f = a.file;
-        const budget = limits.maxMessageBytes - MM_OVERHEAD_BYTES - Buffer.byteLength(text, 'utf8');
+        const sent = await peerLimits(peer, deps.smtp);
+        const limitBytes = Math.min(sent.limitBytes, a.limitBytes ?? Infinity);
+        if (limitBytes < sent.contentClassBytes) {
+          const why =
+            a.limitBytes !== undefined && a.limitBytes <= sent.limitBytes
+              ? 'the limit of its size refusal'
+              : 'its EHLO SIZE';
+          notes.push(
+            `fitted to ${limitBytes} B as sent (${why}), below the ${sent.contentClassBytes} B of its content class`,
+          );
+        }
+        const textBytes = encodedBodyBytes(Buffer.byteLength(text, 'utf8'), sent.partEncoding);
+        const budget = bodyBudgetBytes(limitBytes, MM_OVERHEAD_BYTES + textBytes, sent.partEncoding);
         const ok = accepts(limits);
         const type = canonicalType(f.contentType);
         const name = cleanName(f.name) || withExtension('file', type);

@@ -4,7 +4,13 @@ import type { Mm4Status } from '../model/mm4-status.js';
 import type { CpmToMmsOutcome } from '../model/outcome.js';
 import type { ActorError } from './common.js';
 import { deliveryReportToImdn, requestedFor } from './cpm-reports.js';
-import { cpmToMmsSetup, type CpmToMmsContext, type ForwardResEvent, type ReportEvent } from './cpm-to-mms.setup.js';
+import {
+  cpmToMmsSetup,
+  type CpmToMmsContext,
+  type ForwardResEvent,
+  type ReportEvent,
+  type SendResult,
+} from './cpm-to-mms.setup.js';
 
 export type {
   AdaptInput,
@@ -15,11 +21,13 @@ export type {
   ImdnInput,
   ReportEvent,
   SendInput,
+  SendResult,
 } from './cpm-to-mms.setup.js';
 
 /**
  * The CPM -> MMS delivery (one pager-mode MESSAGE):
  * received -> selecting (ISF) -> converting -> [fetching] -> adapting -> sending -> awaitingRes -> accepted
+ *   (a send the peer refuses for its size goes back to adapting once, within the limit it gave)
  *   -> [notifyingProcessed] -> awaitingReport (when delivery notifications were asked for) -> done;
  * every refusal or timeout -> failed -> [notifyingProcessingError] -> notifying (negative-delivery IMDN
  * when asked for) -> done. The bracketed states are the RFC 5438 processing notifications: only when
@@ -58,7 +66,12 @@ export const cpmToMmsMachine = cpmToMmsSetup
        */
       reportBeforeRes: ({ context }) =>
         context.res === undefined && (context.report !== undefined || context.read !== undefined),
-      canResend: ({ context }) => context.attempt < context.request.mm4Ack.maxAttempts,
+      // A send the peer refused for its size got no .RES to wait for: it is not one of the attempts.
+      canResend: ({ context }) => context.attempt - (context.tooLarge ? 1 : 0) < context.request.mm4Ack.maxAttempts,
+      /** The peer refused the MM4_forward.REQ for its size: adapted again once, within its limit. */
+      tooLargeFirst: ({ context, event }) =>
+        (event as { output?: SendResult }).output?.tooLarge !== undefined && context.tooLarge === undefined,
+      tooLargeAgain: ({ event }) => (event as { output?: SendResult }).output?.tooLarge !== undefined,
       wantsAnyReport: ({ context }) =>
         ['positive-delivery', 'negative-delivery', 'display'].some((d) => wants(context, d)),
       /** A final delivery report arrived and has not been answered yet (reports may overtake the .RES). */
@@ -109,11 +122,27 @@ export const cpmToMmsMachine = cpmToMmsSetup
         content,
         note: content.notes.length ? content.notes.join('; ') : 'no adaptation needed',
       })),
-      /** SMTP 5xx is the MMSC's refusal; anything else means it could not be reached. */
+      /**
+       * SMTP 5xx is the MMSC's refusal, a size refusal one of the content; anything else means it
+       * could not be reached.
+       */
       failSend: assign((_, e: ActorError) =>
         e.type === 'MmscRejected'
           ? failWith('rejected', 'Error-service-denied', e.message)
-          : failWith('failed', 'Error-network-problem', `MM4_forward.REQ not delivered: ${e.message}`),
+          : e.type === 'MessageTooLarge'
+            ? failWith('rejected', 'Error-content-not-accepted', e.message)
+            : failWith('failed', 'Error-network-problem', `MM4_forward.REQ not delivered: ${e.message}`),
+      ),
+      recordTooLarge: assign((_, d: NonNullable<SendResult['tooLarge']>) => ({
+        tooLarge: d,
+        note: `MM4_forward.REQ of ${d.sentBytes} B too large for the peer (${d.smtpCode ? `SMTP ${d.smtpCode}` : 'over its SIZE'}); adapting again within ${d.limitBytes} B (${d.limitSource})`,
+      })),
+      failTooLarge: assign(({ context }, d: NonNullable<SendResult['tooLarge']>) =>
+        failWith(
+          'rejected',
+          'Error-content-not-accepted',
+          `MM4_forward.REQ of ${d.sentBytes} B still too large for the peer after adapting within ${context.tooLarge!.limitBytes} B (limit ${d.limitBytes} B, ${d.limitSource})`,
+        ),
       ),
       /** An error status in the MM4_forward.RES: the MMSC refused the MM (23.140 §8.4.2). */
       failOnRes: assign(({ context }) => {
@@ -231,7 +260,12 @@ export const cpmToMmsMachine = cpmToMmsSetup
         invoke: {
           id: 'adapt',
           src: 'adapt',
-          input: ({ context }) => ({ text: context.request.text, file: context.fetched, peer: context.route!.peer }),
+          input: ({ context }) => ({
+            text: context.request.text,
+            file: context.fetched,
+            peer: context.route!.peer,
+            ...(context.tooLarge ? { limitBytes: context.tooLarge.limitBytes } : {}),
+          }),
           onDone: { target: 'sending', actions: { type: 'recordContent', params: ({ event }) => event.output } },
           onError: {
             target: 'failed',
@@ -246,10 +280,22 @@ export const cpmToMmsMachine = cpmToMmsSetup
           id: 'sendForward',
           src: 'sendForward',
           input: ({ context }) => ({ route: context.route!, attempt: context.attempt, content: context.content! }),
-          onDone: {
-            target: 'awaitingRes',
-            actions: assign(({ context }) => ({ note: `MM4_forward.REQ sent (attempt ${context.attempt})` })),
-          },
+          onDone: [
+            {
+              guard: 'tooLargeFirst',
+              target: 'adapting',
+              actions: { type: 'recordTooLarge', params: ({ event }) => event.output.tooLarge! },
+            },
+            {
+              guard: 'tooLargeAgain',
+              target: 'failed',
+              actions: { type: 'failTooLarge', params: ({ event }) => event.output.tooLarge! },
+            },
+            {
+              target: 'awaitingRes',
+              actions: assign(({ context }) => ({ note: `MM4_forward.REQ sent (attempt ${context.attempt})` })),
+            },
+          ],
           onError: { target: 'failed', actions: { type: 'failSend', params: errorOf } },
         },
       },
@@ -271,6 +317,7 @@ export const cpmToMmsMachine = cpmToMmsSetup
             actions: assign(({ event }) => ({
               peerOverride: event.peer,
               res: undefined,
+              tooLarge: undefined, // another peer, other limits
               note: `operator: reroute to MMSC peer ${event.peer}`,
             })),
           },

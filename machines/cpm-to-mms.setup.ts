@@ -9,6 +9,7 @@ import type {
 } from '../model/delivery.js';
 import type { Mm4Status } from '../model/mm4-status.js';
 import type { CpmToMmsOutcome } from '../model/outcome.js';
+import type { MessageTooLargeDetails } from '../model/peer.js';
 import { placeholder } from './common.js';
 import type { ImdnDeliveryStatus } from './cpm-reports.js';
 
@@ -24,6 +25,21 @@ export interface AdaptInput {
   text: string;
   file?: StoredRef;
   peer: string;
+  /**
+   * Bytes the MM4_forward.REQ may have as sent, when the peer refused a larger one
+   * (MessageTooLarge): adaptation fits within it as well as within the peer's own limits.
+   */
+  limitBytes?: number;
+}
+
+/**
+ * What a send tells the machine (the `sendForward` actor's output). `tooLarge`: the peer refused
+ * the MM4_forward.REQ for its size (or it was over the peer's EHLO SIZE and not sent): adapt once
+ * more within `limitBytes`. The workflow reports it so only in runs that may (patched
+ * 'mm4-too-large-readapt'); otherwise it stays the send's failure (type MessageTooLarge).
+ */
+export interface SendResult {
+  tooLarge?: MessageTooLargeDetails;
 }
 
 export interface ImdnInput {
@@ -69,6 +85,8 @@ export interface CpmToMmsContext {
   /** The FT-over-HTTP file, fetched into our store. */
   fetched?: StoredRef;
   content?: AdaptedContent;
+  /** The size refusal the content was adapted again for (once per peer). */
+  tooLarge?: MessageTooLargeDetails;
   attempt: number;
   /** The MMSC's answer once it arrived (it may overtake the send activity's completion). */
   res?: { status: string; statusText?: string };
@@ -95,7 +113,7 @@ export const cpmToMmsSetup = setup({
     convert: placeholder<Mm4Route, { request: CpmToMmsInput; peer?: string }>('convert'),
     fetch: placeholder<StoredRef, NonNullable<CpmToMmsInput['cpm']['file']>>('fetch'),
     adapt: placeholder<AdaptedContent, AdaptInput>('adapt'),
-    sendForward: placeholder<void, SendInput>('sendForward'),
+    sendForward: placeholder<SendResult, SendInput>('sendForward'),
     sendImdn: placeholder<void, ImdnInput>('sendImdn'),
   },
 });

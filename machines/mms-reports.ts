@@ -15,12 +15,25 @@ export interface PendingReport {
   statusText?: string;
 }
 
-/** A report that went out and whose `.RES` (we always ask for one) has not come yet. */
+/** A report that went out and whose `.RES` (when one was asked, see {@link ReportsSent}) has not come yet. */
 export interface SentReport extends PendingReport {
   /** Its number within the delivery: the `.r<n>` of its minted X-Mms-Transaction-ID. */
   n: number;
   /** How many times it was sent (the first send included). */
   sends: number;
+}
+
+/**
+ * What a send of reports tells the machine (the `sendReports` actor's output).
+ */
+export interface ReportsSent {
+  /**
+   * The reports that went with X-Mms-Ack-Request: No (the peer's rule `reportAck: none`): nobody
+   * answers them, so they count as answered once sent: no wait for a `.RES`, no resend. The workflow
+   * sets it only in runs that may (patched 'report-ack-none'); histories recorded before the rule
+   * wait for, and resend, every report as they did.
+   */
+  noAck?: number[];
 }
 
 /** The report number a `.RES` answers, from our minted transaction id `iwf1.<wf>.r<n>`. */

@@ -12,7 +12,13 @@ import { retryDelayMs, type ActorError } from './common.js';
 import { reportingSetup, reportingStates } from './mms-to-cpm.reporting.js';
 import type { MmsToCpmContext, RecipientState } from './mms-to-cpm.setup.js';
 
-export { imdnToMmStatus, type ImdnEvent, type PendingReport, type SentReport } from './mms-reports.js';
+export {
+  imdnToMmStatus,
+  type ImdnEvent,
+  type PendingReport,
+  type ReportsSent,
+  type SentReport,
+} from './mms-reports.js';
 export type { MmsToCpmContext, MmsToCpmEvent, MmsToCpmMachineInput, ResInput, RouteInput } from './mms-to-cpm.setup.js';
 
 /**

@@ -6,6 +6,7 @@ import {
   reportNumber,
   type ImdnEvent,
   type PendingReport,
+  type ReportsSent,
   type SentReport,
 } from './mms-reports.js';
 import { mmsToCpmSetup, type MmsToCpmContext, type ReportResEvent } from './mms-to-cpm.setup.js';
@@ -13,9 +14,13 @@ import { mmsToCpmSetup, type MmsToCpmContext, type ReportResEvent } from './mms-
 /**
  * The reporting region of the MMS -> CPM chart, from the MM4_forward.RES on: the CPM recipients'
  * IMDNs (RFC 5438) and final SIP failures become MM4_delivery_report.REQ / MM4_read_reply_report.REQ
- * to the originator MMSE (3GPP TS 23.140 §8.4.3, §8.4.4) until the message expires; each report is
- * resent until its `.RES` comes or `mm4Ack.maxAttempts` sends were made.
+ * to the originator MMSE (3GPP TS 23.140 §8.4.3, §8.4.4) until the message expires; each report that
+ * asked for a `.RES` is resent until it comes or `mm4Ack.maxAttempts` sends were made.
  */
+
+/** The report numbers of a send that asked for no `.RES` (see {@link ReportsSent}). */
+const noAckOf = (sent: ReportsSent | undefined) => (sent && sent.noAck) || [];
+const noAckNote = (noAck: number[]) => (noAck.length ? `; no .RES asked for report(s) ${noAck.join(', ')}` : '');
 
 /** The queued reports the running send covers, numbered after those sent before. */
 const numbered = (ctx: MmsToCpmContext): SentReport[] =>
@@ -116,12 +121,15 @@ export const reportingSetup = mmsToCpmSetup.extend({
       unacked: [],
       note: `no .RES for report(s) ${context.unacked.map((r) => r.n).join(', ')} after ${context.request.mm4Ack.maxAttempts} send(s); given up`,
     })),
-    recordResent: assign(({ context }) => {
+    recordResent: assign(({ context }, sent: ReportsSent | undefined) => {
       const max = context.request.mm4Ack.maxAttempts;
+      const noAck = noAckOf(sent);
       const resent = context.unacked.filter((r) => r.sends < max);
       return {
-        unacked: context.unacked.map((r) => (r.sends < max ? { ...r, sends: r.sends + 1 } : r)),
-        note: `report(s) ${resent.map((r) => r.n).join(', ')} resent (no .RES yet)`,
+        unacked: context.unacked
+          .filter((r) => !noAck.includes(r.n))
+          .map((r) => (r.sends < max ? { ...r, sends: r.sends + 1 } : r)),
+        note: `report(s) ${resent.map((r) => r.n).join(', ')} resent (no .RES yet)${noAckNote(noAck)}`,
       };
     }),
     dropUnacked: assign(({ context }, err: ActorError) => ({
@@ -129,22 +137,30 @@ export const reportingSetup = mmsToCpmSetup.extend({
       note: `reports ${context.unacked.map((r) => r.n).join(', ')} not resent: ${err.message}`,
     })),
     beginSend: assign(({ context }) => ({ inFlight: context.queue.length })),
-    /** A .RES that overtook the record of its send already answered its report. */
-    recordSent: assign(({ context }) => ({
-      reportsSent: context.reportsSent + context.inFlight,
-      unacked: [
-        ...context.unacked,
-        ...numbered(context)
-          .filter((r) => !context.answered.includes(r.n))
-          .map((r) => ({ ...r, sends: 1 })),
-      ],
-      note:
-        context.queue
-          .slice(0, context.inFlight)
-          .map((r) => `${r.kind} report ${r.status} for ${r.mms}`)
-          .join('; ') + ' sent',
-      queue: context.queue.slice(context.inFlight),
-    })),
+    /**
+     * A .RES that overtook the record of its send already answered its report; a report that asked
+     * for no .RES is answered by being sent.
+     */
+    recordSent: assign(({ context }, sent: ReportsSent | undefined) => {
+      const noAck = noAckOf(sent);
+      return {
+        reportsSent: context.reportsSent + context.inFlight,
+        unacked: [
+          ...context.unacked,
+          ...numbered(context)
+            .filter((r) => !context.answered.includes(r.n) && !noAck.includes(r.n))
+            .map((r) => ({ ...r, sends: 1 })),
+        ],
+        note:
+          context.queue
+            .slice(0, context.inFlight)
+            .map((r) => `${r.kind} report ${r.status} for ${r.mms}`)
+            .join('; ') +
+          ' sent' +
+          noAckNote(noAck),
+        queue: context.queue.slice(context.inFlight),
+      };
+    }),
     dropSend: assign(({ context }, err: ActorError) => ({
       queue: context.queue.slice(context.inFlight),
       note: `reports not sent: ${err.message}`,
@@ -212,7 +228,7 @@ export const reportingStates = {
       input: ({ context }) => ({
         reports: context.unacked.filter((r) => r.sends < context.request.mm4Ack.maxAttempts),
       }),
-      onDone: { target: 'awaitingImdn', actions: 'recordResent' },
+      onDone: { target: 'awaitingImdn', actions: { type: 'recordResent', params: ({ event }) => event.output } },
       onError: { target: 'awaitingImdn', actions: { type: 'dropUnacked', params: errorOf } },
     },
   }),
@@ -223,7 +239,7 @@ export const reportingStates = {
       id: 'sendReports',
       src: 'sendReports',
       input: ({ context }) => ({ reports: numbered(context) }),
-      onDone: { target: 'awaitingImdn', actions: 'recordSent' },
+      onDone: { target: 'awaitingImdn', actions: { type: 'recordSent', params: ({ event }) => event.output } },
       onError: { target: 'awaitingImdn', actions: { type: 'dropSend', params: errorOf } },
     },
   }),

@@ -11,7 +11,7 @@ import type {
 import type { Mm4Status } from '../model/mm4-status.js';
 import type { DeliveryOutcome, RecipientOutcome } from '../model/outcome.js';
 import { placeholder, type Now } from './common.js';
-import type { ImdnEvent, PendingReport, Reportable, SentReport } from './mms-reports.js';
+import type { ImdnEvent, PendingReport, Reportable, ReportsSent, SentReport } from './mms-reports.js';
 
 /**
  * What both halves of the MMS -> CPM chart share: its context, events and actors. The delivery
@@ -62,7 +62,7 @@ export interface MmsToCpmContext {
   reportsSent: number;
   /** How many queued reports the running send covers (IMDNs may queue more meanwhile). */
   inFlight: number;
-  /** Reports sent whose `.RES` has not come: resent after `mm4Ack.timeoutMs`, up to `maxAttempts` sends. */
+  /** Reports sent that asked for a `.RES` which has not come: resent after `mm4Ack.timeoutMs`, up to `maxAttempts` sends. */
   unacked: SentReport[];
   /** Report numbers the MMSC answered; a `.RES` may overtake the record of its own send. */
   answered: number[];
@@ -91,6 +91,6 @@ export const mmsToCpmSetup = setup({
     store: placeholder<MmsContent, StoredRef | undefined>('store'),
     route: placeholder<SipAttemptResult[], RouteInput>('route'),
     sendRes: placeholder<void, ResInput>('sendRes'),
-    sendReports: placeholder<void, { reports: SentReport[] }>('sendReports'),
+    sendReports: placeholder<ReportsSent, { reports: SentReport[] }>('sendReports'),
   },
 });

@@ -1,11 +1,18 @@
 import { patched, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { cpmToMmsMachine, type AdaptInput, type ImdnInput, type SendInput } from '../machines/cpm-to-mms.machine.js';
+import {
+  cpmToMmsMachine,
+  type AdaptInput,
+  type ImdnInput,
+  type SendInput,
+  type SendResult,
+} from '../machines/cpm-to-mms.machine.js';
 import type { CpmToMmsInput } from '../model/delivery.js';
-import { NON_RETRYABLE_ERRORS } from '../model/errors.js';
+import { ErrorType, NON_RETRYABLE_ERRORS } from '../model/errors.js';
 import type { CpmToMmsOutcome } from '../model/outcome.js';
+import type { MessageTooLargeDetails } from '../model/peer.js';
 import { IwfPeer, mm4InboundSignal } from './messages.js';
-import { fromActivity, runMachine } from './run-machine.js';
+import { fromActivity, runMachine, toActorError } from './run-machine.js';
 
 const local = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
@@ -62,8 +69,22 @@ export async function cpmToMms(input: CpmToMmsInput): Promise<CpmToMmsOutcome> {
       }),
       fetch: fromActivity((file: NonNullable<CpmToMmsInput['cpm']['file']>) => media.fetchFile(file)),
       adapt: fromActivity((a: AdaptInput) => media.adaptForMms(a)),
-      sendForward: fromActivity(async ({ route, attempt, content }: SendInput) => {
-        await mmsc.sendMm4Forward({ workflowId, attempt, route, request: input, content });
+      sendForward: fromActivity(async ({ route, attempt, content }: SendInput): Promise<SendResult> => {
+        try {
+          await mmsc.sendMm4Forward({ workflowId, attempt, route, request: input, content });
+          return {};
+        } catch (err) {
+          // A peer refusing the MM for its size (MessageTooLarge) is adapted for once more and
+          // resent: an adaptForMms activity and a new send that histories recorded before this
+          // rule lack (they failed the delivery there). Decided here, in the workflow task that
+          // records the failure: patched() is true live (and records a marker), false replaying a
+          // task recorded without it. Asked only on that failure: no other delivery gets a marker.
+          const e = toActorError(err);
+          const details = e.details as MessageTooLargeDetails | undefined;
+          if (e.type === ErrorType.MessageTooLarge && details?.limitBytes && patched('mm4-too-large-readapt'))
+            return { tooLarge: details };
+          throw err;
+        }
       }),
       sendImdn: fromActivity(async ({ kind, status }: ImdnInput) => {
         await sip.sendImdn({

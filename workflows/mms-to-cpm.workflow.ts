@@ -1,6 +1,12 @@
 import { patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { mmsToCpmMachine, type SentReport, type ResInput, type RouteInput } from '../machines/mms-to-cpm.machine.js';
+import {
+  mmsToCpmMachine,
+  type ReportsSent,
+  type ResInput,
+  type RouteInput,
+  type SentReport,
+} from '../machines/mms-to-cpm.machine.js';
 import type { MmsContent, MmsToCpmInput, SipAttemptResult, StoredRef } from '../model/delivery.js';
 import { NON_RETRYABLE_ERRORS } from '../model/errors.js';
 import type { DeliveryOutcome } from '../model/outcome.js';
@@ -81,6 +87,8 @@ export async function mmsToCpm(input: MmsToCpmInput): Promise<DeliveryOutcome> {
         mmsc.sendMm4ForwardRes({
           peer: input.peer,
           originatorSystem: input.mm4.originatorSystem,
+          // Where the .RES goes when neither Originator-System nor the peer's systemAddress is a mailbox.
+          from: input.mm4.from,
           version: input.mm4.version,
           transactionId: input.mm4.transactionId,
           messageId: input.mm4.messageId,
@@ -89,9 +97,10 @@ export async function mmsToCpm(input: MmsToCpmInput): Promise<DeliveryOutcome> {
           statusText,
         }),
       ),
-      sendReports: fromActivity(async ({ reports }: { reports: SentReport[] }) => {
+      sendReports: fromActivity(async ({ reports }: { reports: SentReport[] }): Promise<ReportsSent> => {
+        const noAck: number[] = [];
         for (const r of reports) {
-          await mmsc.sendMm4Report({
+          const sent = await mmsc.sendMm4Report({
             workflowId,
             peer: input.peer,
             n: r.n,
@@ -99,12 +108,22 @@ export async function mmsToCpm(input: MmsToCpmInput): Promise<DeliveryOutcome> {
             messageId: input.mm4.messageId,
             idsQuoted: input.mm4.idsQuoted,
             originalSender: input.mm4.from,
+            originatorSystem: input.mm4.originatorSystem,
             recipient: r.mms,
             kind: r.kind,
             status: r.status,
             statusText: r.statusText,
           });
+          // Results recorded before the activity said so have no ackRequested: a .RES was asked.
+          if (sent.ackRequested === false) noAck.push(r.n);
         }
+        // A report sent without X-Mms-Ack-Request (the peer's reportAck: none) is answered once
+        // sent: the machine then neither waits for its .RES nor resends it, fewer timers and
+        // activities than histories recorded before this rule have (they waited and resent). So
+        // the workflow decides, in the workflow task that records the send: patched() is true live
+        // (and records a marker), false replaying a task recorded without it. Asked only when a
+        // report went without an ack request: no other delivery gets a marker.
+        return noAck.length && patched('report-ack-none') ? { noAck } : {};
       }),
     },
   });

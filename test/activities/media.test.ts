@@ -8,29 +8,97 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { createMediaActivities, withExtension } from '../../activities/media.js';
+import { createMmscActivities } from '../../activities/mmsc.js';
 import { filesystemMediaStore } from '../../clients/media-store.js';
-import { CONTENT_CLASSES, DEFAULT_MMS_MEDIA_TYPES } from '../../model/peer.js';
+import type { SmtpCapabilities, SmtpClient } from '../../clients/smtp.js';
+import type { AdaptedContent, CpmToMmsInput } from '../../model/delivery.js';
+import { CONTENT_CLASSES, DEFAULT_MMS_MEDIA_TYPES, type Mm4Peer } from '../../model/peer.js';
+import { bodyBudgetBytes, encodedBodyBytes } from '../../protocols/mm4/serialize.js';
 
 const media = filesystemMediaStore(mkdtempSync(join(tmpdir(), 'adapt-')));
-const peer = {
-  name: 'rich',
-  domains: [],
-  smtp: { host: 'h', port: 25 },
+const peerNamed = (name: string, port: number): Mm4Peer => ({
+  name,
+  domains: ['mms.peer.example'],
+  smtp: { host: '127.0.0.1', port },
   allow: [],
   numbers: [],
   accepts: { ...CONTENT_CLASSES['image-rich'], mediaTypes: DEFAULT_MMS_MEDIA_TYPES },
+});
+/** Peers whose EHLO (by port) advertises no SIZE (25) or SIZE 50000 (2525). */
+const peers = [peerNamed('rich', 25), peerNamed('small-size', 2525)];
+
+/** An SMTP client without a network: the EHLO each peer advertises, and what was sent. */
+const sent: Buffer[] = [];
+const smtp: SmtpClient = {
+  async capabilities({ port }): Promise<SmtpCapabilities> {
+    return {
+      ...(port === 2525 ? { sizeLimit: 50_000 } : {}),
+      eightBitMime: false,
+      binaryMime: false,
+      chunking: false,
+      extensions: port === 2525 ? ['SIZE 50000'] : [],
+      known: true,
+      at: 0,
+    };
+  },
+  async send({ raw }) {
+    sent.push(raw);
+  },
+  close() {},
 };
 const activities = createMediaActivities({
   media,
   mediaTtlMs: 3_600_000,
   mediaPublicUrl: () => 'http://media.example',
   maxFileBytes: 10_000_000,
-  mm4: { peers: [peer] },
+  mm4: { peers },
+  smtp,
   fetchHosts: [],
 });
+const mmsc = createMmscActivities({
+  smtp,
+  media,
+  mm4: { domain: 'mms.iwf.example', systemAddress: 'mm4@mms.iwf.example', peers },
+});
 const adaptForMms = (a: Parameters<typeof activities.adaptForMms>[0]) => activities.adaptForMms(a);
-/** Image Rich (100 KB) less the MM overhead and the text. */
-const budget = (text: string) => 100 * 1024 - 2048 - Buffer.byteLength(text);
+/** Image Rich (100 KB) as sent, less the MM overhead and the text: the media part goes base64. */
+const budget = (text: string, limit = 100 * 1024) =>
+  bodyBudgetBytes(limit, 2048 + encodedBodyBytes(Buffer.byteLength(text), 'base64'), 'base64');
+
+/** The MM4_forward.REQ the adapted content becomes, as written to SMTP DATA. */
+async function written(peer: string, content: AdaptedContent): Promise<Buffer> {
+  const request: CpmToMmsInput = {
+    receivedAt: '2026-01-01T00:00:00.000Z',
+    cpm: {
+      senderUri: 'tel:+12025550101',
+      recipientUri: 'tel:+4915112345678',
+      imdnMessageId: 'imdn-1',
+      disposition: ['positive-delivery', 'negative-delivery', 'display'],
+      contentType: 'application/vnd.gsma.rcs-ft-http+xml',
+      sizeBytes: 500,
+      subject: 'holiday pictures',
+    },
+    text: content.text,
+    mm4Ack: { timeoutMs: 60_000, maxAttempts: 3 },
+    reportWaitMs: 60_000,
+  };
+  const before = sent.length;
+  const out = await mmsc.sendMm4Forward({
+    workflowId: 'cpm-to-mms/tel:+12025550101/imdn-1',
+    attempt: 1,
+    route: {
+      peer,
+      from: '+12025550101/TYPE=PLMN@mms.iwf.example',
+      to: '+4915112345678/TYPE=PLMN@mms.peer.example',
+      messageId: 'iwf1.x.m',
+    },
+    request,
+    content,
+  });
+  const raw = sent[before];
+  if (raw?.length !== out.sentBytes) throw new Error('the PDU was not sent as measured');
+  return raw;
+}
 
 function noise(width: number, height: number, amount = 255) {
   const raw = Buffer.alloc(width * height * 3);
@@ -116,6 +184,39 @@ test('audio and video that fit pass through as received; what the peer refuses b
   t.deepEqual(link.parts, []);
   t.regex(link.text, /^see\nab\.pdf: http:\/\/media\.example\/m\//, 'no line breaks from the name in the text');
   t.deepEqual(link.notes, ['application/pdf is not accepted by the peer', 'file replaced by a download link']);
+});
+
+test('adaptation budgets the MM4_forward.REQ as sent: base64 included, it fits the content class', async (t) => {
+  // A 640x480 photo that fits Image Rich's 100 KB as raw bytes, but not once base64 in the PDU.
+  const photo = await noise(640, 480, 100).jpeg({ quality: 80 }).toBuffer();
+  t.true(
+    photo.length < 100 * 1024 - 2048 && encodedBodyBytes(photo.length, 'base64') > 100 * 1024,
+    `${photo.length} B`,
+  );
+  const file = await media.put(photo, { contentType: 'image/jpeg', name: 'pic.jpg', ttlMs: 60_000 });
+  const out = await adaptForMms({ text: 'look at this', file, peer: 'rich' });
+  t.is(out.parts.length, 1);
+  t.true(out.parts[0].ref.size <= budget('look at this'), `${out.parts[0].ref.size} B`);
+  t.regex(out.notes[0], new RegExp(`^image adapted: .*over the ${budget('look at this')}-byte budget`));
+  const raw = await written('rich', out);
+  t.true(raw.length <= 100 * 1024, `PDU of ${raw.length} B`);
+});
+
+test("the peer's EHLO SIZE and a size refusal's limit lower the budget: the PDU as sent fits them", async (t) => {
+  const big = await noise(2000, 1500).jpeg({ quality: 95 }).toBuffer();
+  const file = await media.put(big, { contentType: 'image/jpeg', name: 'pic.jpg', ttlMs: 60_000 });
+  const sized = await adaptForMms({ text: 'big one', file, peer: 'small-size' });
+  t.is(sized.notes[0], 'fitted to 50000 B as sent (its EHLO SIZE), below the 102400 B of its content class');
+  t.true(sized.parts[0].ref.size <= budget('big one', 50_000), `${sized.parts[0].ref.size} B`);
+  t.true((await written('small-size', sized)).length <= 50_000);
+
+  const refused = await adaptForMms({ text: 'big one', file, peer: 'rich', limitBytes: 40_000 });
+  t.is(
+    refused.notes[0],
+    'fitted to 40000 B as sent (the limit of its size refusal), below the 102400 B of its content class',
+  );
+  t.true(refused.parts[0].ref.size <= budget('big one', 40_000), `${refused.parts[0].ref.size} B`);
+  t.true((await written('rich', refused)).length <= 40_000);
 });
 
 test('adapted names get an extension right for their new type', (t) => {

@@ -7,9 +7,11 @@ import {
   type CpmToMmsMachineInput,
   type ImdnInput,
   type SendInput,
+  type SendResult,
 } from '../../machines/cpm-to-mms.machine.js';
 import { transitionsOf } from '../../machines/trail.js';
 import type { AdaptedContent, CpmToMmsInput, IsfDecision, Mm4Route } from '../../model/delivery.js';
+import type { MessageTooLargeDetails } from '../../model/peer.js';
 import { drive, StepClock } from './harness.js';
 
 const declared = Object.keys(cpmToMmsMachine.root.states);
@@ -51,6 +53,11 @@ interface Stubs {
   decision?: IsfDecision;
   convertFails?: string;
   sendFails?: ActorError;
+  /**
+   * The peer refuses attempt n for its size: what the workflow hands the machine when patched
+   * 'mm4-too-large-readapt' (undefined: the send goes through).
+   */
+  tooLarge?: (attempt: number) => MessageTooLargeDetails | undefined;
   /** What the MMSC answers after attempt n (undefined: never). */
   res?: (attempt: number) => string | undefined;
   /** MMS reports sent once the delivery waits for them. */
@@ -67,7 +74,7 @@ interface Stubs {
 const WAITS = ['awaitingRes', 'awaitingReport', 'awaitingRead'];
 
 async function run(req: CpmToMmsMachineInput, stubs: Stubs = {}) {
-  const calls = { send: [] as SendInput[], imdn: [] as ImdnInput[] };
+  const calls = { send: [] as SendInput[], imdn: [] as ImdnInput[], adapt: [] as AdaptInput[] };
   const clock = new StepClock(T0);
   const states: string[] = ['received'];
   const machine = cpmToMmsMachine.provide({
@@ -84,14 +91,15 @@ async function run(req: CpmToMmsMachineInput, stubs: Stubs = {}) {
         sha256: 'x',
         expiresAt: '2099-01-01T00:00:00Z',
       })),
-      adapt: fromPromise(async ({ input }: { input: AdaptInput }): Promise<AdaptedContent> => ({
-        text: input.text,
-        parts: [],
-        notes: [],
-      })),
-      sendForward: fromPromise(async ({ input }: { input: SendInput }) => {
+      adapt: fromPromise(async ({ input }: { input: AdaptInput }): Promise<AdaptedContent> => {
+        calls.adapt.push(input);
+        return { text: input.text, parts: [], notes: [] };
+      }),
+      sendForward: fromPromise(async ({ input }: { input: SendInput }): Promise<SendResult> => {
         calls.send.push(input);
         if (stubs.sendFails) throw stubs.sendFails;
+        const tooLarge = stubs.tooLarge?.(calls.send.length);
+        return tooLarge ? { tooLarge } : {};
       }),
       sendImdn: fromPromise(async ({ input }: { input: ImdnInput }) => {
         calls.imdn.push(input);
@@ -293,6 +301,67 @@ test('an SMTP refusal by the MMSC is a rejection', async (t) => {
 test('an MMSC that cannot be reached is a failure', async (t) => {
   const { output } = await run(input(), { sendFails: { type: 'Error', message: 'ECONNREFUSED' } });
   t.like(output, { result: 'failed', mm4Status: 'Error-network-problem' });
+});
+
+const REFUSED_552: MessageTooLargeDetails = {
+  limitBytes: 60_000,
+  sentBytes: 80_000,
+  limitSource: 'estimate',
+  smtpCode: 552,
+};
+
+test('a send refused for its size is adapted once more within the limit given, resent and delivered', async (t) => {
+  const { output, calls, states } = await run(input([]), {
+    tooLarge: (n) => (n === 1 ? REFUSED_552 : undefined),
+    res: (n) => (n === 2 ? 'Ok' : undefined),
+  });
+  t.deepEqual(states.slice(3, 9), ['adapting', 'sending', 'adapting', 'sending', 'awaitingRes', 'accepted']);
+  t.deepEqual(
+    calls.adapt.map((a) => a.limitBytes),
+    [undefined, 60_000],
+    'the second adaptation is budgeted for the limit of the refusal',
+  );
+  t.deepEqual(
+    calls.send.map((s) => [s.attempt, s.route.messageId]),
+    [
+      [1, ROUTE.messageId],
+      [2, ROUTE.messageId],
+    ],
+    'a fresh transaction id (attempt), the same message id',
+  );
+  t.like(output, { result: 'delivered', mm4Status: 'Ok' });
+});
+
+test('a send refused for its size does not use up a resend: a lost .RES after it is still resent', async (t) => {
+  // mm4Ack.maxAttempts 2: the refused send, then two sends that may wait for a .RES.
+  const { output, calls } = await run(input([]), {
+    tooLarge: (n) => (n === 1 ? { ...REFUSED_552, limitSource: 'smtp-size', smtpCode: undefined } : undefined),
+    res: (n) => (n === 3 ? 'Ok' : undefined),
+  });
+  t.is(calls.send.length, 3);
+  t.is(calls.adapt.length, 2);
+  t.like(output, { result: 'delivered', attempts: 3 });
+});
+
+test('a send still too large after adapting again fails with Error-content-not-accepted', async (t) => {
+  const { output, calls, states } = await run(input(), { tooLarge: () => REFUSED_552 });
+  t.is(calls.adapt.length, 2, 'adapted again once, not twice');
+  t.is(calls.send.length, 2);
+  t.deepEqual(states.slice(-4), ['sending', 'failed', 'notifying', 'done']);
+  t.like(output, { result: 'rejected', mm4Status: 'Error-content-not-accepted', imdnSent: true });
+  t.regex(output.statusText, /still too large for the peer after adapting within 60000 B/);
+  t.deepEqual(kinds(calls.imdn), ['delivery:failed']);
+});
+
+test('without the mm4-too-large-readapt patch a size refusal fails the delivery at once, as recorded', async (t) => {
+  // A history recorded before the rule: the workflow leaves MessageTooLarge the send's failure.
+  const { output, calls } = await run(input(), {
+    sendFails: { type: 'MessageTooLarge', message: 'MM4_forward.REQ to operator-b: 80000 B refused for its size' },
+  });
+  t.is(calls.adapt.length, 1);
+  t.is(calls.send.length, 1);
+  t.like(output, { result: 'rejected', mm4Status: 'Error-content-not-accepted', imdnSent: true });
+  t.deepEqual(kinds(calls.imdn), ['delivery:failed']);
 });
 
 /** A delivery of the current code: the workflow enabled processing notifications (patched). */

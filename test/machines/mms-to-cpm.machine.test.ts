@@ -8,6 +8,7 @@ import {
   summarise,
   type MmsToCpmMachineInput,
   type ResInput,
+  type ReportsSent,
   type RouteInput,
   type SentReport,
 } from '../../machines/mms-to-cpm.machine.js';
@@ -96,6 +97,11 @@ interface Stubs {
   resFails?: boolean;
   /** How the originator MMSC answers our reports: at once (default), never, or twice each. */
   reportRes?: 'ok' | 'none' | 'twice';
+  /**
+   * The peer's reportAck is `none`: every report goes without an ack request, and the workflow
+   * (patched 'report-ack-none') says so in the send's output.
+   */
+  noAck?: boolean;
   /** An operator command, sent the first time the delivery waits in the given state. */
   operator?: { in: 'retryWait' | 'awaitingImdn'; event: OperatorEvent };
 }
@@ -146,9 +152,10 @@ async function run(req: MmsToCpmInput, stubs: Stubs = {}) {
         for (const e of stubs.imdnsDuringRes ?? []) actor.send({ type: 'sip.imdn', ...e });
         if (stubs.resFails) throw fault('Error', 'MMSC unreachable');
       }),
-      sendReports: fromPromise(async ({ input }: { input: { reports: SentReport[] } }) => {
+      sendReports: fromPromise(async ({ input }: { input: { reports: SentReport[] } }): Promise<ReportsSent> => {
         calls.reports.push(...input.reports);
         if (input.reports.length) calls.reportedAt.push(clock.now());
+        return stubs.noAck ? { noAck: input.reports.map((r) => r.n) } : {};
       }),
     },
   });
@@ -480,6 +487,47 @@ test('an unanswered report is resent after the ack timeout, at most mm4Ack.maxAt
   t.is(states.filter((s) => s === 'resendingReports').length, 2);
   t.is(states.at(-1), 'done');
   t.is(output.mm4Status, 'Ok');
+});
+
+test('a report sent without an ack request (reportAck none) is answered once sent: no wait, no resend', async (t) => {
+  const { calls, states, events, output } = await run(input({ deliveryReport: true, readReply: true }), {
+    imdns: [{ recipientUri: 'tel:+12025550199', kind: 'display', status: 'displayed' }],
+    reportRes: 'none',
+    noAck: true,
+  });
+  t.deepEqual(
+    calls.reports.map((r) => `${r.n} ${r.kind} ${r.status}`),
+    ['1 delivery Retrieved', '2 read Read'],
+    'each report sent once',
+  );
+  t.false(states.includes('resendingReports'));
+  t.false(events.includes('after.reportAckTimeout'), 'no wait for a .RES nobody sends');
+  t.is(states.at(-1), 'done');
+  t.is(output.mm4Status, 'Ok');
+});
+
+test('a resend that goes without an ack request (the rule changed meanwhile) ends the wait for that report', (t) => {
+  const actor = createActor(mmsToCpmMachine, { input: at(input({ deliveryReport: true })) });
+  const snap = mmsToCpmMachine.resolveState({
+    value: 'resendingReports',
+    context: {
+      ...actor.getSnapshot().context,
+      expired: true,
+      unacked: [
+        { mms: 'x', kind: 'delivery', status: 'Retrieved', n: 1, sends: 1 },
+        { mms: 'y', kind: 'delivery', status: 'Rejected', n: 2, sends: 1 },
+      ],
+    },
+  });
+  const [next] = transition(mmsToCpmMachine, snap, {
+    type: 'xstate.done.actor.resendReports',
+    output: { noAck: [1] },
+  } as never);
+  t.deepEqual(
+    next.context.unacked.map((r) => [r.n, r.sends]),
+    [[2, 2]],
+  );
+  t.regex(next.context.note ?? '', /no \.RES asked for report\(s\) 1$/);
 });
 
 test('a report answered twice is neither resent nor a reason to wait', async (t) => {
