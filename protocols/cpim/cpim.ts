@@ -80,13 +80,29 @@ export function serializeCpim(m: CpimMessage): Buffer {
   return Buffer.concat([Buffer.from(`${cpim}\r\n\r\n${mime.join('\r\n')}\r\n\r\n`, 'utf8'), m.content.body]);
 }
 
+/**
+ * `NS: <prefix> <urn>` (RFC 3862 5.3): the prefix (possibly empty, no whitespace) before the first
+ * `<`, the URN up to the next `>`. Read with indexOf, not a regex: a header value can be close to
+ * MAX_CPIM_BYTES long (folded lines), and `^\s*([^\s<]*)\s*<` backtracks quadratically on spaces.
+ */
+function parseNsHeader(v: string): { prefix: string; urn: string } | undefined {
+  const lt = v.indexOf('<');
+  if (lt < 0) return undefined;
+  const gt = v.indexOf('>', lt + 1);
+  if (gt <= lt + 1) return undefined;
+  const prefix = v.slice(0, lt).trim();
+  if (/\s/.test(prefix)) return undefined;
+  return { prefix, urn: v.slice(lt + 1, gt) };
+}
+
 /** Prefixes declared for a namespace URN by `NS: <prefix> <urn>` headers. */
 function prefixesFor(m: CpimMessage, urn: string): string[] {
   return m.headers
     .filter((h) => h.name.toLowerCase() === 'ns')
-    .map((h) => /^\s*([^\s<]*)\s*<([^>]+)>/.exec(h.value))
-    .filter((x): x is RegExpExecArray => !!x && x[2].trim() === urn)
-    .map((x) => x[1]);
+    .flatMap((h) => {
+      const ns = parseNsHeader(h.value);
+      return ns && ns.urn.trim() === urn ? [ns.prefix] : [];
+    });
 }
 
 /** Values of a header; with `nsUrn`, of `<prefix>.<name>` for any prefix bound to that URN. */
@@ -160,7 +176,19 @@ export function buildImdnCpim(o: {
   });
 }
 
-const uriOf = (v: string) => /<([^>]+)>/.exec(v)?.[1] ?? v.trim();
+/**
+ * The URI inside the first non-empty `<...>`, else the trimmed value: what `/<([^>]+)>/` finds,
+ * in linear time (that regex is quadratic on a long run of `<` without `>`).
+ */
+function uriOf(v: string): string {
+  for (let from = 0; ;) {
+    const lt = v.indexOf('<', from);
+    const gt = lt < 0 ? -1 : v.indexOf('>', lt + 1);
+    if (gt < 0) return v.trim();
+    if (gt > lt + 1) return v.slice(lt + 1, gt);
+    from = gt + 1;
+  }
+}
 
 /** The IMDN-relevant fields of a received CPIM message (RFC 5438 6). */
 export function readImdnFields(m: CpimMessage): {

@@ -1,7 +1,9 @@
 /**
  * RCS File Transfer over HTTP descriptors, application/vnd.gsma.rcs-ft-http+xml (GSMA RCC.07).
- * Pure.
+ * Pure; the reader is protocols/cpim/xml.ts.
  */
+import { child, childText, readXml, type XmlElement } from './xml.js';
+
 export const FTHTTP_CONTENT_TYPE = 'application/vnd.gsma.rcs-ft-http+xml';
 
 export interface FtHttpFileInfo {
@@ -52,47 +54,54 @@ export function serializeFtHttp(d: FtHttpDescriptor): string {
   return lines.join('\n') + '\n';
 }
 
-const unesc = (s: string) =>
-  s
-    .replace(/&quot;/g, '"')
-    .replace(/&gt;/g, '>')
-    .replace(/&lt;/g, '<')
-    .replace(/&amp;/g, '&');
+const FTHTTP_NS = 'urn:gsma:params:xml:ns:rcs:rcs:fthttp';
+/** RCC.07 audio messages: `<am:playing-length>` in this namespace. */
+const RRAM_NS = 'urn:gsma:params:xml:ns:rcs:rcs:rram';
+const MAX_XML = 64 * 1024;
+/** A descriptor nests 3 deep (file, file-info, data); room for extensions. */
+const MAX_DEPTH = 16;
+const UINT = /^\d{1,15}$/;
 
-/** Tolerant reader for descriptors received from CPM clients; refuses DOCTYPE (no XXE). */
-export function parseFtHttp(xml: string): { ok: true; descriptor: FtHttpDescriptor } | { ok: false; error: string } {
-  if (xml.length > 64 * 1024) return { ok: false, error: 'descriptor too large' };
-  if (/<!DOCTYPE|<!ENTITY/i.test(xml)) return { ok: false, error: 'DOCTYPE/ENTITY declarations are not allowed' };
-  const P = '(?:[A-Za-z_][\\w.-]*:)?';
-  const infos = [...xml.matchAll(new RegExp(`<${P}file-info\\b([^>]*)>([\\s\\S]*?)</${P}file-info>`, 'g'))];
-  const read = (attrs: string, body: string): FtHttpFileInfo | undefined => {
-    const tag = (n: string) => new RegExp(`<${P}${n}>([^<]*)</${P}${n}>`).exec(body)?.[1]?.trim();
-    const data = new RegExp(`<${P}data\\b([^>]*)/?>`).exec(body)?.[1] ?? '';
-    const attr = (s: string, n: string) => new RegExp(`\\b${n}\\s*=\\s*"([^"]*)"`).exec(s)?.[1];
-    const url = attr(data, 'url');
-    const size = Number(tag('file-size'));
-    const contentType = tag('content-type');
-    if (!url || !contentType || !Number.isFinite(size)) return undefined;
-    const pl = tag('playing-length');
-    const disp = attr(attrs, 'file-disposition');
-    return {
-      url: unesc(url),
-      until: unesc(attr(data, 'until') ?? ''),
-      size,
-      contentType: unesc(contentType),
-      ...(tag('file-name') ? { name: unesc(tag('file-name')!) } : {}),
-      ...(pl ? { playingLengthMs: Number(pl) } : {}),
-      ...(disp === 'render' || disp === 'attach' ? { disposition: disp } : {}),
-    };
+function readFileInfo(info: XmlElement): FtHttpFileInfo | undefined {
+  const tag = (n: string) => childText(info, FTHTTP_NS, n);
+  const data = child(info, FTHTTP_NS, 'data');
+  const url = data?.attrs.url;
+  const sizeText = tag('file-size');
+  const contentType = tag('content-type');
+  if (!url || !contentType || sizeText === undefined || !UINT.test(sizeText)) return undefined;
+  // Tolerated in the fthttp namespace too (unprefixed), as some clients write it.
+  const pl = childText(info, RRAM_NS, 'playing-length') ?? tag('playing-length');
+  const name = tag('file-name');
+  const disp = info.attrs['file-disposition'];
+  return {
+    url,
+    until: data.attrs.until ?? '',
+    size: Number(sizeText),
+    contentType,
+    ...(name ? { name } : {}),
+    ...(pl && UINT.test(pl) ? { playingLengthMs: Number(pl) } : {}),
+    ...(disp === 'render' || disp === 'attach' ? { disposition: disp } : {}),
   };
-  let file: FtHttpFileInfo | undefined;
-  let thumbnail: FtHttpFileInfo | undefined;
-  for (const [, attrs, body] of infos) {
-    const type = /\btype\s*=\s*"([^"]*)"/.exec(attrs)?.[1];
-    if (type === 'thumbnail') thumbnail = read(attrs, body);
-    else if (type === 'file') file = read(attrs, body);
-  }
+}
+
+/**
+ * Reads a descriptor received from a CPM client or an FT content server: a well-formed document
+ * whose root is `file` in the urn:gsma:params:xml:ns:rcs:rcs:fthttp namespace, under any prefix.
+ * Unknown elements and namespaces are ignored. Refuses DOCTYPE (no DTD, entities or XXE),
+ * descriptors over 64 KiB and deep nesting. Never throws.
+ */
+export function parseFtHttp(xml: string): { ok: true; descriptor: FtHttpDescriptor } | { ok: false; error: string } {
+  const doc = readXml(xml, { maxChars: MAX_XML, maxDepth: MAX_DEPTH });
+  if (!doc.ok) return doc;
+  if (doc.root.local !== 'file' || doc.root.uri !== FTHTTP_NS)
+    return { ok: false, error: `no <file> root element in ${FTHTTP_NS}` };
+  const infos = doc.root.children.filter((c) => c.uri === FTHTTP_NS && c.local === 'file-info');
+  const first = (type: string) => infos.find((i) => i.attrs.type === type);
+  const fileInfo = first('file');
+  const file = fileInfo && readFileInfo(fileInfo);
   if (!file) return { ok: false, error: 'no usable <file-info type="file">' };
+  const thumbInfo = first('thumbnail');
+  const thumbnail = thumbInfo && readFileInfo(thumbInfo);
   return {
     ok: true,
     descriptor: {

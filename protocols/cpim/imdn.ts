@@ -1,4 +1,5 @@
-/** IMDN documents, message/imdn+xml (RFC 5438 section 7). Pure; a small tolerant reader. */
+/** IMDN documents, message/imdn+xml (RFC 5438 section 7). Pure; the reader is protocols/cpim/xml.ts. */
+import { child, childText, readXml } from './xml.js';
 
 interface ImdnBase {
   messageId: string;
@@ -21,21 +22,10 @@ const STATUSES = {
 } as const;
 
 const MAX_XML = 64 * 1024;
+/** RFC 5438 nests 4 deep (imdn, *-notification, status, delivered); room for extensions. */
+const MAX_DEPTH = 16;
+const IMDN_XML_NS = 'urn:ietf:params:xml:ns:imdn';
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const unesc = (s: string) =>
-  s.replace(/&(lt|gt|quot|apos|amp|#\d+|#x[0-9a-fA-F]+);/g, (_, e: string) =>
-    e === 'lt'
-      ? '<'
-      : e === 'gt'
-        ? '>'
-        : e === 'quot'
-          ? '"'
-          : e === 'apos'
-            ? "'"
-            : e === 'amp'
-              ? '&'
-              : String.fromCodePoint(e[1] === 'x' ? parseInt(e.slice(2), 16) : Number(e.slice(1))),
-  );
 
 export function serializeImdn(n: ImdnNotification): string {
   const opt = (tag: string, v?: string) => (v === undefined ? '' : `  <${tag}>${esc(v)}</${tag}>\n`);
@@ -50,29 +40,30 @@ export function serializeImdn(n: ImdnNotification): string {
   );
 }
 
-/** Parses an IMDN. Refuses DOCTYPE and entity declarations (no XXE); namespace prefixes allowed. */
+/**
+ * Parses an IMDN (RFC 5438 7.2): a well-formed document whose root is `imdn` in the
+ * urn:ietf:params:xml:ns:imdn namespace, under any prefix. Elements of other namespaces are
+ * ignored (the schema's extension points). Refuses DOCTYPE (no DTD, entities or XXE), documents
+ * over 64 KiB and deep nesting. Never throws.
+ */
 export function parseImdn(xml: string): { ok: true; notification: ImdnNotification } | { ok: false; error: string } {
-  if (xml.length > MAX_XML) return { ok: false, error: `IMDN larger than ${MAX_XML} characters` };
-  if (/<!DOCTYPE|<!ENTITY/i.test(xml)) return { ok: false, error: 'DOCTYPE/ENTITY declarations are not allowed' };
-  const doc = xml.replace(/<!--[\s\S]*?-->/g, '').replace(/<\?[\s\S]*?\?>/g, '');
-  const P = '(?:[A-Za-z_][\\w.-]*:)?';
-  if (!new RegExp(`<${P}imdn[\\s>]`).test(doc)) return { ok: false, error: 'no <imdn> root element' };
-  const text = (tag: string) => {
-    const m = new RegExp(`<${P}${tag}(?:\\s[^>]*)?>([^<]*)</${P}${tag}>`).exec(doc);
-    return m ? unesc(m[1].trim()) : undefined;
-  };
+  const doc = readXml(xml, { maxChars: MAX_XML, maxDepth: MAX_DEPTH });
+  if (!doc.ok) return doc;
+  const root = doc.root;
+  if (root.local !== 'imdn' || root.uri !== IMDN_XML_NS)
+    return { ok: false, error: `no <imdn> root element in ${IMDN_XML_NS}` };
+  const text = (tag: string) => childText(root, IMDN_XML_NS, tag);
   const messageId = text('message-id');
   const datetime = text('datetime');
   if (!messageId) return { ok: false, error: 'missing <message-id>' };
   if (!datetime) return { ok: false, error: 'missing <datetime>' };
   for (const kind of ['delivery', 'display', 'processing'] as const) {
-    const block = new RegExp(`<${P}${kind}-notification(?:\\s[^>]*)?>([\\s\\S]*?)</${P}${kind}-notification>`).exec(
-      doc,
-    );
+    const block = child(root, IMDN_XML_NS, `${kind}-notification`);
     if (!block) continue;
-    const status = new RegExp(`<${P}status(?:\\s[^>]*)?>\\s*<${P}([a-z-]+)\\s*/>`).exec(block[1])?.[1];
+    const statusEl = child(block, IMDN_XML_NS, 'status');
+    const status = statusEl?.children.find((c) => c.uri === IMDN_XML_NS)?.local;
     if (!status || !(STATUSES[kind] as readonly string[]).includes(status))
-      return { ok: false, error: `bad ${kind} status '${status ?? ''}'` };
+      return { ok: false, error: `bad ${kind} status '${status?.slice(0, 40) ?? ''}'` };
     const base = {
       messageId,
       datetime,
