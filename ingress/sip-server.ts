@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { BlockList, isIPv6 } from 'node:net';
 import type { CpmDirectory } from '../clients/cpm-directory.js';
 import type { SipEndpoint } from '../clients/sip/endpoint.js';
-import { parseCpim } from '../protocols/cpim/cpim.js';
+import { parseCpim, uriOf } from '../protocols/cpim/cpim.js';
 import { parseImdn } from '../protocols/cpim/imdn.js';
 import { readCpmMessage } from '../protocols/interworking/cpm-intake.js';
 import { idPart, workflowIdFromImdnId } from '../protocols/interworking/ids.js';
@@ -75,7 +75,7 @@ export function attachSipIngress(endpoint: SipEndpoint, o: SipIngressOptions) {
     if (!n.ok) return { status: 400, reason: `Bad Request (IMDN: ${n.error})` };
     const workflowId = workflowIdFromImdnId(n.notification.messageId);
     const from = getHeader(req.headers, 'P-Asserted-Identity') ?? getHeader(req.headers, 'From') ?? '';
-    const recipientUri = n.notification.recipientUri ?? /<([^>]+)>/.exec(from)?.[1] ?? '';
+    const recipientUri = n.notification.recipientUri ?? (from.includes('<') ? uriOf(from) : '');
     const signalled = workflowId
       ? await o.dispatcher.signalImdn(workflowId, {
           recipientUri,

@@ -180,7 +180,7 @@ export function buildImdnCpim(o: {
  * The URI inside the first non-empty `<...>`, else the trimmed value: what `/<([^>]+)>/` finds,
  * in linear time (that regex is quadratic on a long run of `<` without `>`).
  */
-function uriOf(v: string): string {
+export function uriOf(v: string): string {
   for (let from = 0; ;) {
     const lt = v.indexOf('<', from);
     const gt = lt < 0 ? -1 : v.indexOf('>', lt + 1);

@@ -1,6 +1,6 @@
 import type { CpmToMmsInput } from '../../model/delivery.js';
 import { parseCpmUri } from '../address/uri.js';
-import { cpimHeader, parseCpim, readImdnFields } from '../cpim/cpim.js';
+import { cpimHeader, parseCpim, readImdnFields, uriOf } from '../cpim/cpim.js';
 import { FTHTTP_CONTENT_TYPE, parseFtHttp } from '../cpim/fthttp.js';
 import { decodeCharset, parseContentType } from '../mime/headers.js';
 import { splitList } from '../sip/headers.js';
@@ -29,7 +29,7 @@ export function readCpmMessage(req: SipRequest, receivedAt: Date): CpmIntake {
   }
   const asserted = getHeaders(req.headers, 'P-Asserted-Identity')
     .flatMap(splitList)
-    .map((raw) => ({ uri: (/<([^>]+)>/.exec(raw)?.[1] ?? raw).trim(), parsed: parseCpmUri(raw) }))
+    .map((raw) => ({ uri: uriOf(raw).trim(), parsed: parseCpmUri(raw) }))
     .filter((a) => a.parsed !== undefined);
   const sender =
     asserted.find((a) => a.parsed!.scheme === 'tel') ?? asserted.find((a) => a.parsed!.number) ?? asserted[0];
