@@ -1,8 +1,26 @@
-import sharp, { type Metadata, type Sharp } from 'sharp';
+import sharp, { type Metadata, type Sharp, type SharpOptions } from 'sharp';
 
 // The one wrapper around sharp: its process-wide settings are made once, here.
 sharp.cache(false);
 sharp.concurrency(1);
+
+/**
+ * Decompression bombs: a few kilobytes of PNG can declare 30000x30000 pixels (900 M, gigabytes
+ * once decoded). No input may have more than this many pixels (all frames of an animation
+ * together); sharp checks it from the header, before decoding anything.
+ */
+export const MAX_INPUT_PIXELS = 50_000_000;
+
+/** Every sharp input goes through here, so none escapes the pixel limit. */
+function open(bytes: Buffer, o: SharpOptions = {}): Sharp {
+  return sharp(bytes, { ...o, limitInputPixels: MAX_INPUT_PIXELS });
+}
+
+/** The reason for refusing an image, worded for the delivery's notes. */
+function why(e: unknown): string {
+  const m = (e as Error).message;
+  return /pixel limit/i.test(m) ? `more than ${MAX_INPUT_PIXELS / 1e6} megapixels, refused (decompression bomb?)` : m;
+}
 
 /** RCS thumbnails (GSMA RCC.07 FT-over-HTTP, file-info type="thumbnail") are small previews. */
 const THUMB = { width: 160, height: 120, quality: 70 };
@@ -10,7 +28,7 @@ const THUMB = { width: 160, height: 120, quality: 70 };
 /** A JPEG preview of an image (first frame of an animation); undefined when it cannot be decoded. */
 export async function thumbnail(bytes: Buffer): Promise<Buffer | undefined> {
   try {
-    return await sharp(bytes, { failOn: 'error' })
+    return await open(bytes, { failOn: 'error' })
       .rotate()
       .resize(THUMB.width, THUMB.height, { fit: 'inside', withoutEnlargement: true })
       .jpeg({ quality: THUMB.quality, mozjpeg: true })
@@ -58,9 +76,9 @@ export type AsIs =
 export async function imageAsIs(bytes: Buffer, t: ImageTarget): Promise<AsIs> {
   let meta: Metadata;
   try {
-    meta = await sharp(bytes, { animated: true, failOn: 'error' }).metadata();
+    meta = await open(bytes, { animated: true, failOn: 'error' }).metadata();
   } catch (e) {
-    return { fits: false, note: `cannot be decoded (${(e as Error).message})` };
+    return { fits: false, note: `cannot be decoded (${why(e)})` };
   }
   const turned = (meta.orientation ?? 1) >= 5; // EXIF orientations 5-8 swap width and height
   const [w, h] = turned ? [meta.pageHeight ?? meta.height, meta.width] : [meta.width, meta.pageHeight ?? meta.height];
@@ -91,9 +109,9 @@ export async function imageAsIs(bytes: Buffer, t: ImageTarget): Promise<AsIs> {
 export async function fitImage(bytes: Buffer, t: ImageTarget): Promise<FittedImage> {
   let meta: Metadata;
   try {
-    meta = await sharp(bytes, { animated: true, failOn: 'error' }).metadata();
+    meta = await open(bytes, { animated: true, failOn: 'error' }).metadata();
   } catch (e) {
-    return { ok: false, note: `image cannot be decoded (${(e as Error).message})` };
+    return { ok: false, note: `image cannot be decoded (${why(e)})` };
   }
   const width = meta.width ?? 0;
   const height = meta.pageHeight ?? meta.height ?? 0;
@@ -117,14 +135,14 @@ export async function fitImage(bytes: Buffer, t: ImageTarget): Promise<FittedIma
     const w = Math.max(1, Math.floor(width * scale));
     const h = Math.max(1, Math.floor(height * scale));
     const base = () =>
-      sharp(bytes, { animated: format === 'gif' })
+      open(bytes, { animated: format === 'gif' })
         .rotate()
         .resize(w, h, { fit: 'inside' });
     let out: Buffer | undefined;
     if (format === 'jpeg') {
       // Decode and resize once; the quality search then only re-encodes the small raw picture.
       const { data, info } = await base().removeAlpha().raw().toBuffer({ resolveWithObject: true });
-      const fromRaw = () => sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
+      const fromRaw = () => open(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
       out = await bestJpeg(fromRaw, t.maxBytes);
     } else {
       const b = await (format === 'png' ? base().png({ compressionLevel: 9, palette: true }) : base().gif()).toBuffer();

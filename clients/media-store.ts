@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, type ReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StoredRef } from '../model/delivery.js';
 
@@ -33,9 +33,33 @@ export function mediaUrl(publicUrl: string, ref: Pick<ContentRef, 'id' | 'name'>
 export const MEDIA_ID = /^[A-Za-z0-9_-]{22}$/;
 
 /**
+ * Makes the directory's entries durable (POSIX: a rename is on disk only once its directory is
+ * fsynced). Where a platform cannot fsync a directory (Windows: EPERM/EISDIR) there is nothing more
+ * to do.
+ */
+export async function syncDirectory(dir: string): Promise<void> {
+  let fh: FileHandle;
+  try {
+    fh = await open(dir, 'r');
+  } catch (e) {
+    if (process.platform === 'win32') return;
+    throw e;
+  }
+  try {
+    await fh.sync();
+  } catch (e) {
+    if (!['EINVAL', 'ENOTSUP', 'EISDIR', 'EPERM'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
  * Filesystem store. Crash-safe: bytes and metadata are each written to a temporary file, fsynced
- * and renamed into place, data first, so a reader never sees a half-written object and an object
- * exists only once its metadata does. Temporary files left by a crash are removed by purge.
+ * and renamed into place, and the directory is fsynced after each rename, data first, so a reader
+ * never sees a half-written object, an object exists only once its metadata does, metadata never
+ * survives a crash without its data, and an object put() has returned survives one. Temporary
+ * files left by a crash are removed by purge.
  */
 /** `now` is the store's clock (expiry is decided by it); tests pass their own. */
 export function filesystemMediaStore(dir: string, now: () => number = Date.now): MediaStore {
@@ -53,6 +77,7 @@ export function filesystemMediaStore(dir: string, now: () => number = Date.now):
       await fh.close();
     }
     await rename(tmp, path);
+    await syncDirectory(dir);
   }
 
   async function head(id: string): Promise<ContentRef | undefined> {

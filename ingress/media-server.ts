@@ -24,6 +24,29 @@ export function parseRange(
 }
 
 /**
+ * Whether a stored type may be shown inline: pictures, sound and video only, and not SVG (a
+ * document that can carry script). Everything else (text/html, application/*, ...) is a download,
+ * so no stored object is ever rendered as an active page from our origin.
+ */
+export function servedInline(contentType: string): boolean {
+  const essence = contentType.split(';')[0].trim().toLowerCase();
+  return /^(image|audio|video)\/[!#$%&'*+.^_`|~0-9a-z-]+$/.test(essence) && essence !== 'image/svg+xml';
+}
+
+/** RFC 9110 media type syntax; a stored type that breaks it is served as opaque bytes. */
+const MEDIA_TYPE =
+  /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*;\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+=("[^"\\\r\n]*"|[!#$%&'*+.^_`|~0-9A-Za-z-]+))*$/;
+
+/**
+ * On every response: no MIME sniffing (a browser must not decide that stored bytes are HTML), and
+ * a sandbox should anything still be rendered.
+ */
+const ALWAYS = {
+  'X-Content-Type-Options': 'nosniff',
+  'Content-Security-Policy': "default-src 'none'; sandbox",
+};
+
+/**
  * The Media Storage Server's HTTP face (FT-over-HTTP downloads, RCC.07): GET/HEAD
  * `/m/<id>[/<name>]`. Only ids of the store's own shape are looked up, so no request can name a
  * path outside it; unknown and expired objects are 404.
@@ -34,6 +57,7 @@ export function createMediaServer(o: {
   log?: { warn(o: object, m: string): void };
 }) {
   async function handle(req: IncomingMessage, res: ServerResponse) {
+    for (const [k, v] of Object.entries(ALWAYS)) res.setHeader(k, v);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD' }).end();
       return;
@@ -45,13 +69,17 @@ export function createMediaServer(o: {
       return;
     }
     const range = parseRange(req.headers.range, ref.size);
+    const type = MEDIA_TYPE.test(ref.contentType) ? ref.contentType : 'application/octet-stream';
+    const disposition = servedInline(type) ? 'inline' : 'attachment';
     const common = {
-      'Content-Type': ref.contentType,
+      'Content-Type': type,
       'Accept-Ranges': 'bytes',
       'Cache-Control': 'private, max-age=0',
       ETag: `"${ref.sha256}"`,
       Expires: new Date(ref.expiresAt).toUTCString(),
-      ...(ref.name ? { 'Content-Disposition': `inline; filename*=UTF-8''${encodeURIComponent(ref.name)}` } : {}),
+      'Content-Disposition': ref.name
+        ? `${disposition}; filename*=UTF-8''${encodeURIComponent(ref.name)}`
+        : disposition,
     };
     if (range === 'unsatisfiable') {
       res.writeHead(416, { 'Content-Range': `bytes */${ref.size}` }).end();

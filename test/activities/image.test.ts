@@ -1,6 +1,7 @@
 import test from 'ava';
+import { crc32, createDeflate } from 'node:zlib';
 import sharp from 'sharp';
-import { fitImage, imageAsIs, thumbnail } from '../../activities/image.js';
+import { fitImage, imageAsIs, MAX_INPUT_PIXELS, thumbnail } from '../../activities/image.js';
 
 const all = () => true;
 const only =
@@ -146,4 +147,73 @@ test('adapted JPEGs are baseline, the mode every MMS terminal decodes', async (t
   const out = await fitImage(src, { maxWidth: 640, maxHeight: 480, maxBytes: 98_000, allowed: all });
   if (!out.ok) return t.fail(out.note);
   t.false((await sharp(out.bytes).metadata()).isProgressive);
+});
+
+/**
+ * A valid grayscale PNG of width x height black pixels: a few MB of deflated zeros that decode to
+ * width*height bytes (900 MB for 30000x30000), made row block by row block so the test never holds
+ * the decoded size itself.
+ */
+async function pngBomb(width: number, height: number): Promise<Buffer> {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([len, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13); // bit depth 8, colour type 0 (grayscale), no interlace
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8;
+  const deflate = createDeflate({ level: 1 });
+  const idat: Buffer[] = [];
+  deflate.on('data', (c: Buffer) => idat.push(c));
+  const ended = new Promise((resolve) => deflate.on('end', resolve));
+  const rows = 1000;
+  const block = Buffer.alloc((width + 1) * rows); // each row: filter byte 0, then the pixels
+  for (let y = 0; y < height; y += rows) {
+    const n = Math.min(rows, height - y);
+    if (!deflate.write(n === rows ? block : block.subarray(0, (width + 1) * n)))
+      await new Promise((resolve) => deflate.once('drain', resolve));
+  }
+  deflate.end();
+  await ended;
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', Buffer.concat(idat)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+// Serial: it measures time and memory, which the concurrent tests would disturb.
+test.serial('a decompression bomb is refused from its header, before any decoding', async (t) => {
+  const target = { maxWidth: 640, maxHeight: 480, maxBytes: 100_000, allowed: all };
+  // 900 Mpx (over sharp's own default limit too) and 144 Mpx (under it: refused by ours only).
+  for (const [w, h] of [
+    [30000, 30000],
+    [12000, 12000],
+  ]) {
+    const bomb = await pngBomb(w, h);
+    t.true(bomb.length < 8 * 1024 * 1024, `${bomb.length} B declaring ${w}x${h}`);
+    const rss = process.memoryUsage().rss;
+    const started = Date.now();
+    const fitted = await fitImage(bomb, target);
+    t.false(fitted.ok);
+    t.regex(fitted.note, /more than 50 megapixels, refused \(decompression bomb\?\)/);
+    const asIs = await imageAsIs(bomb, target);
+    t.false(asIs.fits);
+    t.regex(asIs.note, /more than 50 megapixels/);
+    t.is(await thumbnail(bomb), undefined);
+    t.true(Date.now() - started < 2000, `refused in ${Date.now() - started} ms`);
+    t.true(process.memoryUsage().rss - rss < 100 * 1024 * 1024, 'nothing near the decoded size was allocated');
+  }
+  // The limit is the declared pixel count: just under it is still an image.
+  const side = Math.floor(Math.sqrt(MAX_INPUT_PIXELS));
+  const big = await pngBomb(side, side);
+  const out = await fitImage(big, target);
+  t.true(out.ok, out.ok ? '' : out.note);
+  t.truthy(await thumbnail(big));
 });

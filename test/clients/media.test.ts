@@ -1,10 +1,12 @@
 import test from 'ava';
-import { mkdtempSync, readdirSync, writeFileSync, utimesSync } from 'node:fs';
+import { testWith } from '../helpers/tools.js';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { filesystemMediaStore, MEDIA_ID, mediaUrl } from '../../clients/media-store.js';
-import { createMediaServer, parseRange } from '../../ingress/media-server.js';
+import { createMediaServer, parseRange, servedInline } from '../../ingress/media-server.js';
 
 const store = (now?: () => number) => filesystemMediaStore(mkdtempSync(join(tmpdir(), 'media-')), now);
 
@@ -116,4 +118,121 @@ test('the HTTP server serves objects with type, length, ranges, and 404s everyth
   } finally {
     await server.close();
   }
+});
+
+test('only pictures, sound and video are shown inline; SVG, HTML and the rest are downloads', (t) => {
+  for (const type of ['image/jpeg', 'IMAGE/PNG', 'image/gif; x=1', 'audio/amr', 'video/3gpp'])
+    t.true(servedInline(type), type);
+  for (const type of [
+    'image/svg+xml',
+    'Image/SVG+XML; charset=utf-8',
+    'text/html',
+    'text/plain',
+    'application/xhtml+xml',
+    'application/pdf',
+    'application/octet-stream',
+    'text/xml',
+    'image/',
+    '',
+  ])
+    t.false(servedInline(type), type);
+});
+
+test('no response can be sniffed or rendered as an active page from our origin', async (t) => {
+  const s = store();
+  const server = createMediaServer({ store: s, listen: { host: '127.0.0.1', port: 0 } });
+  const { port } = await server.listen();
+  try {
+    const cases: [contentType: string, name: string | undefined, disposition: string, served: string][] = [
+      ['text/html', 'x.html', "attachment; filename*=UTF-8''x.html", 'text/html'],
+      ['image/svg+xml', 'a.svg', "attachment; filename*=UTF-8''a.svg", 'image/svg+xml'],
+      ['application/pdf', undefined, 'attachment', 'application/pdf'],
+      ['text/plain; charset=utf-8', undefined, 'attachment', 'text/plain; charset=utf-8'],
+      ['image/jpeg', 'p.jpg', "inline; filename*=UTF-8''p.jpg", 'image/jpeg'],
+      ['video/mp4', undefined, 'inline', 'video/mp4'],
+      // A sender-chosen type that is no media type at all: opaque bytes, downloaded.
+      ['text/html\u00e9 <script>', undefined, 'attachment', 'application/octet-stream'],
+    ];
+    for (const [contentType, name, disposition, served] of cases) {
+      const ref = await s.put(Buffer.from('<script>alert(1)</script>'), { contentType, name, ttlMs: 60_000 });
+      const path = new URL(mediaUrl(`http://127.0.0.1:${port}`, ref)).pathname;
+      for (const [method, range] of [
+        ['GET', undefined],
+        ['HEAD', undefined],
+        ['GET', 'bytes=0-3'],
+      ] as const) {
+        const r = await get(port, path, range ? { Range: range } : {}, method);
+        t.is(r.status, range ? 206 : 200, `${contentType} ${method} ${range}`);
+        t.is(r.headers['x-content-type-options'], 'nosniff', contentType);
+        t.is(r.headers['content-disposition'], disposition, contentType);
+        t.is(r.headers['content-type'], served, contentType);
+        t.is(r.headers['content-security-policy'], "default-src 'none'; sandbox");
+      }
+      const beyond = await get(port, path, { Range: 'bytes=1000-' });
+      t.is(beyond.status, 416);
+      t.is(beyond.headers['x-content-type-options'], 'nosniff');
+    }
+    for (const [path, method, status] of [
+      ['/m/' + 'C'.repeat(22), 'GET', 404],
+      ['/', 'GET', 404],
+      ['/m/x', 'POST', 405],
+    ] as const) {
+      const r = await get(port, path, {}, method);
+      t.is(r.status, status, path);
+      t.is(r.headers['x-content-type-options'], 'nosniff', path);
+    }
+  } finally {
+    await server.close();
+  }
+});
+
+testWith('strace')('put() fsyncs the data, renames it, fsyncs the folder, then does the same for the metadata', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'media-sync-'));
+  const folder = join(dir, 'store');
+  const trace = join(dir, 'trace');
+  const script = [
+    "import { filesystemMediaStore } from './clients/media-store.js';",
+    `const s = filesystemMediaStore(${JSON.stringify(folder)});`,
+    "await s.put(Buffer.from('hi'), { contentType: 'text/plain', ttlMs: 60000 });",
+  ].join('\n');
+  const r = spawnSync(
+    'strace',
+    [
+      '-f',
+      '-qq',
+      '-e',
+      'trace=openat,close,fsync,fdatasync,rename,renameat,renameat2',
+      '-o',
+      trace,
+      process.execPath,
+      '--import=tsx',
+      '--input-type=module',
+    ],
+    { input: script, cwd: join(import.meta.dirname, '../..'), encoding: 'utf8' },
+  );
+  t.is(r.status, 0, r.stderr);
+  // Syscalls on the store's files, in order: fds are mapped to what openat opened.
+  const fds = new Map<string, string>();
+  const events: string[] = [];
+  const name = (p: string) =>
+    p === folder ? 'dir' : p.startsWith(folder + '/') ? p.slice(folder.length + 1) : undefined;
+  for (const line of readFileSync(trace, 'utf8').split('\n')) {
+    let m = /^\d+ +openat\(AT_FDCWD, "([^"]+)".* = (\d+)$/.exec(line);
+    if (m) {
+      const n = name(m[1]);
+      if (n) fds.set(m[2], n);
+      else fds.delete(m[2]);
+      continue;
+    }
+    m = /^\d+ +close\((\d+)\)/.exec(line);
+    if (m) fds.delete(m[1]);
+    m = /^\d+ +f(?:data)?sync\((\d+)\) += 0$/.exec(line);
+    if (m && fds.has(m[1])) events.push(`fsync ${fds.get(m[1])!.replace(/\.[0-9a-f]{12}\.tmp$/, '.tmp')}`);
+    m = /^\d+ +rename(?:at2?)?\(.*"([^"]+)"(?:, \w+)?\) += 0$/.exec(line);
+    if (m && name(m[1])) events.push(`rename ${name(m[1])}`);
+  }
+  t.deepEqual(
+    events.map((e) => e.replace(/[A-Za-z0-9_-]{22}(?=\.)/, 'ID')),
+    ['fsync ID.bin.tmp', 'rename ID.bin', 'fsync dir', 'fsync ID.json.tmp', 'rename ID.json', 'fsync dir'],
+  );
 });

@@ -7,7 +7,7 @@
 import test, { type TestFn } from 'ava';
 import { spawnSync } from 'node:child_process';
 
-export type Tool = 'sipp' | 'swaks' | 'ffmpeg' | 'postgres' | 'kamailio' | 'linphone' | 'baresip';
+export type Tool = 'sipp' | 'swaks' | 'ffmpeg' | 'postgres' | 'kamailio' | 'linphone' | 'baresip' | 'strace';
 
 const probes: Record<Tool, { available: () => boolean; hint: string }> = {
   sipp: {
@@ -33,6 +33,11 @@ const probes: Record<Tool, { available: () => boolean; hint: string }> = {
   baresip: {
     available: () => runs('baresip', ['-h']),
     hint: 'baresip is not installed (apt-get install baresip-core)',
+  },
+  // Tracing a child needs ptrace, which some containers forbid.
+  strace: {
+    available: () => exits0('strace', ['-f', '-o', '/dev/null', 'true']),
+    hint: 'strace is not installed or cannot trace here (apt-get install strace; ptrace allowed)',
   },
 };
 
