@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { MediaStore } from '../clients/media-store.js';
 import type { SmtpClient } from '../clients/smtp.js';
@@ -12,6 +13,7 @@ import { mmsToCpmWorkflowId } from '../workflows/messages.js';
 import { DispatchRefused, DispatchUnavailable, type Dispatcher } from './dispatch.js';
 import { peerForSource } from './peers.js';
 import { peerForPdu, routeMm4Pdu } from './routes.js';
+import { EnvelopeQualifier, InterposedSocket } from './smtp-envelope.js';
 
 export interface Mm4ServerOptions {
   listen: { host: string; port: number };
@@ -184,13 +186,19 @@ export function createMm4Server(o: Mm4ServerOptions) {
     await o.replies.smtp.send({ ...peer.smtp, from: o.replies.systemAddress, to: [to], raw });
   }
 
+  // The bundled certificate has expired (docs/tooling-notes.md); MM4 TLS comes with real certificates.
+  const disabledCommands = ['STARTTLS', 'AUTH'];
+  /**
+   * Bare envelope addresses are qualified on the cleartext command stream only: with STARTTLS (or
+   * implicit TLS, or a PROXY header) the rewriter would see other bytes, so it is not interposed then.
+   */
+  const cleartextOnly = disabledCommands.includes('STARTTLS');
   const server = new SMTPServer({
     name: o.domain,
     banner: 'MM4 interworking function',
     size: o.maxMessageBytes,
     authOptional: true,
-    // The bundled certificate has expired (docs/tooling-notes.md); MM4 TLS comes with real certificates.
-    disabledCommands: ['STARTTLS', 'AUTH'],
+    disabledCommands,
     logger: false,
     onConnect(session, cb) {
       const peer = peerForSource(o.peers, session.remoteAddress);
@@ -226,6 +234,43 @@ export function createMm4Server(o: Mm4ServerOptions) {
     },
   });
   server.on('error', (e) => o.log.error({ error: e.message }, 'MM4 server error'));
+
+  /**
+   * smtp-server's listener gets each socket from an allowed peer through a rewriter that qualifies
+   * bare envelope addresses (`MAIL FROM:<+12025550100>`, which smtp-server refuses with 501) with
+   * that peer's first domain (ingress/smtp-envelope.ts), handed over with SMTPServer.connect(); any
+   * other socket takes smtp-server's own path (its onConnect refuses it). The net.Server stays
+   * smtp-server's, so listen, close and its connection accounting are unchanged.
+   */
+  const qualifiedSeen = new Set<string>();
+  const [ownAccept] = server.server.listeners('connection') as ((socket: Socket) => void)[];
+  function accept(socket: Socket) {
+    const remoteAddress = socket.remoteAddress ?? '';
+    const peer = peersAt(remoteAddress)[0];
+    const domain = peer?.domains[0];
+    if (!peer || !domain || !cleartextOnly) return ownAccept.call(server.server, socket);
+    const qualifier = new EnvelopeQualifier(domain, (command) => {
+      // The command only (MAIL FROM / RCPT TO), not the subscriber's number.
+      const name = command.split(':')[0].trim().toUpperCase();
+      const key = `${peer.name}|${name}`;
+      if (qualifiedSeen.has(key) || qualifiedSeen.size >= 10_000) return;
+      qualifiedSeen.add(key);
+      o.log.info(
+        { peer: peer.name, remote: remoteAddress, command: name, domain },
+        'MM4 envelope address without a domain qualified (logged once per peer)',
+      );
+    });
+    server.connect(new InterposedSocket(socket, qualifier) as unknown as Socket, {
+      remoteAddress,
+      remotePort: socket.remotePort,
+      localAddress: socket.localAddress,
+      localPort: socket.localPort,
+    });
+  }
+  if (ownAccept) {
+    server.server.removeListener('connection', ownAccept);
+    server.server.on('connection', accept);
+  }
 
   return {
     listen(): Promise<{ host: string; port: number }> {

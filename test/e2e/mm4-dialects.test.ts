@@ -341,3 +341,35 @@ test.serial(
     }
   },
 );
+
+test.serial(
+  'MMS -> CPM from an MMSC with the bareEnvelope habit: a domainless envelope is qualified, the MM delivered',
+  async (t) => {
+    // Appended: the helper is imported here so the file's imports stay as they are.
+    const { sendMm4Bare } = await import('../helpers/mmsc.js');
+    const habits: MmscHabits = { ...HABITS, bareEnvelope: true };
+    const raw = forwardReq({
+      messageId: 'VC-BARE',
+      to: ['+12025550199/TYPE=PLMN@mms.iwf.example.net'],
+      habits,
+      text: 'Bare envelope lunch',
+    });
+    const sent = await sendMm4Bare(env.iwf.mm4.port, raw, { from: '+12025550100', to: ['+12025550199'] });
+    t.regex(sent.final, /^250 /, sent.replies.join(' | '));
+    const res = await waitFor('MM4_forward.RES', () =>
+      vcGot((r) => r.type === 'MM4_forward.RES' && r.messageId === 'VC-BARE').at(0),
+    );
+    t.is(res.requestStatus, 'Ok');
+    t.deepEqual(res.envelope.to, [VC_SYSTEM]);
+    const [msg] = await waitFor('CPM MESSAGE', () => {
+      const got = sipTo(cpmUri('12025550199')).filter((s) => {
+        const c = parseCpim(s.req.body);
+        return c.ok && c.message.content.body.toString('utf8') === 'Bare envelope lunch';
+      });
+      return got.length ? got : undefined;
+    });
+    t.truthy(msg);
+    const id = mmsToCpmWorkflowId(originatorKey(VC_ORIGINATOR), 'VC-BARE');
+    t.false(/\+\d/.test(id), id);
+  },
+);

@@ -93,6 +93,11 @@ export interface MmscHabits {
    * the REQ, before the IWF's DATA gets its 250: the answer overtakes the send.
    */
   resBeforeOk?: boolean;
+  /**
+   * Its envelope addresses carry no domain (`MAIL FROM:<+12025550100>`, `RCPT TO:<+12025550199>`);
+   * nodemailer does not write such an envelope, {@link sendMm4Bare} does.
+   */
+  bareEnvelope?: boolean;
 }
 
 const unquote = (v: string | undefined) => (v === undefined ? undefined : v.trim().replace(/^"(.*)"$/, '$1'));
@@ -426,4 +431,64 @@ export function forwardReq(o: {
     o.text ?? 'Lunch at 12:30? -- Alice',
     '',
   ].join('\r\n');
+}
+
+/**
+ * Sends a raw MM4 PDU as an MMSC with the `bareEnvelope` habit does: the SMTP dialogue written on a
+ * plain socket, so the envelope addresses go out as given (no domain). Resolves with every reply.
+ */
+export async function sendMm4Bare(
+  port: number,
+  raw: string | Buffer,
+  envelope: { from: string; to: string[] },
+  localAddress = '127.0.0.1',
+): Promise<{ replies: string[]; final: string }> {
+  const { connect } = await import('node:net');
+  const socket = connect({ host: '127.0.0.1', port, localAddress });
+  socket.setEncoding('latin1');
+  let buffered = '';
+  const replies: string[] = [];
+  let waiting: ((r: string) => void) | undefined;
+  let seen = 0;
+  const next = () =>
+    new Promise<string>((resolve, reject) => {
+      const r = replies.length > seen ? replies[seen] : undefined;
+      if (r !== undefined) return (seen++, resolve(r));
+      waiting = (x) => (seen++, resolve(x));
+      socket.once('close', () => reject(new Error(`closed, replies so far: ${replies.join(' | ')}`)));
+    });
+  socket.on('data', (d: string) => {
+    buffered += d;
+    let m;
+    while ((m = /^(\d{3})( [^\n]*|-[^\n]*)?\r?\n/.exec(buffered))) {
+      buffered = buffered.slice(m[0].length);
+      if (m[2]?.startsWith('-')) continue; // a multi-line reply's continuation
+      replies.push(m[0].trimEnd());
+      const w = waiting;
+      waiting = undefined;
+      w?.(replies[replies.length - 1]);
+    }
+  });
+  const say = (line: string) => {
+    socket.write(`${line}\r\n`);
+    return next();
+  };
+  try {
+    await next(); // 220
+    await say('EHLO mmsc.test');
+    const from = await say(`MAIL FROM:<${envelope.from}>`);
+    if (!from.startsWith('250')) return { replies, final: from };
+    for (const to of envelope.to) await say(`RCPT TO:<${to}>`);
+    const data = await say('DATA');
+    if (!data.startsWith('354')) return { replies, final: data };
+    const body = Buffer.isBuffer(raw) ? raw.toString('latin1') : raw;
+    const stuffed = body.replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..');
+    const text = stuffed.endsWith('\r\n') ? stuffed : `${stuffed}\r\n`;
+    socket.write(Buffer.from(text, Buffer.isBuffer(raw) ? 'latin1' : 'utf8'));
+    const final = await say('.');
+    await say('QUIT').catch(() => '');
+    return { replies, final };
+  } finally {
+    socket.destroy();
+  }
 }
