@@ -40,7 +40,15 @@ const HABITS: MmscHabits = {
 };
 const IWF_SYSTEM = 'mm4-system@mms.iwf.example.net';
 /** Every phone number these tests use: none may appear in a workflow id. */
-const NUMBERS = ['12025550100', '12025550101', '12025550199', '12025550198', '33612345678', '33612345679'];
+const NUMBERS = [
+  '12025550100',
+  '12025550101',
+  '12025550199',
+  '12025550198',
+  '33612345678',
+  '33612345679',
+  '33612345670',
+];
 
 let env: Awaited<ReturnType<typeof startMm4DialectRig>>;
 let core: SipEndpoint;
@@ -371,5 +379,119 @@ test.serial(
     t.truthy(msg);
     const id = mmsToCpmWorkflowId(originatorKey(VC_ORIGINATOR), 'VC-BARE');
     t.false(/\+\d/.test(id), id);
+  },
+);
+
+test.serial(
+  'CPM -> MMS with an image to the multipart-only MMSC: fetched, fitted under its EHLO SIZE, multipart, .RES Ok',
+  async (t) => {
+    // Appended: the helpers are imported here so the file's imports stay as they are.
+    const { default: sharp } = await import('sharp');
+    const { createServer } = await import('node:http');
+    const { serializeFtHttp } = await import('../../protocols/cpim/fthttp.js');
+    const n = '+33612345670';
+
+    // An 800x600 photo of about 110 KB: within the megapixel class (1600x1200, 600 KB) of the peer,
+    // but over the 64 KB SIZE its EHLO advertises once base64-encoded: it must be re-encoded.
+    const [w, h] = [800, 600];
+    const pixels = Buffer.alloc(w * h * 3);
+    for (let i = 0; i < pixels.length; i++)
+      pixels[i] = ((i % (w * 3)) / 15 + (((i * 2654435761) >>> 24) * 56) / 255) & 0xff;
+    const photo = await sharp(pixels, { raw: { width: w, height: h, channels: 3 } })
+      .jpeg({ quality: 85 })
+      .toBuffer();
+    t.true(photo.length > 60_000 && photo.length < 120_000, `${photo.length} B`);
+    t.true(photo.length > SIZE_LIMIT, 'as fetched it cannot be sent to this peer');
+
+    const content = createServer((req, res) => {
+      if (req.url !== '/vc-photo.jpg') return void res.writeHead(404).end();
+      res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Content-Length': photo.length }).end(photo);
+    });
+    const port = await new Promise<number>((r) =>
+      content.listen(0, '127.0.0.1', () => r((content.address() as { port: number }).port)),
+    );
+    t.teardown(() => void content.close());
+
+    const id = 'vc-cpm-img';
+    const xml = serializeFtHttp({
+      file: {
+        url: `http://127.0.0.1:${port}/vc-photo.jpg`,
+        until: '2099-01-01T00:00:00Z',
+        size: photo.length,
+        contentType: 'image/jpeg',
+        name: 'vc-photo.jpg',
+      },
+    });
+    const uri = `tel:${n}`;
+    const body = Buffer.from(
+      [
+        'From: <sip:anonymous@anonymous.invalid>',
+        `To: <${uri}>`,
+        'DateTime: 2025-03-04T10:15:02.000Z',
+        'NS: imdn <urn:ietf:params:imdn>',
+        `imdn.Message-ID: ${id}`,
+        '',
+        'Content-Type: application/vnd.gsma.rcs-ft-http+xml',
+        '',
+        xml,
+      ].join('\r\n'),
+    );
+    const sent = await core.sendRequest(
+      {
+        method: 'MESSAGE',
+        uri,
+        headers: [
+          { name: 'From', value: '<tel:+12025550101>;tag=t2' },
+          { name: 'To', value: `<${uri}>` },
+          { name: 'Call-ID', value: `call-${id}` },
+          { name: 'CSeq', value: '1 MESSAGE' },
+          { name: 'P-Asserted-Identity', value: '<sip:+12025550101@ims.example.net;user=phone>, <tel:+12025550101>' },
+          { name: 'Content-Type', value: 'message/cpim' },
+        ],
+        body,
+      },
+      { host: '127.0.0.1', port: env.iwf.sip.port, transport: 'udp' },
+    );
+    t.is(sent.status, 202);
+    const handle = await cpmHandle(id);
+
+    const req = await waitFor(
+      'REQ with the image',
+      async () => {
+        const got = vcGot((r) => r.type === 'MM4_forward.REQ' && r.envelope.to[0].startsWith(n)).at(0);
+        if (got) return got;
+        // A delivery that ended without a REQ (the fetch refused, ...): fail now, with its reason.
+        const d = await handle.describe();
+        if (d.status.name !== 'RUNNING') throw new Error(JSON.stringify(await handle.result()));
+        return undefined;
+      },
+      60_000,
+    );
+    t.regex(req.contentType.mediaType, /^multipart\//, 'lenient: multipart always');
+    t.deepEqual(env.dialect.refused, [], 'nothing refused (550 Message rejected, 552 size)');
+    t.deepEqual(req.envelope.to, [`${n}/TYPE=PLMN@mmsc.vc.test`]);
+    t.true(req.raw.length < SIZE_LIMIT, `${req.raw.length} B as received, under the SIZE ${SIZE_LIMIT}`);
+    t.notRegex(req.headers['x-mms-transaction-id'] ?? '', /"/, 'quoteIds false');
+
+    const image = req.attachments.find((a) => a.contentType === 'image/jpeg');
+    if (!image) return t.fail(`no image/jpeg part: ${req.attachments.map((a) => a.contentType).join(', ')}`);
+    t.true(image.content.length < photo.length, `adapted: ${photo.length} B -> ${image.content.length} B`);
+    const meta = await sharp(image.content).metadata();
+    t.is(meta.format, 'jpeg');
+    t.true(meta.width <= 1600 && meta.height <= 1200, `${meta.width}x${meta.height} within megapixel`);
+
+    const answer = await waitFor('.RES sent', () =>
+      env.dialect.answers.find((a) => a.transactionId === req.transactionId),
+    );
+    t.true(answer.result.ok, JSON.stringify(answer.result));
+    t.like(await handle.result(), { result: 'delivered', mm4Status: 'Ok' });
+    t.is(vcGot((r) => r.type === 'MM4_forward.REQ' && r.messageId === req.messageId).length, 1, 'not resent');
+    const { trail } = await handle.query(auditQuery);
+    t.regex(
+      trail.map((e) => e.detail ?? '').join(' | '),
+      new RegExp(`fitted to ${SIZE_LIMIT} B as sent \\(its EHLO SIZE\\)`),
+      'the adaptation budgeted the SIZE the peer advertises',
+    );
+    t.is(env.standard.received.length, 0, 'nothing for the standard peer');
   },
 );
