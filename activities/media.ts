@@ -1,4 +1,13 @@
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
+import {
+  FetchRefused,
+  FetchTooLarge,
+  guardedFetch,
+  type FetchResult,
+  localAddresses,
+  parseFetchHosts,
+  type FetchPolicy,
+} from '../clients/http-fetch.js';
 import { mediaUrl, type ContentRef, type MediaStore } from '../clients/media-store.js';
 import type { SmtpClient } from '../clients/smtp.js';
 import { ErrorType } from '../model/errors.js';
@@ -24,29 +33,12 @@ export interface MediaDeps {
   mm4: { peers: Mm4Peer[] };
   /** For the peer's EHLO SIZE and encodings: adaptation budgets the MM4_forward.REQ as sent. */
   smtp: SmtpClient;
-  /** Allowed content-server hosts for fetchFile (config media.fetchHosts); empty = any. */
+  /**
+   * Content servers fetchFile may reach beyond public addresses on ports 80/443 (config
+   * media.fetchHosts: names, `*.suffix`, `*`, IPs, CIDRs, each with an optional `:port`; empty =
+   * any public host). See clients/http-fetch.ts.
+   */
   fetchHosts: string[];
-}
-
-/** Whether a URL's host is on the allowlist: exact name, `*.suffix`, IP or CIDR (SSRF guard). */
-export function hostAllowed(url: string, allow: string[]): boolean {
-  if (!allow.length) return true;
-  let host: string;
-  try {
-    host = new URL(url).hostname.toLowerCase().replace(/^\[|\]$/g, '');
-  } catch {
-    return false;
-  }
-  return allow.some((a) => {
-    if (a.startsWith('*.')) return host.endsWith(a.slice(1));
-    if (a.includes('/') && isIP(host)) {
-      const [net, bits] = a.split('/');
-      const list = new BlockList();
-      list.addSubnet(net, Number(bits), isIP(net) === 6 ? 'ipv6' : 'ipv4');
-      return list.check(host, isIP(host) === 6 ? 'ipv6' : 'ipv4');
-    }
-    return host === a;
-  });
 }
 
 /** Room the MM needs besides its media and text: headers, SMIL, MIME framing (an estimate on the safe side). */
@@ -109,6 +101,24 @@ function fileName(part: MimeEntity, index: number): string {
 }
 
 export function createMediaActivities(deps: MediaDeps) {
+  // The SSRF guard of fetchFile: this IWF (every interface address, where it listens, and the
+  // host of its public media URL) is refused like an internal address unless an entry names it.
+  const fetchPolicy: FetchPolicy = {
+    entries: parseFetchHosts(deps.fetchHosts),
+    self: () => {
+      let host = '';
+      try {
+        host = new URL(deps.mediaPublicUrl()).hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '');
+      } catch {
+        // no public URL to add
+      }
+      const addresses = localAddresses();
+      return {
+        names: host && !isIP(host) ? [host] : [],
+        addresses: host && isIP(host) ? [...addresses, host] : addresses,
+      };
+    },
+  };
   const store = (bytes: Buffer, contentType: string, name?: string): Promise<ContentRef> =>
     deps.media.put(bytes, { contentType, name, ttlMs: deps.mediaTtlMs });
   return {
@@ -149,40 +159,28 @@ export function createMediaActivities(deps: MediaDeps) {
 
     /**
      * Fetches the file of an FT-over-HTTP message (RCC.07) into our store: size-capped, with a
-     * timeout; HTTP 4xx is permanent (the link is gone), other failures are retried by Temporal.
+     * timeout, under the SSRF policy of media.fetchHosts (clients/http-fetch.ts). A refusal by the
+     * policy, a file too large, HTTP 3xx/4xx are permanent (the delivery fails with the standard
+     * answer); network errors, timeouts and 5xx are retried by Temporal.
      */
     async fetchFile(f: { url: string; contentType: string; name?: string }): Promise<StoredRef> {
-      if (!hostAllowed(f.url, deps.fetchHosts))
-        throw permanent(ErrorType.ContentNotAccepted, `file host of ${f.url} is not in media.fetchHosts`);
-      let res: Response;
+      let res: FetchResult;
       try {
-        // With an allowlist, redirects would lead around it: they are refused then.
-        res = await fetch(f.url, {
-          signal: AbortSignal.timeout(60_000),
-          redirect: deps.fetchHosts.length ? 'error' : 'follow',
-        });
+        res = await guardedFetch(f.url, { policy: fetchPolicy, maxBytes: deps.maxFileBytes });
       } catch (e) {
+        if (e instanceof FetchRefused) throw permanent(ErrorType.ContentNotAccepted, `fetch refused: ${e.message}`);
+        if (e instanceof FetchTooLarge) throw permanent(ErrorType.MessageTooLarge, e.message);
         throw new Error(`fetching ${f.url}: ${(e as Error).message}`, { cause: e });
       }
-      if (res.status >= 400 && res.status < 500)
+      // 4xx: the link is gone; 3xx without a Location: no file there either. Both are answers.
+      if (res.status >= 300 && res.status < 500)
         throw permanent(ErrorType.ContentNotAccepted, `file ${f.url} answered HTTP ${res.status}`);
-      if (!res.ok || !res.body) throw new Error(`fetching ${f.url}: HTTP ${res.status}`);
-      const declared = Number(res.headers.get('content-length') ?? NaN);
-      if (declared > deps.maxFileBytes)
-        throw permanent(ErrorType.MessageTooLarge, `file of ${declared} bytes exceeds ${deps.maxFileBytes}`);
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-        size += chunk.length;
-        if (size > deps.maxFileBytes)
-          throw permanent(ErrorType.MessageTooLarge, `file exceeds ${deps.maxFileBytes} bytes`);
-        chunks.push(Buffer.from(chunk));
-      }
+      if (!res.body) throw new Error(`fetching ${f.url}: HTTP ${res.status}`);
       const type =
         f.contentType.split(';')[0].trim().toLowerCase() ||
-        res.headers.get('content-type') ||
+        (res.headers['content-type'] ?? '').trim() ||
         'application/octet-stream';
-      return store(Buffer.concat(chunks), type, f.name);
+      return store(res.body, type, f.name);
     },
 
     /**

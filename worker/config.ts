@@ -12,6 +12,7 @@ import {
   type Mm4Rules,
 } from '../model/peer.js';
 import { isMailbox } from '../protocols/mm4/serialize.js';
+import { parseFetchHost } from '../clients/http-fetch.js';
 import { ConfigError, Reader, type Obj } from './config-schema.js';
 
 export { ConfigError } from './config-schema.js';
@@ -111,7 +112,12 @@ export interface Config {
     dir: string;
     ttlMs: number;
     purgeIntervalMs: number;
-    /** Content servers files may be fetched from (hostnames, `*.suffix`, IPs or CIDRs); empty = any. */
+    /**
+     * Content servers CPM files may be fetched from beyond the default (any host on a public
+     * address, ports 80/443): names, `*.suffix`, `*`, IPs or CIDRs, each with an optional `:port`
+     * or `:*`; a non-empty list without `*` is an allowlist. Internal addresses (loopback, private,
+     * link-local, ...) and this machine's own are reached only when an entry names them.
+     */
     fetchHosts: string[];
   };
   /** Audit records of finished deliveries, kept beyond Temporal's retention. */
@@ -364,7 +370,14 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
         dir: resolve(dataDir, r.str('media.dir', 'media')!),
         ttlMs: r.duration('media.ttl', 7 * 86_400_000),
         purgeIntervalMs: r.duration('media.purgeInterval', 10 * 60_000),
-        fetchHosts: r.strList('media.fetchHosts').map((h) => h.toLowerCase()),
+        fetchHosts: r.strList('media.fetchHosts').filter((h, i) => {
+          if (parseFetchHost(h)) return true;
+          r.fail(
+            `media.fetchHosts[${i}]`,
+            `'${h}' is not a host name, *.suffix, *, IP or CIDR (optionally :port or :*; IPv6 with a port as [addr]:port)`,
+          );
+          return false;
+        }),
       };
     })(),
     audit: (() => {

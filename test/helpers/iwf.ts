@@ -80,7 +80,8 @@ export function testConfigTree(o: TestIwfOptions): Record<string, unknown> {
       timers: { t1: '100ms', t2: '400ms' },
     },
     cpm: { users: o.users ?? ['+1202555*'], defaultCountry: 'US' },
-    media: { listen: '127.0.0.1:0', dir: mkdtempSync(join(tmpdir(), 'iwf-media-')) },
+    // The test content servers are on loopback, ephemeral ports: named, as production would name its own.
+    media: { listen: '127.0.0.1:0', dir: mkdtempSync(join(tmpdir(), 'iwf-media-')), fetchHosts: ['127.0.0.0/8:*'] },
     audit: { file: join(mkdtempSync(join(tmpdir(), 'iwf-audit-')), 'audit.jsonl') },
     delivery: {
       retry: {
