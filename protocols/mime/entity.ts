@@ -151,12 +151,12 @@ function wrap76(s: string): string {
  * base64 at 76 columns; multiparts get a boundary derived from their content (reproducible).
  * The entity's own headers other than Content-* are written first, in order.
  */
-export function serializeMimeEntity(e: MimeEntity): Buffer {
+export function serializeMimeEntity(e: MimeEntity, encodeLeaf: LeafEncoder = defaultLeafEncoding): Buffer {
   const lines = e.headers
     .filter((h) => !CONTENT_HEADERS.includes(h.name.toLowerCase()))
     .map((h) => headerLine(h.name, h.value));
   if (e.parts) {
-    const bodies = e.parts.map(serializeMimeEntity);
+    const bodies = e.parts.map((p) => serializeMimeEntity(p, encodeLeaf));
     const boundary =
       e.params.boundary ?? `=_iwf_${createHash('sha256').update(Buffer.concat(bodies)).digest('hex').slice(0, 24)}`;
     lines.push(headerLine('Content-Type', formatParameterized(e.mediaType, { ...e.params, boundary })));
@@ -165,14 +165,26 @@ export function serializeMimeEntity(e: MimeEntity): Buffer {
     chunks.push(Buffer.from(`--${boundary}--\r\n`));
     return Buffer.concat(chunks);
   }
+  const { cte, body } = encodeLeaf(e);
+  lines.push(
+    headerLine('Content-Type', formatParameterized(e.mediaType, e.params)),
+    headerLine('Content-Transfer-Encoding', cte),
+  );
+  return Buffer.concat([Buffer.from(lines.join('\r\n') + '\r\n\r\n'), body]);
+}
+
+/** How a leaf part's body is written: its Content-Transfer-Encoding and the encoded bytes. */
+export type LeafEncoder = (leaf: MimeEntity) => { cte: string; body: Buffer };
+
+/** Short-lined text as 7bit/8bit (CRLF line ends), everything else base64 at 76 columns. */
+function defaultLeafEncoding(e: MimeEntity): { cte: string; body: Buffer } {
   const text = e.mediaType.startsWith('text/') || e.mediaType === 'application/smil';
   // latin1 views keep the bytes as they are, whatever the charset.
   const bytes = e.body.toString('latin1');
   const plain = text && bytes.split(/\r?\n/).every((l) => l.length <= 998) && !e.body.includes(0);
-  lines.push(headerLine('Content-Type', formatParameterized(e.mediaType, e.params)));
-  lines.push(`Content-Transfer-Encoding: ${plain ? (/^[\x00-\x7f]*$/.test(bytes) ? '7bit' : '8bit') : 'base64'}`);
-  const body = plain
-    ? Buffer.from(bytes.replace(/\r?\n/g, '\r\n'), 'latin1')
-    : Buffer.from(wrap76(e.body.toString('base64')));
-  return Buffer.concat([Buffer.from(lines.join('\r\n') + '\r\n\r\n'), body]);
+  if (!plain) return { cte: 'base64', body: Buffer.from(wrap76(e.body.toString('base64'))) };
+  return {
+    cte: /^[\x00-\x7f]*$/.test(bytes) ? '7bit' : '8bit',
+    body: Buffer.from(bytes.replace(/\r?\n/g, '\r\n'), 'latin1'),
+  };
 }

@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import type { Mm4BinaryEncoding, Mm4Rules } from '../../model/peer.js';
-import type { MimeEntity } from '../mime/entity.js';
-import { encodeHeaderValue, formatParameterized, formatRfc5322Date, headerLine } from '../mime/headers.js';
+import { serializeMimeEntity, type MimeEntity } from '../mime/entity.js';
+import { encodeHeaderValue, formatRfc5322Date, headerLine } from '../mime/headers.js';
 import type { Mm4Pdu } from './pdu.js';
 import { H } from './types.js';
 
@@ -149,7 +148,6 @@ export function encodeQuotedPrintable(body: Buffer, text: boolean): Buffer {
   return Buffer.from(out.join(''), 'latin1');
 }
 
-const CONTENT_HEADERS = ['content-type', 'content-transfer-encoding', 'mime-version'];
 const wrap76 = (s: string) => s.replace(/.{1,76}/g, '$&\r\n');
 
 interface BodyContext {
@@ -213,27 +211,9 @@ function encodeLeaf(e: MimeEntity, ctx: BodyContext): { cte: PartEncoding; body:
   }
 }
 
-/** Like protocols/mime serializeMimeEntity (CRLF, content-derived boundaries), with the peer's encodings. */
+/** protocols/mime serializeMimeEntity (CRLF, content-derived boundaries), with the peer's encodings. */
 function writeEntity(e: MimeEntity, ctx: BodyContext): Buffer {
-  const lines = e.headers
-    .filter((h) => !CONTENT_HEADERS.includes(h.name.toLowerCase()))
-    .map((h) => headerLine(h.name, h.value));
-  if (e.parts) {
-    const bodies = e.parts.map((p) => writeEntity(p, ctx));
-    const boundary =
-      e.params.boundary ?? `=_iwf_${createHash('sha256').update(Buffer.concat(bodies)).digest('hex').slice(0, 24)}`;
-    lines.push(headerLine('Content-Type', formatParameterized(e.mediaType, { ...e.params, boundary })));
-    const chunks: Buffer[] = [Buffer.from(lines.join('\r\n') + '\r\n\r\n')];
-    for (const b of bodies) chunks.push(Buffer.from(`--${boundary}\r\n`), b, Buffer.from('\r\n'));
-    chunks.push(Buffer.from(`--${boundary}--\r\n`));
-    return Buffer.concat(chunks);
-  }
-  const { cte, body } = encodeLeaf(e, ctx);
-  lines.push(
-    headerLine('Content-Type', formatParameterized(e.mediaType, e.params)),
-    headerLine('Content-Transfer-Encoding', cte),
-  );
-  return Buffer.concat([Buffer.from(lines.join('\r\n') + '\r\n\r\n'), body]);
+  return serializeMimeEntity(e, (leaf) => encodeLeaf(leaf, ctx));
 }
 
 // ------------------------------------------------------------------------------------------------
