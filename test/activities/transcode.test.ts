@@ -1,41 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import test from 'ava';
 import { audioForMms, demuxerOf, runTool, videoForMms, videoThumbnail } from '../../activities/transcode.js';
+import { ffmpegTestClip } from '../helpers/media.js';
 import { testWith } from '../helpers/tools.js';
 
-/** A 4 s 640x480 test pattern with a tone, made by ffmpeg itself (lavfi testsrc + sine). */
-function testClip(): Buffer {
-  const out = join(mkdtempSync(join(tmpdir(), 'clip-')), 'clip.mp4');
-  const r = spawnSync('ffmpeg', [
-    '-hide_banner',
-    '-loglevel',
-    'error',
-    '-f',
-    'lavfi',
-    '-i',
-    'testsrc=size=640x480:rate=25:duration=4',
-    '-f',
-    'lavfi',
-    '-i',
-    'sine=frequency=440:sample_rate=8000:duration=4',
-    '-vf',
-    'noise=alls=40:allf=t',
-    '-c:v',
-    'libx264',
-    '-b:v',
-    '1500k',
-    '-c:a',
-    'aac',
-    '-shortest',
-    out,
-  ]);
-  if (r.status !== 0) throw new Error(String(r.stderr));
-  return readFileSync(out);
-}
+/** A 4 s 640x480 test pattern with a tone. */
+const testClip = () => ffmpegTestClip({ seconds: 4, tone: true });
 
 testWith('ffmpeg')('video becomes 3GPP H.264 baseline within the byte budget, with a thumbnail', async (t) => {
   const clip = testClip();

@@ -4,11 +4,7 @@
  * multipart/related MM with SMIL; what cannot fit becomes a link.
  */
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import sharp from 'sharp';
 import { createSipEndpoint, type SipEndpoint } from '../../clients/sip/endpoint.js';
 import { cpmDeliveryId } from '../../ingress/sip-server.js';
@@ -18,6 +14,7 @@ import { auditQuery } from '../../workflows/messages.js';
 import { startTestIwf, startTestTemporal } from '../helpers/iwf.js';
 import { startFakeMmsc } from '../helpers/mmsc.js';
 import { waitFor } from '../helpers/ports.js';
+import { ffmpegTestClip } from '../helpers/media.js';
 import { testWith } from '../helpers/tools.js';
 
 let env: Awaited<ReturnType<typeof setup>>;
@@ -210,25 +207,7 @@ test('a file link that is gone fails the delivery with a failure IMDN', async (t
 });
 
 testWith('ffmpeg')('a video clip is transcoded to 3GPP within the peer budget', async (t) => {
-  const out = join(mkdtempSync(join(tmpdir(), 'clip-')), 'clip.mp4');
-  const r = spawnSync('ffmpeg', [
-    '-hide_banner',
-    '-loglevel',
-    'error',
-    '-f',
-    'lavfi',
-    '-i',
-    'testsrc=size=640x480:rate=25:duration=3',
-    '-vf',
-    'noise=alls=40:allf=t',
-    '-c:v',
-    'libx264',
-    '-b:v',
-    '1500k',
-    out,
-  ]);
-  t.is(r.status, 0, String(r.stderr));
-  const clip = readFileSync(out);
+  const clip = ffmpegTestClip({ seconds: 3 });
   files.set('/clip2.mp4', { type: 'video/mp4', body: clip });
   t.is(
     (await sendFile('media-clip', '+4915170000004', '/clip2.mp4', 'video/mp4', clip.length, 'clip2.mp4')).status,
