@@ -7,37 +7,66 @@ import { findTemporalCli } from './temporal-cli.js';
 
 export interface DevServerOptions {
   ip?: string;
-  port: number;
+  /** The frontend port, or where to get one (tests: a fresh free port for each attempt). */
+  port: number | (() => Promise<number>);
   uiPort?: number;
+  /** Passed to the UI as `--ui-codec-endpoint`, so it can show encrypted payloads in clear. */
+  uiCodecEndpoint?: string;
   /** Persistent SQLite file; omitted = in memory (tests). */
   dbFile?: string;
   namespace: string;
-  log?: { info(o: object, m: string): void; warn(o: object, m: string): void };
+  log?: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
   startTimeoutMs?: number;
+  /** Starts tried before giving up (default 3): the CLI picks its internal ports itself and can lose a race for one. */
+  startAttempts?: number;
+  /**
+   * After a successful start, a server that exits on its own is restarted with backoff (1 s, doubling, at most
+   * 30 s) on the same port and database; after `maxRestarts` (default 5) within 10 minutes `onGiveUp` is called.
+   * Without `onGiveUp` nothing is supervised.
+   */
+  supervise?: { onGiveUp(reason: string): void; maxRestarts?: number };
 }
 
 export interface DevServer {
   address: string;
   uiUrl?: string;
+  /** Restarts done by the supervisor so far. */
+  restarts(): number;
   stop(): Promise<void>;
 }
 
-/**
- * Starts `temporal server start-dev` as a child process (docs/temporal-notes.md): SQLite with WAL,
- * our search attributes registered, updates and multi-operations enabled, and waits until the
- * frontend answers.
- */
-export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
-  const cli = findTemporalCli();
-  const pidFile = o.dbFile ? `${o.dbFile}.pid` : undefined;
-  if (pidFile) await stopLeftover(pidFile, o.log);
-  const ip = o.ip ?? '127.0.0.1';
-  const args = ['server', 'start-dev', '--ip', ip, '--port', String(o.port), '--namespace', o.namespace];
+interface Child {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+}
+
+/** The first and the last part of what the CLI printed: a panic's cause is at the start, its trace after. */
+class StderrTail {
+  private head = '';
+  private tail = '';
+  add(d: Buffer): void {
+    const text = d.toString();
+    if (this.head.length < 3000) this.head += text.slice(0, 3000 - this.head.length);
+    else this.tail = (this.tail + text).slice(-2000);
+  }
+  /** The error lines the server logged (JSON, level error/fatal), else the head and tail as printed. */
+  summary(): string {
+    const errors = `${this.head}\n${this.tail}`
+      .split('\n')
+      .filter((l) => /"level":"(error|fatal|ERROR|FATAL)"/.test(l) || /^(panic|Error):/.test(l));
+    if (errors.length > 0) return errors.slice(0, 6).join('\n');
+    return this.tail ? `${this.head.trim()}\n...\n${this.tail.trim()}` : this.head.trim();
+  }
+}
+
+function argsFor(o: DevServerOptions, ip: string, port: number): string[] {
+  const args = ['server', 'start-dev', '--ip', ip, '--port', String(port), '--namespace', o.namespace];
   args.push('--log-level', 'warn', '--log-format', 'json');
-  if (o.uiPort) args.push('--ui-port', String(o.uiPort), '--ui-ip', ip);
-  else args.push('--headless');
+  if (o.uiPort) {
+    args.push('--ui-port', String(o.uiPort), '--ui-ip', ip);
+    if (o.uiCodecEndpoint) args.push('--ui-codec-endpoint', o.uiCodecEndpoint);
+  } else args.push('--headless');
   if (o.dbFile) {
-    mkdirSync(dirname(o.dbFile), { recursive: true });
     args.push(
       '--db-filename',
       o.dbFile,
@@ -55,39 +84,116 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   ]) {
     args.push('--dynamic-config-value', dc);
   }
-  const child: ChildProcess = spawn(cli, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  return args;
+}
+
+/** One start of the CLI, resolved once the frontend answers its health check. */
+async function launch(o: DevServerOptions, cli: string, ip: string, port: number, pidFile?: string): Promise<Child> {
+  const child: ChildProcess = spawn(cli, argsFor(o, ip, port), { stdio: ['ignore', 'ignore', 'pipe'] });
   if (pidFile && child.pid) writeFileSync(pidFile, String(child.pid));
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-4000);
-  });
+  const stderr = new StderrTail();
+  child.stderr?.on('data', (d: Buffer) => stderr.add(d));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const address = `${ip}:${o.port}`;
+  const address = `${ip}:${port}`;
   const deadline = Date.now() + (o.startTimeoutMs ?? 60_000);
   for (;;) {
     const code = await Promise.race([exited, new Promise<'wait'>((r) => setTimeout(() => r('wait'), 250))]);
-    if (code !== 'wait') throw new Error(`temporal dev server exited with ${code}: ${stderr.trim()}`);
+    if (code !== 'wait') throw new Error(`temporal dev server on ${address} exited with ${code}: ${stderr.summary()}`);
     try {
       const conn = await Connection.connect({ address, connectTimeout: 1000 });
       await conn.healthService.check({});
       await conn.close();
-      break;
+      return { child, exited };
     } catch {
       if (Date.now() > deadline) {
         child.kill('SIGKILL');
-        throw new Error(`temporal dev server did not answer on ${address}: ${stderr.trim()}`);
+        await exited;
+        throw new Error(`temporal dev server did not answer on ${address}: ${stderr.summary()}`);
       }
     }
   }
+}
+
+/**
+ * Starts `temporal server start-dev` as a child process (docs/temporal-notes.md): SQLite with WAL,
+ * our search attributes registered, updates and multi-operations enabled, and waits until the
+ * frontend answers. A start that fails is tried again (`startAttempts`); a server that later exits
+ * on its own is restarted when `supervise` is given.
+ */
+export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
+  const cli = findTemporalCli();
+  const pidFile = o.dbFile ? `${o.dbFile}.pid` : undefined;
+  if (pidFile) await stopLeftover(pidFile, o.log);
+  if (o.dbFile) mkdirSync(dirname(o.dbFile), { recursive: true });
+  const ip = o.ip ?? '127.0.0.1';
+  const portOf = typeof o.port === 'function' ? o.port : () => Promise.resolve(o.port as number);
+
+  let port = 0;
+  let current: Child | undefined;
+  const attempts = o.startAttempts ?? 3;
+  for (let attempt = 1; !current; attempt++) {
+    port = await portOf();
+    try {
+      current = await launch(o, cli, ip, port, pidFile);
+    } catch (e) {
+      if (attempt >= attempts) throw e;
+      o.log?.warn(
+        { attempt, error: (e as Error).message },
+        'embedded Temporal dev server failed to start, trying again',
+      );
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
+  }
+  const address = `${ip}:${port}`;
   o.log?.info({ address, ui: o.uiPort, db: o.dbFile ?? 'memory' }, 'embedded Temporal dev server up');
+
+  let stopping = false;
+  let restarts = 0;
+  const recent: number[] = [];
+  const watch = (c: Child) => {
+    void c.exited.then(async (code) => {
+      if (stopping || !o.supervise) return;
+      const maxRestarts = o.supervise.maxRestarts ?? 5;
+      const now = Date.now();
+      while (recent.length > 0 && now - recent[0] > 10 * 60_000) recent.shift();
+      if (recent.length >= maxRestarts) {
+        o.supervise.onGiveUp(`embedded Temporal dev server exited (${code}) ${recent.length + 1} times in 10 minutes`);
+        return;
+      }
+      const delay = Math.min(30_000, 1000 * 2 ** recent.length);
+      recent.push(now);
+      o.log?.error({ code, restartInMs: delay }, 'embedded Temporal dev server exited; restarting it');
+      await new Promise((r) => setTimeout(r, delay));
+      if (stopping) return;
+      try {
+        current = await launch(o, cli, ip, port, pidFile);
+        if (stopping) {
+          current.child.kill('SIGTERM');
+          return;
+        }
+        restarts++;
+        o.log?.info({ address, restarts }, 'embedded Temporal dev server restarted');
+        watch(current);
+      } catch (e) {
+        o.log?.error({ error: (e as Error).message }, 'embedded Temporal dev server did not restart');
+        // The failed launch has exited: count it and try again through the same path.
+        watch({ child: c.child, exited: Promise.resolve(null) });
+      }
+    });
+  };
+  watch(current);
+
   return {
     address,
     uiUrl: o.uiPort ? `http://${ip}:${o.uiPort}` : undefined,
+    restarts: () => restarts,
     async stop() {
-      if (child.exitCode !== null) return;
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
+      stopping = true;
+      const c = current;
+      if (!c || c.child.exitCode !== null || c.child.signalCode !== null) return;
+      c.child.kill('SIGTERM');
+      const t = setTimeout(() => c.child.kill('SIGKILL'), 10_000);
+      await c.exited;
       clearTimeout(t);
       if (pidFile) rmSync(pidFile, { force: true });
     },

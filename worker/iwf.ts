@@ -33,7 +33,7 @@ export interface RunningIwf {
 let runtimeInstalled = false;
 
 /** Where Temporal is: config, then an envconfig profile / TEMPORAL_* variables, else embedded. */
-async function resolveTemporal(config: Config, log: Logger) {
+async function resolveTemporal(config: Config, log: Logger, onTemporalLost?: (reason: string) => void) {
   const profile = loadClientConnectConfig({ profile: config.temporal.profile });
   const address = config.temporal.address ?? profile.connectionOptions.address;
   if (address) return { address, tls: profile.connectionOptions.tls, apiKey: profile.connectionOptions.apiKey };
@@ -44,6 +44,14 @@ async function resolveTemporal(config: Config, log: Logger) {
     dbFile: e.dbFile,
     namespace: config.temporal.namespace,
     log,
+    // Restarted with backoff if it exits; deliveries wait in Temporal's database meanwhile, and the
+    // front-ends answer 451/503 while it is away. If it keeps failing, the process owner decides.
+    supervise: {
+      onGiveUp: (reason) => {
+        log.error({ reason }, 'embedded Temporal dev server keeps failing');
+        onTemporalLost?.(reason);
+      },
+    },
   });
   return { address: server.address, server };
 }
@@ -74,7 +82,11 @@ async function registerSearchAttributes(conn: Connection, namespace: string, log
 export async function startIwf(
   config: Config,
   log: Logger,
-  opts: { workflowBundle?: WorkflowBundleOption } = {},
+  opts: {
+    workflowBundle?: WorkflowBundleOption;
+    /** Called when the embedded Temporal server cannot be kept running (main.ts exits 70). */
+    onTemporalLost?: (reason: string) => void;
+  } = {},
 ): Promise<RunningIwf> {
   if (!runtimeInstalled) {
     try {
@@ -84,7 +96,7 @@ export async function startIwf(
     }
     runtimeInstalled = true;
   }
-  const temporal = await resolveTemporal(config, log);
+  const temporal = await resolveTemporal(config, log, opts.onTemporalLost);
   const server: DevServer | undefined = temporal.server;
   const connOpts = { address: temporal.address, tls: temporal.tls, apiKey: temporal.apiKey };
   const connection = await Connection.connect(connOpts);

@@ -28,7 +28,12 @@ async function main() {
   };
   process.on('uncaughtException', fatal('uncaughtException'));
   process.on('unhandledRejection', fatal('unhandledRejection'));
-  const iwf = await startIwf(config, log);
+  const iwf = await startIwf(config, log, {
+    onTemporalLost: (reason) => {
+      log.fatal({ reason }, 'cpm-mms-iwf: the embedded Temporal server cannot be kept running, exiting');
+      process.exit(70);
+    },
+  });
   const banner = [
     `cpm-mms-iwf is running`,
     `  MM4 (SMTP)  ${iwf.mm4.host}:${iwf.mm4.port}`,

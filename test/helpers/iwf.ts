@@ -11,7 +11,7 @@ import { freePort } from './ports.js';
 
 /** One in-memory dev server per test file (ava runs files in separate processes). */
 export async function startTestTemporal(): Promise<DevServer> {
-  return startDevServer({ port: await freePort(), namespace: 'default' });
+  return startDevServer({ port: freePort, namespace: 'default' });
 }
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
