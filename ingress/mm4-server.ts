@@ -38,6 +38,9 @@ function reply(code: number, message: string): Error {
   return Object.assign(new Error(message), { responseCode: code });
 }
 
+/** Recipients taken per SMTP transaction (RFC 5321 4.5.3.1.8: at least 100). */
+const MAX_RECIPIENTS = 100;
+
 function readAll(stream: SMTPServerDataStream, limit: number): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -206,6 +209,12 @@ export function createMm4Server(o: Mm4ServerOptions) {
         o.log.warn({ remote: session.remoteAddress }, 'MM4 connection from a source no peer allows');
         return cb(reply(554, '5.7.1 not an allowed MM4 peer'));
       }
+      cb();
+    },
+    onRcptTo(_address, session, cb) {
+      // RFC 5321 4.5.3.1.8/4.5.3.1.10: a server must take 100 recipients and answers 452 beyond what
+      // it takes; the MMSC sends the rest in another transaction, and the workflow input stays bounded.
+      if (session.envelope.rcptTo.length >= MAX_RECIPIENTS) return cb(reply(452, '4.5.3 Too many recipients'));
       cb();
     },
     onData(stream, session, cb) {

@@ -75,6 +75,20 @@ function intakeNotesOf(pdu: Mm4ForwardReq, ctx: IntakeContext, expiryNote?: stri
 }
 
 /**
+ * Longest subject carried into a delivery. An MMS subject is a short line (OMA MMS ENC 7.3.56: an
+ * Encoded-string, in practice 40 characters on handsets); a longer one is cut, with a note.
+ */
+export const MAX_SUBJECT_CHARS = 1000;
+
+function boundedSubject(subject: string | undefined): { text?: string; note?: string } {
+  if (subject === undefined || subject.length <= MAX_SUBJECT_CHARS) return { text: subject };
+  return {
+    text: subject.slice(0, MAX_SUBJECT_CHARS),
+    note: `Subject of ${subject.length} characters cut to ${MAX_SUBJECT_CHARS}`,
+  };
+}
+
+/**
  * Maps an accepted MM4_forward.REQ to the delivery workflow's input (pure). The content travels
  * as the reference `raw` to the stored PDU (claim check); `intakeNotes` carries what was tolerated
  * or unreadable, so that nothing the peer sent is replaced without a trace.
@@ -82,7 +96,8 @@ function intakeNotesOf(pdu: Mm4ForwardReq, ctx: IntakeContext, expiryNote?: stri
 export function forwardReqToInput(pdu: Mm4ForwardReq, raw: StoredRef, ctx: IntakeContext): MmsToCpmInput {
   const envelope = [...new Set(ctx.envelopeRecipients.map((r) => r.trim()).filter(Boolean))];
   const expiry = expiryOf(pdu, ctx);
-  const intakeNotes = intakeNotesOf(pdu, ctx, expiry.note);
+  const subject = boundedSubject(pdu.subject);
+  const intakeNotes = [...intakeNotesOf(pdu, ctx, expiry.note), ...(subject.note ? [subject.note] : [])];
   return {
     peer: ctx.peer,
     receivedAt: ctx.receivedAt.toISOString(),
@@ -93,7 +108,7 @@ export function forwardReqToInput(pdu: Mm4ForwardReq, raw: StoredRef, ctx: Intak
       idsQuoted: pdu.idsQuoted,
       from: pdu.from,
       recipients: envelope.length ? envelope : [...pdu.to, ...pdu.cc],
-      subject: pdu.subject,
+      subject: subject.text,
       date: pdu.date?.toISOString(),
       expiry: expiry.at,
       deliveryReport: pdu.deliveryReport,

@@ -126,6 +126,13 @@ export type Mm4ParseResult =
   | { ok: false; status: Mm4RequestStatus; error: string; partial: Mm4Partial };
 
 export const MAX_MM4_BYTES = 16 * 1024 * 1024;
+/**
+ * Largest header block read. RFC 5322 bounds lines (998 octets), not blocks; real MMSCs send a few
+ * KiB. Beyond this the PDU is Error-message-format-corrupt, so no oversized value reaches a delivery.
+ */
+export const MAX_MM4_HEADER_BYTES = 64 * 1024;
+/** Longest X-Mms-Transaction-ID / X-Mms-Message-ID taken (23.140 sets no bound; real ids are < 100). */
+export const MAX_MM4_ID_CHARS = 1024;
 
 class Corrupt extends Error {}
 
@@ -176,6 +183,9 @@ function parseUnchecked(raw: Buffer): Mm4ParseResult {
   try {
     if (raw.length > MAX_MM4_BYTES) throw new Corrupt(`PDU larger than ${MAX_MM4_BYTES} bytes`);
     const { headerText } = splitHeaderBody(raw);
+    const headerBytes = Buffer.byteLength(headerText);
+    if (headerBytes > MAX_MM4_HEADER_BYTES)
+      throw new Corrupt(`header block of ${headerBytes} bytes exceeds ${MAX_MM4_HEADER_BYTES}`);
     const headers = parseHeaderBlock(headerText);
     const get = (name: string) => getHeader(headers, name);
     const warnings: string[] = [];
@@ -227,6 +237,18 @@ function parseUnchecked(raw: Buffer): Mm4ParseResult {
       : undefined;
     partial.ackRequest = yesNo(H.ackRequest);
     partial.idsQuoted = /^\s*"/.test(transactionRaw ?? messageRaw ?? '"');
+    for (const [key, name] of [
+      ['transactionId', H.transactionId],
+      ['messageId', H.messageId],
+      ['originatorSystem', H.originatorSystem],
+    ] as const) {
+      const length = partial[key]?.length ?? 0;
+      if (length > MAX_MM4_ID_CHARS) {
+        // Not echoed: an answer carrying it could not be correlated sanely either (SMTP 554 instead).
+        delete partial[key];
+        throw new Corrupt(`${name} of ${length} characters exceeds ${MAX_MM4_ID_CHARS}`);
+      }
+    }
 
     if (!typeRaw) throw new Corrupt(`missing ${H.type}`);
     if (!partial.type) {

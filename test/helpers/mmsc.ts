@@ -454,8 +454,9 @@ export async function sendMm4Bare(
     new Promise<string>((resolve, reject) => {
       const r = replies.length > seen ? replies[seen] : undefined;
       if (r !== undefined) return (seen++, resolve(r));
-      waiting = (x) => (seen++, resolve(x));
-      socket.once('close', () => reject(new Error(`closed, replies so far: ${replies.join(' | ')}`)));
+      const onClose = () => reject(new Error(`closed, replies so far: ${replies.join(' | ')}`));
+      socket.once('close', onClose);
+      waiting = (x) => (socket.off('close', onClose), seen++, resolve(x));
     });
   socket.on('data', (d: string) => {
     buffered += d;

@@ -207,3 +207,24 @@ test('from a source no peer allows nothing is qualified: the connection is refus
     await s.close();
   }
 });
+
+test('RCPT TO beyond 100 recipients gets 452 4.5.3 and the MM goes to the first 100 (RFC 5321 4.5.3.1.10)', async (t) => {
+  const started: MmsToCpmInput[] = [];
+  const s = server(['127.0.0.1'], started, []);
+  const { port } = await s.listen();
+  try {
+    const to = Array.from({ length: 102 }, (_, i) => `+1202555${String(i).padStart(4, '0')}/TYPE=PLMN@${D}`);
+    const r = await sendMm4Bare(port, forwardReq({ messageId: 'MANY-1', text: 'hi' }), {
+      from: `+12025550100/TYPE=PLMN@${D}`,
+      to,
+    });
+    const rcptReplies = r.replies.slice(3, 3 + to.length);
+    t.is(rcptReplies.filter((x) => x.startsWith('250')).length, 100);
+    t.deepEqual(rcptReplies.slice(100), ['452 4.5.3 Too many recipients', '452 4.5.3 Too many recipients']);
+    t.regex(r.final, /^250 /, r.replies.join(' | '));
+    t.is(started.length, 1);
+    t.deepEqual(started[0].mm4.recipients, to.slice(0, 100));
+  } finally {
+    await s.close();
+  }
+});

@@ -1,6 +1,10 @@
 import test from 'ava';
 import type { StoredRef } from '../../../model/delivery.js';
-import { forwardReqToInput, type IntakeContext } from '../../../protocols/interworking/mm4-intake.js';
+import {
+  forwardReqToInput,
+  MAX_SUBJECT_CHARS,
+  type IntakeContext,
+} from '../../../protocols/interworking/mm4-intake.js';
 import { parseMm4, type Mm4ForwardReq } from '../../../protocols/mm4/pdu.js';
 import { crlf, vector } from '../vectors.js';
 
@@ -81,4 +85,15 @@ test('unreadable flags are noted with what they were read as', (t) => {
     ctx,
   );
   t.deepEqual(input.intakeNotes, ["unreadable X-Mms-Read-Reply 'Oui' (neither Yes nor No): read as No"]);
+});
+
+test('a subject over MAX_SUBJECT_CHARS is cut, with a note in the audit trail', (t) => {
+  const s = crlf(vector('mm4-forward-req-text.eml'))
+    .toString()
+    .replace(/^Subject: .*$/m, `Subject: ${'s'.repeat(MAX_SUBJECT_CHARS + 500)}`);
+  const r = parseMm4(Buffer.from(s));
+  if (!r.ok || r.pdu.type !== 'MM4_forward.REQ') return t.fail('fixture');
+  const input = forwardReqToInput(r.pdu, raw, ctx);
+  t.is(input.mm4.subject?.length, MAX_SUBJECT_CHARS);
+  t.deepEqual(input.intakeNotes, [`Subject of ${MAX_SUBJECT_CHARS + 500} characters cut to ${MAX_SUBJECT_CHARS}`]);
 });

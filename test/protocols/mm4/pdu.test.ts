@@ -1,7 +1,13 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { entityText } from '../../../protocols/mime/entity.js';
-import { parseMm4, serializeMm4, type Mm4Pdu } from '../../../protocols/mm4/pdu.js';
+import {
+  MAX_MM4_HEADER_BYTES,
+  MAX_MM4_ID_CHARS,
+  parseMm4,
+  serializeMm4,
+  type Mm4Pdu,
+} from '../../../protocols/mm4/pdu.js';
 import { crlf, vector } from '../vectors.js';
 
 function ok(raw: Buffer | string) {
@@ -223,4 +229,36 @@ test('a part with broken base64 makes the forward.REQ a clear Error-message-form
   const r = parseMm4(Buffer.from(raw));
   t.like(r, { ok: false, status: 'Error-message-format-corrupt', partial: { transactionId: 'T-20250304-0002' } });
   if (!r.ok) t.regex(r.error, /image\/jpeg: invalid characters in base64/);
+});
+
+test('a header block over MAX_MM4_HEADER_BYTES is Error-message-format-corrupt and nothing of it is kept', (t) => {
+  const text = crlf(vector('mm4-forward-req-text.eml')).toString();
+  const pad = `X-Pad: ${'a'.repeat(900)}\r\n`.repeat(Math.ceil(MAX_MM4_HEADER_BYTES / 900));
+  const padded = text.replace('\r\n', `\r\n${pad}`);
+  const r = parseMm4(Buffer.from(padded));
+  t.false(r.ok);
+  if (r.ok) return;
+  t.is(r.status, 'Error-message-format-corrupt');
+  t.regex(r.error, /header block of \d+ bytes exceeds 65536/);
+  t.deepEqual(r.partial, {});
+  // Just under the cap still reads.
+  const under = text.replace('\r\n', `\r\nX-Pad: ${'a'.repeat(MAX_MM4_HEADER_BYTES - text.length - 200)}\r\n`);
+  t.true(parseMm4(Buffer.from(under)).ok);
+});
+
+test('an X-Mms-Transaction-ID or X-Mms-Message-ID over MAX_MM4_ID_CHARS is corrupt and not echoed', (t) => {
+  const text = crlf(vector('mm4-forward-req-text.eml')).toString();
+  for (const header of ['X-Mms-Transaction-ID', 'X-Mms-Message-ID']) {
+    const long = 'x'.repeat(MAX_MM4_ID_CHARS + 1);
+    const r = parseMm4(Buffer.from(text.replace(new RegExp(`^${header}: .*$`, 'm'), `${header}: "${long}"`)));
+    t.false(r.ok, header);
+    if (r.ok) continue;
+    t.is(r.status, 'Error-message-format-corrupt');
+    t.regex(r.error, new RegExp(`${header} of 1025 characters`));
+    t.false(Object.values(r.partial).some((v) => typeof v === 'string' && v.length > MAX_MM4_ID_CHARS));
+    const atBound = parseMm4(
+      Buffer.from(text.replace(new RegExp(`^${header}: .*$`, 'm'), `${header}: "${'x'.repeat(MAX_MM4_ID_CHARS)}"`)),
+    );
+    t.true(atBound.ok, `${header} at the bound`);
+  }
 });
