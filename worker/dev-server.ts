@@ -38,6 +38,7 @@ export interface DevServer {
 interface Child {
   child: ChildProcess;
   exited: Promise<number | null>;
+  stderr: StderrTail;
 }
 
 /** The first and the last part of what the CLI printed: a panic's cause is at the start, its trace after. */
@@ -103,7 +104,7 @@ async function launch(o: DevServerOptions, cli: string, ip: string, port: number
       const conn = await Connection.connect({ address, connectTimeout: 1000 });
       await conn.healthService.check({});
       await conn.close();
-      return { child, exited };
+      return { child, exited, stderr };
     } catch {
       if (Date.now() > deadline) {
         child.kill('SIGKILL');
@@ -162,7 +163,10 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
       }
       const delay = Math.min(30_000, 1000 * 2 ** recent.length);
       recent.push(now);
-      o.log?.error({ code, restartInMs: delay }, 'embedded Temporal dev server exited; restarting it');
+      o.log?.error(
+        { code, restartInMs: delay, stderr: c.stderr.summary() },
+        'embedded Temporal dev server exited; restarting it',
+      );
       await new Promise((r) => setTimeout(r, delay));
       if (stopping) return;
       try {
@@ -177,7 +181,7 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
       } catch (e) {
         o.log?.error({ error: (e as Error).message }, 'embedded Temporal dev server did not restart');
         // The failed launch has exited: count it and try again through the same path.
-        watch({ child: c.child, exited: Promise.resolve(null) });
+        watch({ ...c, exited: Promise.resolve(null) });
       }
     });
   };
@@ -211,10 +215,16 @@ async function stopLeftover(pidFile: string, log?: DevServerOptions['log']): Pro
   } catch {
     return;
   }
+  const dbFile = pidFile.replace(/\.pid$/, '');
+  // Only that very server: pids are reused (and /proc/<n> also answers for a thread id), so the
+  // process must be a thread-group leader whose command line names start-dev and this database.
   const alive = () => {
     try {
       process.kill(pid, 0);
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('start-dev');
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      if (/^Tgid:\s*(\d+)/m.exec(status)?.[1] !== String(pid)) return false;
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      return argv.includes('start-dev') && argv.includes(dbFile);
     } catch {
       return false;
     }

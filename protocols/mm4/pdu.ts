@@ -131,8 +131,8 @@ export const MAX_MM4_BYTES = 16 * 1024 * 1024;
  * KiB. Beyond this the PDU is Error-message-format-corrupt, so no oversized value reaches a delivery.
  */
 export const MAX_MM4_HEADER_BYTES = 64 * 1024;
-/** Longest X-Mms-Transaction-ID / X-Mms-Message-ID taken (23.140 sets no bound; real ids are < 100). */
-export const MAX_MM4_ID_CHARS = 1024;
+/** Longest X-Mms-Transaction-ID / X-Mms-Message-ID taken (23.140 sets no bound; real ids are < 100, and longer ones are hashed into workflow ids). */
+export const MAX_MM4_ID_CHARS = 4096;
 
 class Corrupt extends Error {}
 

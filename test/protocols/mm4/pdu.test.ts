@@ -254,7 +254,7 @@ test('an X-Mms-Transaction-ID or X-Mms-Message-ID over MAX_MM4_ID_CHARS is corru
     t.false(r.ok, header);
     if (r.ok) continue;
     t.is(r.status, 'Error-message-format-corrupt');
-    t.regex(r.error, new RegExp(`${header} of 1025 characters`));
+    t.regex(r.error, new RegExp(`${header} of ${MAX_MM4_ID_CHARS + 1} characters`));
     t.false(Object.values(r.partial).some((v) => typeof v === 'string' && v.length > MAX_MM4_ID_CHARS));
     const atBound = parseMm4(
       Buffer.from(text.replace(new RegExp(`^${header}: .*$`, 'm'), `${header}: "${'x'.repeat(MAX_MM4_ID_CHARS)}"`)),
