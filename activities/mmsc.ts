@@ -1,4 +1,5 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { RateLimiter } from '../clients/rate-limit.js';
 import { SmtpEnvelopeError, SmtpSendError, type SmtpClient } from '../clients/smtp.js';
 import type { MediaStore } from '../clients/media-store.js';
 import type { AdaptedContent, CpmToMmsInput, Mm4Route } from '../model/delivery.js';
@@ -30,6 +31,22 @@ export interface MmscDeps {
   smtp: SmtpClient;
   media: MediaStore;
   mm4: { domain: string; systemAddress: string; peers: Mm4Peer[] };
+  /** Paces PDUs per peer (mm4.peers[].maxPerSecond); default one for this worker process. */
+  rateLimiter?: RateLimiter;
+}
+
+/**
+ * How long a send may wait for its peer's turn: half of what is left of this attempt's
+ * startToClose, the rest being for SMTP. A later turn fails the attempt (retryable, the retry
+ * policy's backoff spaces it) instead of running into the timeout.
+ */
+function paceBudgetMs(): number {
+  try {
+    const { info } = Context.current();
+    return Math.max(0, info.startToCloseTimeoutMs / 2 - (Date.now() - info.currentAttemptScheduledTimestampMs));
+  } catch {
+    return 30_000; // called outside an activity (tests)
+  }
 }
 
 export interface ForwardResInput {
@@ -157,6 +174,8 @@ function sendFailure(e: unknown, what: string): unknown {
 }
 
 export function createMmscActivities(deps: MmscDeps) {
+  const rate = deps.rateLimiter ?? new RateLimiter();
+  const paced = (peer: Mm4Peer) => rate.acquire(peer.name, peer.maxPerSecond, paceBudgetMs());
   const peerNamed = (name: string, address?: string) => {
     const peer = findPeer(deps.mm4.peers, name, address);
     if (!peer) throw permanent(ErrorType.Misconfigured, `no mm4.peers entry named '${name}'`);
@@ -228,6 +247,7 @@ export function createMmscActivities(deps: MmscDeps) {
         peer,
         rules,
       );
+      await paced(peer);
       try {
         await deps.smtp.send({ ...peer.smtp, from: deps.mm4.systemAddress, to: [to], raw });
       } catch (e) {
@@ -301,6 +321,7 @@ export function createMmscActivities(deps: MmscDeps) {
       if (caps.sizeLimit && sentBytes > caps.sizeLimit) {
         throw tooLarge(what, { limitBytes: cap(caps.sizeLimit), sentBytes, limitSource: 'smtp-size' });
       }
+      await paced(peer);
       try {
         await deps.smtp.send({ ...peer.smtp, from, to: [to], raw: written.raw, body: written.body });
       } catch (e) {
@@ -356,6 +377,7 @@ export function createMmscActivities(deps: MmscDeps) {
         peer,
         rules,
       );
+      await paced(peer);
       try {
         await deps.smtp.send({ ...peer.smtp, from: deps.mm4.systemAddress, to: [to], raw });
       } catch (e) {

@@ -20,7 +20,7 @@ export interface SipDeps {
   mediaPublicUrl: () => string;
   domain: string;
   outboundProxy: { host: string; port: number };
-  transport: 'udp' | 'tcp';
+  transport: 'udp' | 'tcp' | 'tls';
 }
 
 export interface CpmMessageInput {

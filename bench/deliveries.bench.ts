@@ -68,7 +68,7 @@ async function main() {
   });
   const config = buildConfig({
     log: { level: 'warn' },
-    temporal: { address: server.address, taskQueue: 'iwf-bench' },
+    temporal: { address: server.address, taskQueue: 'iwf-bench', encryption: { enabled: false } },
     mm4: {
       listen: '127.0.0.1:0',
       peers: [
@@ -78,11 +78,13 @@ async function main() {
           smtp: `127.0.0.1:${mmsc.port}`,
           allow: ['127.0.0.1'],
           numbers: ['+49'],
+          maxConnections: 100,
         },
       ],
     },
     sip: { listen: '127.0.0.1:0', outboundProxy: `127.0.0.1:${peer.port}` },
     cpm: { users: ['+1202555*'] },
+    ingress: { maxInFlight: 0 },
     media: { listen: '127.0.0.1:0', dir: join(dir, 'media') },
     audit: { file: join(dir, 'audit.jsonl') },
   });

@@ -95,16 +95,23 @@ async function main() {
   const peer = await startSipPeer(() => 202);
   const config = buildConfig({
     log: { level: 'warn' },
-    temporal: { address: server.address, taskQueue: 'iwf-media-bench' },
+    temporal: { address: server.address, taskQueue: 'iwf-media-bench', encryption: { enabled: false } },
     mm4: {
       listen: '127.0.0.1:0',
       maxMessageBytes: 20 * 1024 * 1024,
       peers: [
-        { name: 'bench', domains: ['mms.mnc001.mcc001.gprs'], smtp: `127.0.0.1:${mmsc.port}`, allow: ['127.0.0.1'] },
+        {
+          name: 'bench',
+          domains: ['mms.mnc001.mcc001.gprs'],
+          smtp: `127.0.0.1:${mmsc.port}`,
+          allow: ['127.0.0.1'],
+          maxConnections: 100,
+        },
       ],
     },
     sip: { listen: '127.0.0.1:0', outboundProxy: `127.0.0.1:${peer.port}` },
     cpm: { users: ['+1202555*'] },
+    ingress: { maxInFlight: 0 },
     media: { listen: '127.0.0.1:0', dir: join(dir, 'media') },
     audit: { file: join(dir, 'audit.jsonl') },
   });

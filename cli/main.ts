@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { Client, Connection } from '@temporalio/client';
 import { ConfigError, loadConfig } from '../worker/config.js';
 import { auditStoreFor } from '../clients/audit-store.js';
+import { AesGcmPayloadCodec } from '../worker/payload-codec.js';
 import { commandDelivery, listDeliveries, parseSince, showDelivery, type Out } from './deliveries.js';
 import { exportAudit, showAudit } from './audit.js';
 
@@ -20,7 +21,14 @@ export async function runCli(
     const address = config.temporal.address ?? `127.0.0.1:${config.temporal.embedded.port}`;
     try {
       const connection = await Connection.connect({ address, connectTimeout: 5000 });
-      client = new Client({ connection, namespace: config.temporal.namespace });
+      // The IWF's payload keys (temporal.encryption): results and queries are decrypted here. Without
+      // them (encryption off, or the embedded server's key not generated yet) payloads are read as stored.
+      const keys = config.temporal.encryption.keys;
+      client = new Client({
+        connection,
+        namespace: config.temporal.namespace,
+        ...(keys ? { dataConverter: { payloadCodecs: [new AesGcmPayloadCodec(keys)] } } : {}),
+      });
       return client;
     } catch (e) {
       throw new Error(`cannot reach Temporal at ${address}: ${(e as Error).message}`, { cause: e });

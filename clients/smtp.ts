@@ -1,6 +1,7 @@
 import net from 'node:net';
 import nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
+import type { Mm4PeerTls } from '../model/peer.js';
 import { isMailbox } from '../protocols/mm4/serialize.js';
 
 /** An SMTP failure with the reply code when the server gave one (none: connection-level error). */
@@ -146,13 +147,40 @@ export function parseEhloExtensions(lines: string[] | undefined, at = Date.now()
 }
 
 /**
- * Outbound SMTP toward MMSC peers: one pooled connection set per peer address. STARTTLS is not
- * attempted opportunistically (ignoreTLS) because MM4 peers are configured explicitly; TLS per peer
- * is a later option. The pool does not expose what EHLO said, so {@link SmtpClient.capabilities}
- * reads it with a short probe of its own, cached per peer.
+ * nodemailer's STARTTLS options (RFC 3207) for a peer's `tls` policy:
+ * - `none`: never upgraded (ignoreTLS), whatever the peer offers.
+ * - `optional` (the default): upgraded when the peer offers STARTTLS, cleartext when it does not or
+ *   refuses it (opportunisticTLS). Its certificate is verified only against a configured `ca`:
+ *   MM4 peers sit on private interconnects (GRX/IPX, VPNs) with certificates no public root
+ *   signs, and RFC 3207 4.1 leaves it to the client whether to go on with an unauthenticated
+ *   server; encrypting without authenticating still beats cleartext against a passive listener.
+ * - `required`: STARTTLS always (requireTLS) and the certificate verified (against `ca`, else the
+ *   system roots), or nothing is sent: no cleartext fallback.
+ */
+export function tlsTransportOptions(t: Mm4PeerTls | undefined) {
+  const mode = t?.mode ?? 'optional';
+  if (mode === 'none') return { ignoreTLS: true };
+  const tls = {
+    ...(t?.ca ? { ca: t.ca } : {}),
+    ...(t?.clientCert && t.clientKey ? { cert: t.clientCert, key: t.clientKey } : {}),
+    rejectUnauthorized: mode === 'required' || t?.ca !== undefined,
+  };
+  return mode === 'required' ? { requireTLS: true, tls } : { opportunisticTLS: true, tls };
+}
+
+/**
+ * Outbound SMTP toward MMSC peers: one pooled connection set per peer address, with STARTTLS as
+ * the peer's `tls` policy says ({@link tlsTransportOptions}). A TLS failure (STARTTLS refused by a
+ * `required` peer, a handshake or certificate error) is reported without a reply code, so it is
+ * retried as a connection failure is, never taken as the peer's 5xx refusal of the message. The
+ * pool does not expose what EHLO said, so {@link SmtpClient.capabilities} reads it with a short
+ * probe of its own, cached per peer; that probe stays in cleartext (it sends no mail, and what it
+ * reads, SIZE and 8BITMIME, only shapes the PDU: the send's own EHLO inside TLS is what counts).
  */
 export function createSmtpClient(opts: {
   heloName: string;
+  /** The TLS policy toward the peer at this SMTP address; undefined: `optional` with nothing pinned. */
+  tls?: (peer: { host: string; port: number }) => Mm4PeerTls | undefined;
   timeoutMs?: number;
   /** How long a peer's EHLO capabilities are reused (default 5 minutes). */
   capabilitiesTtlMs?: number;
@@ -169,7 +197,7 @@ export function createSmtpClient(opts: {
         host,
         port,
         secure: false,
-        ignoreTLS: true,
+        ...tlsTransportOptions(opts.tls?.({ host, port })),
         pool: true,
         maxConnections: 4,
         name: opts.heloName,
@@ -192,7 +220,9 @@ export function createSmtpClient(opts: {
         });
       } catch (e) {
         const err = e as { message: string; responseCode?: number; command?: string; code?: string; response?: string };
-        throw new SmtpSendError(err.message, err.responseCode, {
+        // A refused STARTTLS (even with a 5xx) is the session's failure, not a verdict on the message: retryable.
+        const tlsFailure = err.code === 'ETLS';
+        throw new SmtpSendError(err.message, tlsFailure ? undefined : err.responseCode, {
           command: err.command,
           code: err.code,
           response: err.response,

@@ -1,5 +1,6 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { CpmToMmsInput, Direction, MmsToCpmInput } from '../model/delivery.js';
+import { maskNumbers } from '../model/mask.js';
 import {
   imdnSignal,
   IwfDirection,
@@ -82,7 +83,8 @@ export function temporalDispatcher(client: Client, taskQueue: string, deadlineMs
             { key: IwfState, value: 'received' },
             ...(peer ? [{ key: IwfPeer, value: peer }] : []),
           ],
-          staticSummary: summary,
+          // Shown in the UI's list and stored in history: numbers masked (model/mask.ts).
+          staticSummary: maskNumbers(summary),
         }),
       );
       return 'started' as const;

@@ -10,6 +10,7 @@ import { forwardReqToInput, refusedToInput, type IntakeContext } from '../protoc
 import { parseMm4, serializeMm4, type Mm4DeliveryReportReq, type Mm4ReadReplyReportReq } from '../protocols/mm4/pdu.js';
 import { mm4AnswerAddress, mm4AnswerTo } from '../protocols/mm4/answer.js';
 import { mmsToCpmWorkflowId } from '../workflows/messages.js';
+import { unboundedAdmission, type AdmissionGauge, type AdmissionTicket } from './admission.js';
 import { DispatchRefused, DispatchUnavailable, type Dispatcher } from './dispatch.js';
 import { peerForSource } from './peers.js';
 import { peerForPdu, routeMm4Pdu } from './routes.js';
@@ -25,6 +26,12 @@ export interface Mm4ServerOptions {
   defaultExpiryMs: number;
   maxExpiryMs?: number;
   dispatcher: Dispatcher;
+  /** Our certificate and key (PEM, config mm4.tls): with them STARTTLS is offered (RFC 3207). */
+  tls?: { cert: string; key: string };
+  /** Bound on deliveries accepted but not yet routed (ingress.maxInFlight); default unbounded. */
+  admission?: AdmissionGauge;
+  /** Inbound SMTP connections from all peers at once (mm4.maxConnections); more get 421. Absent: no limit. */
+  maxConnections?: number;
   /** Where the raw PDU is stored before the delivery starts (claim check). */
   media: MediaStore;
   mediaTtlMs: number;
@@ -89,6 +96,48 @@ export function createMm4Server(o: Mm4ServerOptions) {
   /** Every peer whose `allow` admits this source address, in config order. */
   const peersAt = (source: string) => o.peers.filter((p) => peerForSource([p], source));
 
+  const admission = o.admission ?? unboundedAdmission();
+  /**
+   * A new delivery is taken only under ingress.maxInFlight. Over it: 451 4.3.2 (RFC 3463 "system
+   * not accepting network messages"), a transient reply, so the MMSC keeps the PDU and retries
+   * (RFC 5321 4.2.5, 4.5.4.1). Decided at the end of DATA, where the PDU type is known: reports
+   * and answers for existing deliveries are still taken, since they let deliveries finish.
+   */
+  async function admitted<T extends 'started' | 'existing'>(start: () => Promise<T>): Promise<T> {
+    const ticket: AdmissionTicket | undefined = admission.tryAdmit();
+    if (!ticket) throw reply(451, '4.3.2 System not accepting network messages');
+    try {
+      const how = await start();
+      ticket.settle(how);
+      return how;
+    } catch (e) {
+      ticket.settle('failed');
+      throw e;
+    }
+  }
+
+  /**
+   * Open connections, per peer (the first whose `allow` matches the source) and in all, by
+   * session id. Over a limit the connection gets 421 4.3.2 and is closed (RFC 5321 3.8: a server
+   * that must not take the session answers 421), so one MMSC cannot hold every descriptor.
+   */
+  const openByPeer = new Map<string, number>();
+  const sessionPeer = new Map<string, string>();
+  function takeConnection(session: SMTPServerSession, peer: Mm4Peer): boolean {
+    const mine = openByPeer.get(peer.name) ?? 0;
+    if (peer.maxConnections !== undefined && mine >= peer.maxConnections) return false;
+    if (o.maxConnections !== undefined && sessionPeer.size >= o.maxConnections) return false;
+    openByPeer.set(peer.name, mine + 1);
+    sessionPeer.set(session.id, peer.name);
+    return true;
+  }
+  function dropConnection(session: SMTPServerSession) {
+    const name = sessionPeer.get(session.id);
+    if (name === undefined) return;
+    sessionPeer.delete(session.id);
+    openByPeer.set(name, (openByPeer.get(name) ?? 1) - 1);
+  }
+
   async function handle(
     raw0: Buffer,
     session: SMTPServerSession,
@@ -112,22 +161,25 @@ export function createMm4Server(o: Mm4ServerOptions) {
         idPart(p.messageId ?? `transaction:${p.transactionId}`),
       );
       const input = refusedToInput(p, parsed.status, parsed.error, ctx(session, peer.name));
-      await o.dispatcher.startMmsToCpm(id, input, `MM4 request refused: ${parsed.status}`);
+      await admitted(() => o.dispatcher.startMmsToCpm(id, input, `MM4 request refused: ${parsed.status}`));
       return `2.0.0 accepted for an MM4 ${parsed.status} answer`;
     }
     const pdu = parsed.pdu;
     noteDialect(peer.name, pdu);
     if (pdu.type === 'MM4_forward.REQ') {
-      // Stored first: the workflow carries only the reference; a failed store means "try again".
-      const raw = await o.media.put(raw0, {
-        contentType: 'message/rfc822',
-        name: 'mm4-forward-req.eml',
-        ttlMs: o.mediaTtlMs,
+      let id = '';
+      const how = await admitted(async () => {
+        // Stored first: the workflow carries only the reference; a failed store means "try again".
+        const raw = await o.media.put(raw0, {
+          contentType: 'message/rfc822',
+          name: 'mm4-forward-req.eml',
+          ttlMs: o.mediaTtlMs,
+        });
+        const input = forwardReqToInput(pdu, raw, ctx(session, peer.name));
+        id = mmsToCpmWorkflowId(originatorKey(input.mm4.originatorSystem ?? peer.name), idPart(pdu.messageId));
+        const summary = `MMS→CPM ${pdu.messageId} from ${peer.name} to ${input.mm4.recipients.length} recipient(s)`;
+        return o.dispatcher.startMmsToCpm(id, input, summary);
       });
-      const input = forwardReqToInput(pdu, raw, ctx(session, peer.name));
-      const id = mmsToCpmWorkflowId(originatorKey(input.mm4.originatorSystem ?? peer.name), idPart(pdu.messageId));
-      const summary = `MMS→CPM ${pdu.messageId} from ${peer.name} to ${input.mm4.recipients.length} recipient(s)`;
-      const how = await o.dispatcher.startMmsToCpm(id, input, summary);
       o.log.info(
         { ...log, workflowId: id, mm4MessageId: pdu.messageId, mm4TransactionId: pdu.transactionId, how },
         'MM4_forward.REQ accepted',
@@ -189,14 +241,19 @@ export function createMm4Server(o: Mm4ServerOptions) {
     await o.replies.smtp.send({ ...peer.smtp, from: o.replies.systemAddress, to: [to], raw });
   }
 
-  // The bundled certificate has expired (docs/tooling-notes.md); MM4 TLS comes with real certificates.
-  const disabledCommands = ['STARTTLS', 'AUTH'];
+  // STARTTLS only with our own certificate (mm4.tls): smtp-server's bundled one has expired
+  // (docs/tooling-notes.md) and would be offered to every peer otherwise.
+  const disabledCommands = o.tls ? ['AUTH'] : ['STARTTLS', 'AUTH'];
   /**
-   * Bare envelope addresses are qualified on the cleartext command stream only: with STARTTLS (or
-   * implicit TLS, or a PROXY header) the rewriter would see other bytes, so it is not interposed then.
+   * Bare envelope addresses are qualified on the cleartext command stream only. The stream starts
+   * in cleartext (no implicit TLS, no PROXY header); after a STARTTLS the rewriter passes the TLS
+   * bytes through untouched (ingress/smtp-envelope.ts), so inside TLS bare addresses get 501.
    */
-  const cleartextOnly = disabledCommands.includes('STARTTLS');
+  const cleartextOnly = true;
+  /** RFC 3207 4: a peer configured `tls: required` must be inside TLS before MAIL FROM. */
+  const tlsRequiredFrom = (source: string) => peersAt(source).some((p) => p.tls?.mode === 'required');
   const server = new SMTPServer({
+    ...(o.tls ? { key: o.tls.key, cert: o.tls.cert } : {}),
     name: o.domain,
     banner: 'MM4 interworking function',
     size: o.maxMessageBytes,
@@ -208,6 +265,25 @@ export function createMm4Server(o: Mm4ServerOptions) {
       if (!peer) {
         o.log.warn({ remote: session.remoteAddress }, 'MM4 connection from a source no peer allows');
         return cb(reply(554, '5.7.1 not an allowed MM4 peer'));
+      }
+      if (!takeConnection(session, peer)) {
+        o.log.warn(
+          { peer: peer.name, remote: session.remoteAddress, open: openByPeer.get(peer.name), all: sessionPeer.size },
+          'MM4 connection refused: too many connections',
+        );
+        return cb(reply(421, '4.3.2 Too many connections, try later'));
+      }
+      cb();
+    },
+    onClose(session) {
+      dropConnection(session);
+    },
+    onMailFrom(_address, session, cb) {
+      // RFC 3207 4: "530 5.7.0 Must issue a STARTTLS command first" to a peer whose policy
+      // requires TLS; any peer at that source requiring it counts (the source is what identifies it).
+      if (!session.secure && tlsRequiredFrom(session.remoteAddress)) {
+        o.log.warn({ remote: session.remoteAddress }, 'MM4 MAIL FROM before STARTTLS from a peer that requires TLS');
+        return cb(reply(530, '5.7.0 Must issue a STARTTLS command first'));
       }
       cb();
     },

@@ -12,6 +12,7 @@ import { ACCEPT_ENCODING, decodeSipBody } from '../protocols/sip/content-encodin
 import { getHeader, type SipRequest } from '../protocols/sip/message.js';
 import type { ResponseSpec } from '../protocols/sip/response.js';
 import { cpmToMmsWorkflowId } from '../workflows/messages.js';
+import { unboundedAdmission, type AdmissionGauge } from './admission.js';
 import { DispatchRefused, DispatchUnavailable, type Dispatcher } from './dispatch.js';
 
 const ALLOW = 'MESSAGE, OPTIONS';
@@ -39,6 +40,10 @@ export interface SipIngressOptions {
   directory: CpmDirectory;
   isf: IsfPolicy;
   dispatcher: Dispatcher;
+  /** Bound on deliveries accepted but not yet routed (ingress.maxInFlight); default unbounded. */
+  admission?: AdmissionGauge;
+  /** Retry-After (seconds) of a 503 over that bound (ingress.retryAfter); default 30. */
+  retryAfterSeconds?: number;
   /** Per-delivery limits copied into each workflow input. */
   mm4Ack: { timeoutMs: number; maxAttempts: number };
   reportWaitMs: number;
@@ -62,6 +67,8 @@ export function cpmDeliveryId(senderUri: string, imdnMessageId: string): string 
  */
 export function attachSipIngress(endpoint: SipEndpoint, o: SipIngressOptions) {
   const isTrusted = trustedSources(o.trusted);
+  const admission = o.admission ?? unboundedAdmission();
+  const retryAfter = o.retryAfterSeconds ?? 30;
 
   /**
    * An IMDN from a CPM recipient (CPIM with message/imdn+xml, RFC 5438 7) about a message the IWF
@@ -142,15 +149,28 @@ export function attachSipIngress(endpoint: SipEndpoint, o: SipIngressOptions) {
       return { status: decision.sipStatus ?? 403, reason: `Not Interworked (${decision.reason})`, headers: accept };
     }
     const workflowId = cpmDeliveryId(input.cpm.senderUri, input.cpm.imdnMessageId);
+    // A new delivery only under ingress.maxInFlight; over it 503 with Retry-After (RFC 3261 21.5.4,
+    // 20.33), which the core may retry elsewhere or later. IMDNs above are never held back: they
+    // report on existing deliveries and let them finish.
+    const ticket = admission.tryAdmit();
+    if (!ticket) {
+      return {
+        status: 503,
+        reason: 'Service Unavailable (overloaded)',
+        headers: [{ name: 'Retry-After', value: String(retryAfter) }],
+      };
+    }
     try {
       const how = await o.dispatcher.startCpmToMms(
         workflowId,
         { ...input, mm4Ack: o.mm4Ack, reportWaitMs: o.reportWaitMs },
         `CPM→MMS ${input.cpm.imdnMessageId}: ${decision.reason}`,
       );
+      ticket.settle(how);
       o.log.info({ workflowId, imdnMessageId: input.cpm.imdnMessageId, how }, 'CPM MESSAGE accepted for MMS');
       return { status: 202 };
     } catch (e) {
+      ticket.settle('failed');
       if (e instanceof DispatchRefused) return { status: 400, reason: 'Bad Request (delivery refused by the store)' };
       if (!(e instanceof DispatchUnavailable)) throw e;
       o.log.warn({ error: e.message }, 'CPM MESSAGE deferred: Temporal unavailable');

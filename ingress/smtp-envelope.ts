@@ -44,9 +44,13 @@ const commandName = (line: string) => line.split(' ')[0].toUpperCase();
  * DATA (no recipient), this stays in the data phase and qualifies nothing more on the connection:
  * it errs towards the standard 501, never towards rewriting message content. No BDAT (RFC 3030):
  * smtp-server does not offer CHUNKING. A command line longer than {@link MAX_COMMAND_LINE} is passed
- * on unchanged, so nothing is buffered beyond that.
+ * on unchanged, so nothing is buffered beyond that. After a `STARTTLS` command line (RFC 3207 4)
+ * every later byte is the TLS session's and passes through untouched and unbuffered: nothing in
+ * it is a command this can read, and holding bytes back for a line end would stall the handshake.
  */
 export class EnvelopeQualifier extends Transform {
+  /** A STARTTLS command went by: passing everything through from then on. */
+  private tls = false;
   private data = false;
   /** Command phase: the line so far (latin1), held back until its end or the cap. */
   private line = '';
@@ -66,6 +70,10 @@ export class EnvelopeQualifier extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+    if (this.tls) {
+      this.push(chunk);
+      return cb();
+    }
     const s = chunk.toString('latin1');
     const out: string[] = [];
     let i = 0;
@@ -109,6 +117,12 @@ export class EnvelopeQualifier extends Transform {
       if (qualified !== undefined) this.onQualified?.(command, qualified);
       out.push(`${qualified ?? command}${cr ? '\r' : ''}\n`);
       if (commandName(command) === 'DATA') this.startData();
+      if (commandName(command) === 'STARTTLS') {
+        // Whatever follows in this chunk is not ours to read (the server drops pipelined plaintext, RFC 3207 4.2).
+        this.tls = true;
+        out.push(s.slice(i));
+        break;
+      }
     }
     if (out.length) this.push(Buffer.from(out.join(''), 'latin1'));
     cb();

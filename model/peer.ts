@@ -11,11 +11,31 @@ export interface Mm4Peer {
   numbers: string[];
   /** What this MMSC accepts (content adaptation for CPM -> MMS). */
   accepts: MmsLimits;
+  /** Inbound SMTP connections it may hold open at once (config `maxConnections`); more get 421. Absent: no limit. */
+  maxConnections?: number;
+  /** Outbound MM4 PDUs per second toward it (config `maxPerSecond`, a token bucket). Absent: unlimited. */
+  maxPerSecond?: number;
   /**
    * Its MM4 dialect (config `profile` + `mm4`), fully resolved. Config always sets it; a peer built
    * by hand without it is read as {@link STANDARD_MM4_RULES} (use {@link mm4RulesOf}).
    */
   mm4?: Mm4Rules;
+  /** TLS toward and from this peer (config `tls`, `ca`, `clientCert`, `clientKey`); absent: `optional`, nothing pinned. */
+  tls?: Mm4PeerTls;
+}
+
+/**
+ * STARTTLS (RFC 3207) with one peer. `none`: never (we do not upgrade; its cleartext is taken);
+ * `optional`: upgrade when offered, cleartext otherwise; `required`: our MAIL FROM only inside TLS
+ * with its certificate verified, and its MAIL FROM refused with 530 before STARTTLS (RFC 3207 4).
+ */
+export interface Mm4PeerTls {
+  mode: 'none' | 'optional' | 'required';
+  /** PEM CA certificates its certificate is verified against (read at start from `ca`). */
+  ca?: string;
+  /** PEM client certificate and key we present to it (from `clientCert`, `clientKey`). */
+  clientCert?: string;
+  clientKey?: string;
 }
 
 /** Starting points for a peer's MM4 rules: `lenient` takes the tolerant side of every rule. */

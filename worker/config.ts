@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { RetryPolicy } from '../model/delivery.js';
@@ -13,7 +13,9 @@ import {
 } from '../model/peer.js';
 import { isMailbox } from '../protocols/mm4/serialize.js';
 import { parseFetchHost } from '../clients/http-fetch.js';
+import { keyMatchesCertificate, readCertificates, readPrivateKey, type TlsMaterial } from '../clients/tls.js';
 import { ConfigError, Reader, type Obj } from './config-schema.js';
+import { loadPayloadKeys, type PayloadKeys } from './payload-codec.js';
 
 export { ConfigError } from './config-schema.js';
 
@@ -50,10 +52,65 @@ function peerMm4Rules(sub: Reader, tree: unknown): Mm4Rules {
   };
 }
 
+/**
+ * PEM files named at `path` (`cert`, `key`, `ca`; relative to the config file, like cpm.usersFile),
+ * read and checked once: certificates parse, the key is unencrypted and belongs to `cert`.
+ * Undefined when `path` is absent.
+ */
+function tlsMaterial(r: Reader, path: string, baseDir: string): TlsMaterial | undefined {
+  if (![`${path}.cert`, `${path}.key`, `${path}.ca`].some((k) => r.str(k) !== undefined)) return undefined;
+  const out: TlsMaterial = {};
+  const read = (k: 'cert' | 'key' | 'ca', how: (f: string, b: string) => string) => {
+    const file = r.str(`${path}.${k}`);
+    if (!file) return;
+    try {
+      out[k] = how(file, baseDir);
+    } catch (e) {
+      r.fail(`${path}.${k}`, (e as Error).message);
+    }
+  };
+  read('cert', readCertificates);
+  read('key', readPrivateKey);
+  read('ca', readCertificates);
+  if (out.cert && out.key && !keyMatchesCertificate(out.cert, out.key))
+    r.fail(`${path}.key`, `is not the private key of ${path}.cert`);
+  if (!!r.str(`${path}.cert`) !== !!r.str(`${path}.key`)) r.fail(path, 'cert and key go together');
+  return out;
+}
+
+/** `mm4.peers[].tls` with its `ca`, `clientCert`, `clientKey` (`x` is the peer). */
+function peerTls(sub: Reader, baseDir: string): Mm4Peer['tls'] {
+  const mode = sub.oneOf('x.tls', ['none', 'optional', 'required'] as const, 'optional');
+  const material = (k: 'ca' | 'clientCert' | 'clientKey', how: (f: string, b: string) => string) => {
+    const file = sub.str(`x.${k}`);
+    if (!file) return undefined;
+    try {
+      return how(file, baseDir);
+    } catch (e) {
+      sub.fail(`x.${k}`, (e as Error).message);
+      return undefined;
+    }
+  };
+  const ca = material('ca', readCertificates);
+  const clientCert = material('clientCert', readCertificates);
+  const clientKey = material('clientKey', readPrivateKey);
+  if (!!sub.str('x.clientCert') !== !!sub.str('x.clientKey'))
+    sub.fail('x.clientCert', 'clientCert and clientKey go together');
+  else if (clientCert && clientKey && !keyMatchesCertificate(clientCert, clientKey))
+    sub.fail('x.clientKey', 'is not the private key of clientCert');
+  if (mode === 'none' && (ca || clientCert))
+    sub.fail('x.tls', 'none: ca, clientCert and clientKey would never be used');
+  return { mode, ...(ca ? { ca } : {}), ...(clientCert && clientKey ? { clientCert, clientKey } : {}) };
+}
+
 export interface Config {
   /** Folder for the embedded Temporal database and other local state. */
   dataDir: string;
-  log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
+  log: {
+    level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+    /** Phone numbers in full in the logs; default masked (worker/redact.ts). */
+    showNumbers: boolean;
+  };
   temporal: {
     /** Cluster to use; when absent (and no envconfig profile names one) an embedded dev server is started. */
     address?: string;
@@ -62,6 +119,16 @@ export interface Config {
     /** Profile of `@temporalio/envconfig` (TLS, API key ...) for an external cluster. */
     profile?: string;
     embedded: { port: number; uiPort: number; ui: boolean; dbFile: string };
+    /**
+     * Payload encryption (worker/payload-codec.ts). `keys` absent while enabled: the embedded server's
+     * key is generated into `keysFile` at start (`generate`).
+     */
+    encryption: { enabled: boolean; keysFile?: string; generate: boolean; keys?: PayloadKeys };
+    /**
+     * Remote codec endpoint for the Web UI and `temporal --codec-endpoint` (ingress/codec-server.ts).
+     * `listen` absent: 127.0.0.1:8234 when the embedded UI runs, else no endpoint.
+     */
+    codec: { listen?: HostPort; corsOrigins: string[]; token?: string };
   };
   mm4: {
     listen: HostPort;
@@ -72,19 +139,29 @@ export interface Config {
     peers: Mm4Peer[];
     /** Peer for CPM -> MMS recipients no `numbers` prefix matches. */
     defaultPeer?: string;
+    /** Inbound SMTP connections from all peers at once; more get 421 4.3.2. */
+    maxConnections: number;
+    /** Our certificate and key (PEM, read at start): with them the MM4 server offers STARTTLS (RFC 3207). */
+    tls?: { cert: string; key: string };
   };
   sip: {
     listen: HostPort;
     domain: string;
     outboundProxy: HostPort;
     /** Transport toward the outbound proxy. */
-    transport: 'udp' | 'tcp';
+    transport: 'udp' | 'tcp' | 'tls';
+    /** SIP over TLS listener (RFC 3261 26.2, RFC 5630); absent: none. */
+    tlsListen?: HostPort;
+    /** PEM material: cert/key for the TLS listener, ca to verify the outbound proxy (read at start). */
+    tls?: TlsMaterial;
     trusted: string[];
     timers: { t1: number; t2: number; t4: number };
     /** Source address of our outgoing TCP connections; default the listen address. */
     sourceAddress?: string;
     /** Path MTU toward the outbound proxy when known (RFC 3261 18.1.1 size rule). */
     pathMtu?: number;
+    /** Inbound TCP/TLS connections one source IP may hold open; more are closed at once. */
+    maxTcpConnectionsPerSource: number;
   };
   cpm: {
     /** E.164 numbers; an entry ending in `*` is a prefix. Merged from `cpm.users` and `cpm.usersFile`. */
@@ -122,6 +199,16 @@ export interface Config {
   };
   /** Audit records of finished deliveries, kept beyond Temporal's retention. */
   audit: { store: 'jsonl' | 'postgres'; file: string; postgresUrl?: string };
+  /** Push-back under overload (ingress/admission.ts). */
+  ingress: {
+    /**
+     * Deliveries accepted but not yet routed, counted in Temporal over every IWF process of the
+     * task queue; beyond it SMTP answers 451 4.3.2 and SIP 503. 0 = unbounded.
+     */
+    maxInFlight: number;
+    /** Retry-After of those SIP 503s, in whole seconds. */
+    retryAfterSeconds: number;
+  };
   /** Interworking Selection Function policy for CPM -> MMS. */
   isf: {
     /** Largest CPIM content interworked; larger gets 413. */
@@ -135,7 +222,7 @@ export interface Config {
   };
 }
 
-const TOP = ['dataDir', 'log', 'temporal', 'mm4', 'sip', 'cpm', 'delivery', 'isf', 'media', 'audit'];
+const TOP = ['dataDir', 'log', 'temporal', 'mm4', 'sip', 'cpm', 'delivery', 'ingress', 'isf', 'media', 'audit'];
 
 /** Environment overrides for the common keys (documented in README and iwf.example.yaml). */
 const ENV: [string, string][] = [
@@ -145,6 +232,8 @@ const ENV: [string, string][] = [
   ['IWF_TASK_QUEUE', 'temporal.taskQueue'],
   ['IWF_DATA_DIR', 'dataDir'],
   ['IWF_LOG_LEVEL', 'log.level'],
+  ['IWF_ENCRYPTION_KEYS_FILE', 'temporal.encryption.keysFile'],
+  ['IWF_ENCRYPTION_KEY_ID', 'temporal.encryption.keyId'],
   ['IWF_MM4_LISTEN', 'mm4.listen'],
   ['IWF_MM4_DOMAIN', 'mm4.domain'],
   ['IWF_SIP_LISTEN', 'sip.listen'],
@@ -195,9 +284,22 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
   for (const [name, path] of ENV) if (env[name]) setPath(merged, path, env[name]);
   const r = new Reader(merged);
   r.unknownKeys('', TOP);
-  r.unknownKeys('temporal', ['address', 'namespace', 'taskQueue', 'profile', 'embedded']);
+  r.unknownKeys('temporal', ['address', 'namespace', 'taskQueue', 'profile', 'embedded', 'encryption', 'codec']);
+  r.unknownKeys('temporal.encryption', ['enabled', 'keyId', 'keysFile']);
+  r.unknownKeys('temporal.codec', ['listen', 'corsOrigins', 'token']);
   r.unknownKeys('temporal.embedded', ['port', 'uiPort', 'ui', 'dbFile']);
-  r.unknownKeys('mm4', ['listen', 'domain', 'systemAddress', 'maxMessageBytes', 'peers', 'defaultPeer']);
+  r.unknownKeys('mm4', [
+    'listen',
+    'domain',
+    'systemAddress',
+    'maxMessageBytes',
+    'peers',
+    'defaultPeer',
+    'tls',
+    'maxConnections',
+  ]);
+  r.unknownKeys('mm4.tls', ['cert', 'key']);
+  r.unknownKeys('sip.tls', ['cert', 'key', 'ca']);
   r.unknownKeys('sip', [
     'listen',
     'domain',
@@ -207,12 +309,16 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
     'timers',
     'sourceAddress',
     'pathMtu',
+    'maxTcpConnectionsPerSource',
+    'tlsListen',
+    'tls',
   ]);
   r.unknownKeys('sip.timers', ['t1', 't2', 't4']);
   r.unknownKeys('cpm', ['users', 'usersFile', 'defaultCountry', 'uriForm', 'shortCodes']);
   r.unknownKeys('delivery', ['retry', 'defaultExpiry', 'maxExpiry', 'mm4Ack']);
   r.unknownKeys('delivery.mm4Ack', ['timeout', 'maxAttempts']);
   r.unknownKeys('isf', ['maxMessageBytes', 'maxFileBytes', 'contentTypes', 'interworkCpmUsers']);
+  r.unknownKeys('ingress', ['maxInFlight', 'retryAfter']);
   r.unknownKeys('audit', ['store', 'file', 'postgresUrl']);
   r.unknownKeys('media', ['listen', 'publicUrl', 'dir', 'ttl', 'purgeInterval', 'fetchHosts']);
   r.unknownKeys('delivery.retry', ['maxAttempts', 'initialInterval', 'backoffCoefficient', 'maxInterval']);
@@ -236,6 +342,12 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
       'mediaTypes',
       'profile',
       'mm4',
+      'maxConnections',
+      'maxPerSecond',
+      'tls',
+      'ca',
+      'clientCert',
+      'clientKey',
     ]);
     const cls = sub.oneOf('x.contentClass', Object.keys(CONTENT_CLASSES), 'megapixel');
     const base = CONTENT_CLASSES[cls];
@@ -256,6 +368,9 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
           : DEFAULT_MMS_MEDIA_TYPES,
       },
       mm4: peerMm4Rules(sub, _),
+      maxConnections: sub.int('x.maxConnections', 20, 1, 10_000),
+      ...((_ as Obj)?.maxPerSecond === undefined ? {} : { maxPerSecond: sub.num('x.maxPerSecond', 1, 0.01, 100_000) }),
+      tls: peerTls(sub, baseDir),
     };
     for (const n of peer.numbers)
       if (!/^\+\d{1,15}$/.test(n)) sub.fail('x.numbers', `'${n}' is not an E.164 prefix like +4915`);
@@ -270,6 +385,15 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
     if (names.has(peer.name)) r.fail(`mm4.peers[${i}].name`, `duplicate peer name '${peer.name}'`);
     names.add(peer.name);
   }
+
+  const mm4Tls = tlsMaterial(r, 'mm4.tls', baseDir);
+  const mm4ServerTls = mm4Tls?.cert && mm4Tls.key ? { cert: mm4Tls.cert, key: mm4Tls.key } : undefined;
+  for (const [i, peer] of peers.entries())
+    if (peer.tls?.mode === 'required' && !mm4ServerTls)
+      r.fail(`mm4.peers[${i}].tls`, 'required: needs mm4.tls (cert, key) so the server can offer STARTTLS');
+  const sipTls = tlsMaterial(r, 'sip.tls', baseDir);
+  const tlsListen = r.hostPort('sip.tlsListen');
+  if (tlsListen && !(sipTls?.cert && sipTls.key)) r.fail('sip.tlsListen', 'needs sip.tls.cert and sip.tls.key');
 
   const systemAddress = r.str('mm4.systemAddress', `mm4-system@${domain}`)!;
   if (!isMailbox(systemAddress))
@@ -314,6 +438,7 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
     dataDir,
     log: {
       level: r.oneOf('log.level', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
+      showNumbers: r.bool('log.showNumbers', false),
     },
     temporal: {
       address: r.str('temporal.address'),
@@ -326,6 +451,16 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
         ui: r.bool('temporal.embedded.ui', true),
         dbFile: resolve(dataDir, r.str('temporal.embedded.dbFile', 'temporal.sqlite')!),
       },
+      encryption: encryptionConfig(r, dataDir, baseDir),
+      codec: {
+        listen: r.hostPort('temporal.codec.listen'),
+        corsOrigins: r.strList('temporal.codec.corsOrigins').filter((o, i) => {
+          if (/^https?:\/\/[^\s/]+$/.test(o)) return true;
+          r.fail(`temporal.codec.corsOrigins[${i}]`, `'${o}' is not an origin like https://temporal-ui.example.net`);
+          return false;
+        }),
+        token: r.str('temporal.codec.token'),
+      },
     },
     mm4: {
       listen: r.hostPort('mm4.listen', '127.0.0.1:2525')!,
@@ -334,16 +469,21 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
       maxMessageBytes: r.int('mm4.maxMessageBytes', 10 * 1024 * 1024, 1024, 100 * 1024 * 1024),
       peers,
       defaultPeer,
+      maxConnections: r.int('mm4.maxConnections', 100, 1, 100_000),
+      ...(mm4ServerTls ? { tls: mm4ServerTls } : {}),
     },
     sip: {
       listen: r.hostPort('sip.listen', '127.0.0.1:5060')!,
       domain: sipDomain,
       outboundProxy: r.hostPort('sip.outboundProxy', '127.0.0.1:5070')!,
-      transport: r.oneOf('sip.transport', ['udp', 'tcp'] as const, 'udp'),
+      transport: r.oneOf('sip.transport', ['udp', 'tcp', 'tls'] as const, 'udp'),
+      ...(tlsListen ? { tlsListen } : {}),
+      ...(sipTls ? { tls: sipTls } : {}),
       trusted: r.cidrList('sip.trusted'),
       timers: { t1, t2: r.duration('sip.timers.t2', 4000), t4: r.duration('sip.timers.t4', 5000) },
       sourceAddress: r.ip('sip.sourceAddress'),
       pathMtu: r.optionalInt('sip.pathMtu', 576, 65535),
+      maxTcpConnectionsPerSource: r.int('sip.maxTcpConnectionsPerSource', 64, 1, 100_000),
     },
     cpm: { users, defaultCountry, uriForm: r.oneOf('cpm.uriForm', ['tel', 'sip'] as const, 'sip'), shortCodes },
     delivery: {
@@ -386,6 +526,15 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
       if (store === 'postgres' && !postgresUrl) r.fail('audit.postgresUrl', 'is required when audit.store is postgres');
       return { store, file: resolve(dataDir, r.str('audit.file', 'audit.jsonl')!), postgresUrl };
     })(),
+    ingress: (() => {
+      const retryAfterMs = r.duration('ingress.retryAfter', 30_000);
+      // Retry-After is whole delta-seconds (RFC 3261 20.33).
+      if (retryAfterMs < 1000 || retryAfterMs > 86_400_000) r.fail('ingress.retryAfter', 'must be from 1s to 24h');
+      return {
+        maxInFlight: r.int('ingress.maxInFlight', 200, 0, 1_000_000),
+        retryAfterSeconds: Math.min(86_400, Math.max(1, Math.round(retryAfterMs / 1000))),
+      };
+    })(),
     isf: {
       maxMessageBytes: r.int('isf.maxMessageBytes', 64 * 1024, 1, 100 * 1024 * 1024),
       maxFileBytes: r.int('isf.maxFileBytes', 10 * 1024 * 1024, 1, 1024 * 1024 * 1024),
@@ -398,6 +547,33 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
   };
   if (r.problems.length) throw new ConfigError(r.problems);
   return config;
+}
+
+/**
+ * `temporal.encryption`: a keys file (relative to the config file) and the id of the key that
+ * encrypts, or `enabled: false` to send payloads in clear. Without a keysFile the keys are
+ * `<dataDir>/payload-keys.json`, generated at start for the embedded server; an external cluster
+ * without configured keys is refused when the IWF starts (worker/iwf.ts): its operators (and its
+ * backups) would see every phone number and message in clear, and a key generated on one IWF host
+ * would leave the other workers of that cluster unable to read the histories.
+ */
+function encryptionConfig(r: Reader, dataDir: string, baseDir: string): Config['temporal']['encryption'] {
+  const enabled = r.bool('temporal.encryption.enabled', true);
+  const keyId = r.str('temporal.encryption.keyId');
+  const named = r.str('temporal.encryption.keysFile');
+  if (!enabled) return { enabled: false, generate: false };
+  const keysFile = named ? resolve(baseDir, named) : resolve(dataDir, 'payload-keys.json');
+  if (!named && !existsSync(keysFile)) {
+    if (keyId) r.fail('temporal.encryption.keyId', 'is set but temporal.encryption.keysFile is not');
+    return { enabled: true, keysFile, generate: true };
+  }
+  const keys = loadPayloadKeys(keysFile, keyId);
+  if (typeof keys === 'string') {
+    const key = keyId && keys.includes("has no key '") ? 'temporal.encryption.keyId' : 'temporal.encryption.keysFile';
+    r.fail(key, `${keysFile} ${keys}`);
+    return { enabled: false, generate: false };
+  }
+  return { enabled: true, keysFile, generate: !named, keys };
 }
 
 /** Reads and validates the configuration once at start. */

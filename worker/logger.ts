@@ -1,11 +1,28 @@
-import { pino, type Logger as PinoLogger } from 'pino';
+import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
 import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
+import { redactLine } from './redact.js';
 
 export type Logger = PinoLogger;
 
-/** The root logger: JSON lines on stdout. */
-export function createLogger(level: string): Logger {
-  return pino({ level, base: { svc: 'cpm-mms-iwf' }, timestamp: pino.stdTimeFunctions.isoTime });
+export interface LoggerOptions {
+  /** `log.showNumbers`: log phone numbers in full. Default: masked (worker/redact.ts). */
+  showNumbers?: boolean;
+  /** Where the JSON lines go; default stdout. */
+  destination?: DestinationStream;
+}
+
+/** The root logger: JSON lines on stdout, phone numbers masked unless `showNumbers`. */
+export function createLogger(level: string, opts: LoggerOptions = {}): Logger {
+  return pino(
+    {
+      level,
+      base: { svc: 'cpm-mms-iwf' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      // Once per record, on the finished line: children, workflow and SDK logs all pass here.
+      ...(opts.showNumbers ? {} : { hooks: { streamWrite: redactLine } }),
+    },
+    ...(opts.destination ? [opts.destination] : []),
+  );
 }
 
 const LEVELS: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {

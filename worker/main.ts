@@ -17,7 +17,7 @@ async function main() {
     }
     throw e;
   }
-  const log = createLogger(config.log.level);
+  const log = createLogger(config.log.level, { showNumbers: config.log.showNumbers });
   // Nothing reachable from input may get here; if something does, it is logged with its context
   // and the process ends on purpose (exit 70, EX_SOFTWARE) so a supervisor restarts it, instead of
   // limping on in an unknown state. Durable state is in Temporal, so a restart loses nothing.
@@ -60,6 +60,11 @@ async function main() {
 }
 
 main().catch((e: Error) => {
+  // Found only once Temporal is located (an envconfig profile naming a cluster without payload keys).
+  if (e instanceof ConfigError) {
+    console.error(`cpm-mms-iwf: ${e.message}`);
+    process.exit(2);
+  }
   console.error(`cpm-mms-iwf: failed to start: ${e.message}`);
   process.exit(1);
 });

@@ -22,6 +22,7 @@ import type { Activities } from '../activities/index.js';
 import type { ActorError } from '../machines/common.js';
 import { trailRecorder } from '../machines/trail.js';
 import type { AuditEntry, Direction, OperatorEvent } from '../model/delivery.js';
+import { maskNumbers } from '../model/mask.js';
 import type { OutcomeBase } from '../model/outcome.js';
 import { auditQuery, IwfMm4Status, IwfOutcome, IwfState, operatorUpdate, type AuditView } from './messages.js';
 
@@ -198,11 +199,18 @@ export async function runMachine<M extends AnyStateMachine>(
   }
 }
 
-/** Markdown shown as "current details" in the Temporal UI. */
+/**
+ * Markdown shown as "current details" in the Temporal UI, phone numbers masked (model/mask.ts;
+ * workflows cannot read `log.showNumbers`, so always; the clear values are in the audit query and
+ * the payloads, read through the codec). Changing what it shows is replay-safe: setCurrentDetails
+ * only stores the string on the workflow activator, which answers the `__temporal_workflow_metadata`
+ * query from it; no command is emitted and nothing is written to history
+ * (@temporalio/workflow src/workflow.ts setCurrentDetails, src/internals.ts queryHandlers).
+ */
 function detailsMarkdown(direction: Direction, state: string, trail: AuditEntry[], outcome?: OutcomeBase): string {
   const rows = trail.map((e) => `| ${e.at} | ${e.from} → ${e.to} | ${e.event} | ${e.detail ?? ''} |`);
   const head = outcome
     ? `**${direction}** finished: **${outcome.result}** (MM4 ${outcome.mm4Status}) — ${outcome.statusText}`
     : `**${direction}** in state **${state}**`;
-  return [head, '', '| at | transition | event | detail |', '|---|---|---|---|', ...rows].join('\n');
+  return maskNumbers([head, '', '| at | transition | event | detail |', '|---|---|---|---|', ...rows].join('\n'));
 }

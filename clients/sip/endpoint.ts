@@ -13,8 +13,13 @@ export interface SipEndpointOptions {
   host: string;
   /** 0 = ephemeral; UDP and TCP bind the same port number. */
   port: number;
-  /** Default both. */
+  /** Default UDP and TCP, plus TLS when `tls` is given. */
   transports?: TransportName[];
+  /**
+   * SIP over TLS (RFC 3261 26.2, RFC 5630): a listener at `listen` with `cert`/`key` (port 0:
+   * ephemeral), and outgoing TLS verified against `ca` (else the system roots).
+   */
+  tls?: { listen?: { host: string; port: number }; cert?: string; key?: string; ca?: string };
   /** Host written in Via sent-by; defaults to `host` (127.0.0.1 when bound to a wildcard). */
   publicHost?: string;
   /**
@@ -23,6 +28,8 @@ export interface SipEndpointOptions {
    */
   timers?: { t1?: number; t2?: number; t4?: number };
   maxMessageBytes?: number;
+  /** Inbound TCP/TLS connections one source IP may hold open (sip.maxTcpConnectionsPerSource); default no limit. */
+  maxConnectionsPerSource?: number;
   /**
    * Source address of outgoing TCP connections; default `host` (unless a wildcard). A core that
    * tells the IWF from clients by source address must see the address it knows us by.
@@ -57,6 +64,8 @@ export interface SipDestination {
 export interface SipEndpoint {
   readonly host: string;
   readonly port: number;
+  /** The TLS listener's port; 0 when there is none. */
+  readonly tlsPort: number;
   /**
    * Sends a request in a non-INVITE client transaction and resolves with its final response:
    * received, or synthetic 408 (Timer F) / 503 (transport error, lost connection, closed
@@ -85,12 +94,15 @@ export async function createSipEndpoint(o: SipEndpointOptions): Promise<SipEndpo
   const t1 = o.timers?.t1 ?? 500;
   const t2 = o.timers?.t2 ?? 4000;
   const clock = o.clock ?? realClock;
+  const transports = o.transports ?? (o.tls ? ['udp', 'tcp', 'tls'] : ['udp', 'tcp']);
   const transport = new SipTransport(
     {
       host: o.host,
       port: o.port,
-      transports: o.transports ?? ['udp', 'tcp'],
+      transports,
+      ...(o.tls ? { tls: o.tls } : {}),
       maxMessageBytes: o.maxMessageBytes,
+      maxConnectionsPerSource: o.maxConnectionsPerSource,
       connectTimeoutMs: 64 * t1,
       sourceAddress: o.sourceAddress ?? (o.host === '0.0.0.0' || o.host === '::' ? undefined : o.host),
       clock,
@@ -117,7 +129,7 @@ export async function createSipEndpoint(o: SipEndpointOptions): Promise<SipEndpo
   let closed = false;
 
   const udpLimit = maxUdpRequestBytes(o.pathMtu);
-  const canTcp = (o.transports ?? ['udp', 'tcp']).includes('tcp');
+  const canTcp = transports.includes('tcp');
 
   async function sendRequest(req: OutgoingRequest, dest: SipDestination): Promise<SipResponse> {
     const branch = req.branch ?? `${MAGIC_COOKIE}${randomBytes(12).toString('base64url')}`;
@@ -126,7 +138,8 @@ export async function createSipEndpoint(o: SipEndpointOptions): Promise<SipEndpo
     let bytes = serializeRequest(req, branch, dest.transport);
     let target = dest;
     if (dest.transport === 'udp' && bytes.length > udpLimit) {
-      // RFC 3261 18.1.1: too large for UDP, so TCP, and the top Via says so.
+      // RFC 3261 18.1.1: too large for UDP, so TCP, and the top Via says so. Only UDP is switched:
+      // a TLS request stays on TLS whatever its size (a switch to TCP would drop its protection).
       if (!canTcp)
         return syntheticResponse(
           503,
@@ -149,10 +162,11 @@ export async function createSipEndpoint(o: SipEndpointOptions): Promise<SipEndpo
   }
 
   function serializeRequest(req: OutgoingRequest, branch: string, via: TransportName): Buffer {
+    // sent-by names where answers come back to: the TLS listener for TLS (RFC 3261 18.2.2; SIP/2.0/TLS, RFC 5630 3.1.2).
     const top = formatVia({
       transport: via.toUpperCase(),
       host: sentBy,
-      port: transport.port,
+      port: via === 'tls' && transport.tlsPort ? transport.tlsPort : transport.port,
       params: { branch, rport: '' },
     });
     const headers = [{ name: 'Via', value: top }, ...req.headers.filter((h) => !/^(via|v)$/i.test(h.name))];
@@ -170,6 +184,9 @@ export async function createSipEndpoint(o: SipEndpointOptions): Promise<SipEndpo
     host: o.host,
     get port() {
       return transport.port;
+    },
+    get tlsPort() {
+      return transport.tlsPort;
     },
     sendRequest,
     onRequest(h) {

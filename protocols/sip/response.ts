@@ -79,11 +79,18 @@ export function createResponse(
 /**
  * Where a response to `req` goes when it cannot use the request's connection (RFC 3261 18.2.2):
  * the source address, with the source port when `rport` was asked over UDP (RFC 3581 4), else
- * the sent-by port (default 5060).
+ * the sent-by port (default 5060, 5061 over TLS: RFC 3261 18.2.2, 19.1.2).
  */
-export function responseTarget(req: SipRequest, transport: 'udp' | 'tcp', source: SipSource): SipSource | undefined {
+export function responseTarget(
+  req: SipRequest,
+  transport: 'udp' | 'tcp' | 'tls',
+  source: SipSource,
+): SipSource | undefined {
   const via = parseVia(getHeader(req.headers, 'Via') ?? '');
   if (!via) return undefined;
-  const port = transport === 'udp' && Object.hasOwn(via.params, 'rport') ? source.port : (via.port ?? 5060);
+  const port =
+    transport === 'udp' && Object.hasOwn(via.params, 'rport')
+      ? source.port
+      : (via.port ?? (transport === 'tls' ? 5061 : 5060));
   return { host: source.host, port };
 }

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -28,7 +28,7 @@ export interface TestIwfOptions {
   temporalAddress: string;
   mmscPort: number;
   outboundProxyPort: number;
-  proxyTransport?: 'udp' | 'tcp';
+  proxyTransport?: 'udp' | 'tcp' | 'tls';
   users?: string[];
   retry?: { maxAttempts?: number; initialInterval?: string };
   allow?: string[];
@@ -47,13 +47,53 @@ export interface TestIwfOptions {
   mm4?: Record<string, unknown>;
   /** More `mm4.peers[]` entries after `operator-a`, as in the config file. */
   extraPeers?: Record<string, unknown>[];
+  /** More keys of `operator-a` (e.g. `tls`, `ca`), as in the config file. */
+  peerKeys?: Record<string, unknown>;
+  /** More keys of the `mm4` section (e.g. `tls: { cert, key }`). */
+  mm4Keys?: Record<string, unknown>;
+  /** More keys of the `sip` section (e.g. `tlsListen`, `tls`). */
+  sipKeys?: Record<string, unknown>;
+  /** Last changes to the config tree before it is validated (sections no other option sets, e.g. `ingress`). */
+  configure?: (tree: Record<string, unknown>) => void;
+  /**
+   * `temporal.encryption`; default `{ enabled: false }`: tests that read histories with a plain client,
+   * replay them or record replay fixtures see payloads as JSON. test/e2e/privacy.test.ts runs the
+   * IWF encrypted (testPayloadKeys()); IWF_TEST_ENCRYPTION=1 runs every startTestIwf encrypted.
+   */
+  encryption?: Record<string, unknown>;
+}
+
+let shared: { keyId: string; keysFile: string } | undefined;
+/**
+ * IWF_TEST_ENCRYPTION=1: one test key for the process, also named in IWF_ENCRYPTION_KEYS_FILE so
+ * the operator CLI run by the test (runCli, which reads only the environment) decrypts too.
+ */
+function sharedKeys(): { encryption?: { keyId: string; keysFile: string } } {
+  if (process.env.IWF_TEST_ENCRYPTION !== '1') return {};
+  shared ??= testPayloadKeys();
+  process.env.IWF_ENCRYPTION_KEYS_FILE = shared.keysFile;
+  process.env.IWF_ENCRYPTION_KEY_ID = shared.keyId;
+  return { encryption: shared };
+}
+
+/** A keys file with one fresh random key, as `temporal.encryption` names it. */
+export function testPayloadKeys(ids: string[] = ['test-a']): { keyId: string; keysFile: string } {
+  const keysFile = join(mkdtempSync(join(tmpdir(), 'iwf-keys-')), 'payload-keys.json');
+  const keys = Object.fromEntries(ids.map((id) => [id, randomBytes(32).toString('base64')]));
+  writeFileSync(keysFile, JSON.stringify(keys), { mode: 0o600 });
+  return { keyId: ids[0], keysFile };
 }
 
 /** The test configuration: everything on loopback, ephemeral ports, fast SIP timers. */
 export function testConfigTree(o: TestIwfOptions): Record<string, unknown> {
   return {
     log: { level: process.env.IWF_TEST_LOG ?? 'silent' },
-    temporal: { address: o.temporalAddress, taskQueue: `iwf-test-${randomUUID()}` },
+    temporal: {
+      address: o.temporalAddress,
+      taskQueue: `iwf-test-${randomUUID()}`,
+      encryption: o.encryption ?? { enabled: false },
+      codec: { listen: '127.0.0.1:0' },
+    },
     mm4: {
       listen: '127.0.0.1:0',
       domain: 'mms.iwf.example.net',
@@ -67,9 +107,13 @@ export function testConfigTree(o: TestIwfOptions): Record<string, unknown> {
           ...(o.contentClass ? { contentClass: o.contentClass } : {}),
           ...(o.profile ? { profile: o.profile } : {}),
           ...(o.mm4 ? { mm4: o.mm4 } : {}),
+          // The tests of one file run at once, each on its own SMTP connections: above the default 10.
+          maxConnections: 100,
+          ...o.peerKeys,
         },
         ...(o.extraPeers ?? []),
       ],
+      ...o.mm4Keys,
     },
     sip: {
       listen: o.sipListen ?? '127.0.0.1:0',
@@ -78,6 +122,7 @@ export function testConfigTree(o: TestIwfOptions): Record<string, unknown> {
       transport: o.proxyTransport ?? 'udp',
       trusted: o.trusted ?? ['127.0.0.1'],
       timers: { t1: '100ms', t2: '400ms' },
+      ...o.sipKeys,
     },
     cpm: { users: o.users ?? ['+1202555*'], defaultCountry: 'US' },
     // The test content servers are on loopback, ephemeral ports: named, as production would name its own.
@@ -95,7 +140,9 @@ export function testConfigTree(o: TestIwfOptions): Record<string, unknown> {
 }
 
 export async function startTestIwf(o: TestIwfOptions): Promise<RunningIwf & { config: Config }> {
-  const config = buildConfig(testConfigTree(o), {});
+  const tree = testConfigTree({ ...sharedKeys(), ...o });
+  o.configure?.(tree);
+  const config = buildConfig(tree, {});
   const iwf = await startIwf(config, createLogger(config.log.level), { workflowBundle: await workflowBundle() });
   return { ...iwf, config };
 }

@@ -29,6 +29,8 @@ export interface ReceivedPart {
 export interface ReceivedMm4 {
   /** SMTP MAIL FROM and RCPT TO (RFC 5321 §3.3). */
   envelope: { from: string; to: string[] };
+  /** Whether it came inside TLS (STARTTLS, RFC 3207), as smtp-server's session says. */
+  secure?: boolean;
   raw: Buffer;
   /** Every top-level header by lower-case name (the first when repeated), unfolded, otherwise as sent. */
   headers: Record<string, string>;
@@ -98,6 +100,11 @@ export interface MmscHabits {
    * nodemailer does not write such an envelope, {@link sendMm4Bare} does.
    */
   bareEnvelope?: boolean;
+  /**
+   * Offers STARTTLS (RFC 3207) with this certificate (smtp-server `key`/`cert`); its own answers to
+   * the IWF then go with STARTTLS required, the IWF's certificate verified against `ca`.
+   */
+  tls?: { cert: string; key: string; ca: string };
 }
 
 const unquote = (v: string | undefined) => (v === undefined ? undefined : v.trim().replace(/^"(.*)"$/, '$1'));
@@ -279,14 +286,21 @@ export async function startFakeMmsc(
   let answerForward: ((m: ReceivedMm4) => Promise<void> | undefined) | undefined;
   /** Sends one of its .RES to the IWF and records the IWF's SMTP reply. */
   const sendRes = async (iwfMm4Port: number, m: ReceivedMm4, raw: Buffer) => {
-    const result = await sendMm4(iwfMm4Port, raw, { from: systemOf(habits), to: [answerAddress(m)] });
+    const result = await sendMm4(
+      iwfMm4Port,
+      raw,
+      { from: systemOf(habits), to: [answerAddress(m)] },
+      undefined,
+      habits.tls ? { ca: habits.tls.ca } : undefined,
+    );
     answers.push({ transactionId: m.transactionId, type: m.type.replace(/\.REQ$/, '.RES'), result });
   };
   const server = new SMTPServer({
     authOptional: true,
-    disabledCommands: ['STARTTLS', 'AUTH'],
+    disabledCommands: habits.tls ? ['AUTH'] : ['STARTTLS', 'AUTH'],
     logger: false,
     ...(habits.sizeLimit ? { size: habits.sizeLimit } : {}),
+    ...(habits.tls ? { key: habits.tls.key, cert: habits.tls.cert } : {}),
     onData(stream, session, cb) {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
@@ -298,6 +312,7 @@ export async function startFakeMmsc(
         readMm4(Buffer.concat(chunks), envelope).then(
           (m) => {
             if (typeof m === 'string') return cb(Object.assign(new Error(`not MM4: ${m}`), { responseCode: 554 }));
+            m.secure = session.secure;
             if (stream.sizeExceeded) {
               refused.push({ pdu: m, code: 552, response: 'Message exceeds fixed maximum message size' });
               return cb(Object.assign(new Error('Message exceeds fixed maximum message size'), { responseCode: 552 }));
@@ -327,6 +342,9 @@ export async function startFakeMmsc(
       });
     },
   });
+  // A client that vanishes mid-session (an IWF killed by a test: ECONNRESET) ends that session only;
+  // without a listener smtp-server's 'error' event would end the test process.
+  server.on('error', () => undefined);
   const bound = await new Promise<number>((resolve) =>
     server.listen(port, '127.0.0.1', () => resolve((server.server.address() as { port: number }).port)),
   );
@@ -358,18 +376,23 @@ export async function startFakeMmsc(
   };
 }
 
-/** Sends a raw MM4 PDU over SMTP as an MMSC would; resolves with the server's final reply. */
+/**
+ * Sends a raw MM4 PDU over SMTP as an MMSC would; resolves with the server's final reply. With
+ * `tls`: STARTTLS required (RFC 3207), the server's certificate verified against `tls.ca`, the
+ * client certificate `tls.cert`/`tls.key` presented when given; else no STARTTLS at all.
+ */
 export async function sendMm4(
   port: number,
   raw: string | Buffer,
   envelope: { from: string; to: string[] },
   localAddress = '127.0.0.1',
+  tls?: { ca: string; cert?: string; key?: string },
 ): Promise<{ ok: true; response: string } | { ok: false; code?: number; response: string }> {
   const t = nodemailer.createTransport({
     host: '127.0.0.1',
     port,
     secure: false,
-    ignoreTLS: true,
+    ...(tls ? { requireTLS: true, tls: { ca: tls.ca, cert: tls.cert, key: tls.key } } : { ignoreTLS: true }),
     localAddress,
     name: 'mmsc.test',
   });

@@ -3,7 +3,7 @@ import { getHeader, type SipRequest } from '../../protocols/sip/message.js';
 
 export interface SeenRequest {
   req: SipRequest;
-  transport: 'udp' | 'tcp';
+  transport: 'udp' | 'tcp' | 'tls';
   callId: string;
   cseq: string;
 }

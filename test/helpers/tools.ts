@@ -7,7 +7,8 @@
 import test, { type TestFn } from 'ava';
 import { spawnSync } from 'node:child_process';
 
-export type Tool = 'sipp' | 'swaks' | 'ffmpeg' | 'postgres' | 'kamailio' | 'linphone' | 'baresip' | 'strace';
+export type Tool =
+  'sipp' | 'swaks' | 'ffmpeg' | 'postgres' | 'kamailio' | 'linphone' | 'baresip' | 'strace' | 'openssl';
 
 const probes: Record<Tool, { available: () => boolean; hint: string }> = {
   sipp: {
@@ -33,6 +34,11 @@ const probes: Record<Tool, { available: () => boolean; hint: string }> = {
   baresip: {
     available: () => runs('baresip', ['-h']),
     hint: 'baresip is not installed (apt-get install baresip-core)',
+  },
+  // Test certificates (test/helpers/certs.ts) are made with the openssl CLI.
+  openssl: {
+    available: () => exits0('openssl', ['version']),
+    hint: 'openssl is not installed (apt-get install openssl)',
   },
   // Tracing a child needs ptrace, which some containers forbid.
   strace: {
