@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { MEDIA_ID, type MediaStore } from '../clients/media-store.js';
 
@@ -110,6 +111,12 @@ export function createMediaServer(o: {
       if (!res.headersSent) res.writeHead(500).end();
       else res.destroy();
     });
+  });
+  // CONNECT (RFC 9110 9.3.6) never reaches the request handler: without this Node drops the
+  // connection unanswered. This is no proxy: 405, as for any method but GET/HEAD.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => socket.destroy());
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
   });
   return {
     listen(): Promise<{ host: string; port: number }> {

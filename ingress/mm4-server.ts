@@ -252,6 +252,7 @@ export function createMm4Server(o: Mm4ServerOptions) {
   const cleartextOnly = true;
   /** RFC 3207 4: a peer configured `tls: required` must be inside TLS before MAIL FROM. */
   const tlsRequiredFrom = (source: string) => peersAt(source).some((p) => p.tls?.mode === 'required');
+  const recipientDomains = new Set([o.domain.toLowerCase(), ...o.peers.flatMap((p) => p.domains)]);
   const server = new SMTPServer({
     ...(o.tls ? { key: o.tls.key, cert: o.tls.cert } : {}),
     name: o.domain,
@@ -287,7 +288,11 @@ export function createMm4Server(o: Mm4ServerOptions) {
       }
       cb();
     },
-    onRcptTo(_address, session, cb) {
+    onRcptTo(address, session, cb) {
+      // No relaying (RFC 5321 3.6.2, 7.1): recipients are ours (our MMSE domain, which also takes
+      // .RES and reports) or in a peer's own domain (bare numbers are qualified with it).
+      const domain = address.address.slice(address.address.lastIndexOf('@') + 1).toLowerCase();
+      if (!recipientDomains.has(domain)) return cb(reply(550, '5.7.1 Relaying denied: not an MMSE domain of ours'));
       // RFC 5321 4.5.3.1.8/4.5.3.1.10: a server must take 100 recipients and answers 452 beyond what
       // it takes; the MMSC sends the rest in another transaction, and the workflow input stays bounded.
       if (session.envelope.rcptTo.length >= MAX_RECIPIENTS) return cb(reply(452, '4.5.3 Too many recipients'));

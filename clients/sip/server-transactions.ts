@@ -74,7 +74,9 @@ export class ServerTransactions {
     if (req?.kind !== 'request' || req.method === 'ACK') return;
     const bytes = this.serialize(
       req,
-      { status: 400, reason: printable(`Bad Request (${e.error})`) },
+      e.status === 505
+        ? { status: 505, reason: 'Version Not Supported' }
+        : { status: 400, reason: printable(`Bad Request (${e.error})`) },
       randomBytes(6).toString('hex'),
       flow,
     );

@@ -23,6 +23,15 @@ export interface CpmUri {
   number?: string;
 }
 
+/** RFC 3986 2.1 percent-decoding; a malformed escape (`%ZZ`, a cut UTF-8 sequence) makes the URI unreadable. */
+function unescaped(s: string): string | undefined {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Parses a tel: (RFC 3966) or sip:/sips: (RFC 3261 19.1) URI; tolerates `Name <uri>`. */
 export function parseCpmUri(input: string): CpmUri | undefined {
   const angle = /<([^<>]*)>/.exec(input);
@@ -34,14 +43,17 @@ export function parseCpmUri(input: string): CpmUri | undefined {
   const params: Record<string, string> = {};
   for (const p of paramParts) {
     const [k, v = ''] = p.split('=');
-    if (k) params[k.toLowerCase()] = decodeURIComponent(v);
+    const value = unescaped(v);
+    if (value === undefined) return undefined;
+    if (k) params[k.toLowerCase()] = value;
   }
   if (scheme === 'tel') {
     const user = main.replace(/[.()-]/g, '');
     return { scheme, user, params, number: /^\+\d{3,17}$/.test(user) ? user : undefined };
   }
   const at = main.lastIndexOf('@');
-  const user = at >= 0 ? decodeURIComponent(main.slice(0, at)) : undefined;
+  const user = at >= 0 ? unescaped(main.slice(0, at)) : undefined;
+  if (at >= 0 && user === undefined) return undefined;
   const host = (at >= 0 ? main.slice(at + 1) : main).toLowerCase();
   if (!host) return undefined;
   const digits = user?.replace(/[.()-]/g, '');

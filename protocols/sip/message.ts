@@ -35,6 +35,8 @@ export interface SipParseError {
   ok: false;
   error: string;
   partial?: SipMessage;
+  /** The answer a readable request gets (default 400): 505 for another SIP version (RFC 3261 8.2.1 note, 21.5.7). */
+  status?: 400 | 505;
 }
 
 export type SipParseResult = { ok: true; message: SipMessage } | SipParseError;
@@ -63,10 +65,12 @@ const COMPACT: Record<string, string> = {
 /** Default bound on one message (datagram or framed stream message). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 const MAX_HEADERS = 256;
+/** What a response copies from its request besides Via (RFC 3261 8.2.6.2). */
+const ANSWER_HEADERS = new Set(['from', 'to', 'call-id', 'cseq']);
 
 const TOKEN = /^[A-Za-z0-9.!%*_+`'~-]+$/;
 const STATUS_LINE = /^SIP\/2\.0[ \t]+(\d{3})(?:[ \t]+(.*))?$/i;
-const REQUEST_LINE = /^([A-Za-z0-9.!%*_+`'~-]+)[ \t]+(\S+)[ \t]+SIP\/2\.0$/i;
+const REQUEST_LINE = /^([A-Za-z0-9.!%*_+`'~-]+)[ \t]+(\S+)[ \t]+SIP\/(\d{1,3}\.\d{1,3})$/i;
 
 /** The full name for a compact one (`i` -> `Call-ID`); other names are returned unchanged. */
 export function fullHeaderName(name: string): string {
@@ -117,19 +121,30 @@ export function parseSipMessage(buf: Buffer, maxBytes = DEFAULT_MAX_MESSAGE_BYTE
   const startLine = lines[0];
   const headers: SipHeader[] = [];
   let error: string | undefined;
+  /** Whether the last header line was left out (its folded continuation lines are too). */
+  let skipped = false;
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i];
     if ((line[0] === ' ' || line[0] === '\t') && headers.length) {
-      headers[headers.length - 1].value += ` ${line.trim()}`; // folding, RFC 3261 7.3.1
+      if (!skipped) headers[headers.length - 1].value += ` ${line.trim()}`; // folding, RFC 3261 7.3.1
       continue;
     }
+    skipped = false;
     const colon = line.indexOf(':');
     const name = colon > 0 ? line.slice(0, colon).trim() : '';
     if (!TOKEN.test(name)) {
       error ??= `malformed header line '${line.slice(0, 40)}'`;
       continue;
     }
-    if (headers.length >= MAX_HEADERS) return { ok: false, error: `more than ${MAX_HEADERS} headers` };
+    if (headers.length >= MAX_HEADERS) {
+      // Malformed, but still answerable: the headers a response copies (RFC 3261 8.2.6.2) are kept
+      // even beyond the cap, so the 400 reaches the sender (the top Via is within the first ones).
+      error ??= `more than ${MAX_HEADERS} headers`;
+      if (!ANSWER_HEADERS.has(fullHeaderName(name).toLowerCase()) || headers.length >= 2 * MAX_HEADERS) {
+        skipped = true;
+        continue;
+      }
+    }
     const value = line.slice(colon + 1).trim();
     // RFC 3261 25.1: header values are TEXT-UTF8 and LWS; a control character (NUL, a bare CR)
     // is malformed, and kept out of `partial` so a 400 can still be written from the rest.
@@ -158,6 +173,7 @@ export function parseSipMessage(buf: Buffer, maxBytes = DEFAULT_MAX_MESSAGE_BYTE
     message = { kind: 'response', status: Number(res[1]), reason: res[2] ?? '', headers, body: Buffer.from(body) };
   } else if (req) {
     message = { kind: 'request', method: req[1], uri: req[2], headers, body: Buffer.from(body) };
+    if (req[3] !== '2.0') return { ok: false, error: `SIP/${req[3]} not supported`, partial: message, status: 505 };
   } else {
     return { ok: false, error: `bad start line '${startLine.slice(0, 60)}'` };
   }

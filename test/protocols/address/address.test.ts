@@ -195,3 +195,9 @@ test('short codes and alphanumeric senders keep their refusal, with the kind to 
   t.like(mmsToCpmUri(parse('10.1.2.3/TYPE=IPv4'), opts), { ok: false, kind: 'ipv4' });
   t.false('kind' in mmsToCpmUri({ kind: 'plmn', number: '12' }, opts), 'a bad number is not a kind of address');
 });
+
+test('a malformed percent escape makes a URI unreadable instead of throwing (RFC 3986 2.1)', (t) => {
+  for (const bad of ['sip:%ZZ@ims.example.net', 'sip:%E2%82@ims.example.net', 'tel:+12025550100;x=%G0'])
+    t.is(parseCpmUri(bad), undefined, bad);
+  t.is(parseCpmUri('sip:%2B12025550100@ims.example.net')?.user, '+12025550100');
+});

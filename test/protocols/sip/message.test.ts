@@ -228,3 +228,30 @@ test('hostile input never throws: random bytes, and random damage to the vectors
   parseSipMessage(Buffer.from(`SIP/2.0 200 ${' '.repeat(60_000)}x\r\n\r\n`));
   t.true(Date.now() - start < 500, 'long start lines are not a regex trap');
 });
+
+test('another SIP version is answerable with 505 (RFC 3261 21.5.7)', (t) => {
+  const r = parseSipMessage(
+    Buffer.from(
+      'MESSAGE sip:x@h SIP/3.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: c\r\nContent-Length: 0\r\n\r\n',
+    ),
+  );
+  t.false(r.ok);
+  if (r.ok) return;
+  t.is(r.status, 505);
+  t.is(r.partial?.kind, 'request');
+});
+
+test('beyond 256 headers the message is malformed but keeps what a 400 copies', (t) => {
+  const vias = Array.from({ length: 600 }, (_, i) => `Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK${i}`).join('\r\n');
+  const r = parseSipMessage(
+    Buffer.from(
+      `MESSAGE sip:x@h SIP/2.0\r\n${vias}\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@h>\r\nCall-ID: c\r\nCSeq: 1 MESSAGE\r\n\r\n`,
+    ),
+    1 << 20,
+  );
+  t.false(r.ok);
+  if (r.ok || r.partial?.kind !== 'request') return t.fail();
+  t.regex(r.error, /more than 256 headers/);
+  for (const h of ['From', 'To', 'Call-ID', 'CSeq']) t.truthy(getHeader(r.partial.headers, h), h);
+  t.is(getHeaders(r.partial.headers, 'Via').length, 256);
+});
