@@ -7,7 +7,7 @@
 //   machines/   xstate machines: the deterministic decisions of a delivery
 //   workflows/  Temporal workflows that run the machines (deterministic sandbox)
 //   activities/, clients/, ingress/, worker/, cli/: the I/O side
-//   bench/, scripts/, test/, bin/: tooling around it
+//   bench/, reliability/, scripts/, test/, bin/: tooling around it
 import { defineConfig } from 'eslint/config';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -24,6 +24,7 @@ const LAYERS = [
   'worker',
   'cli',
   'bench',
+  'reliability',
   'scripts',
   'test',
   'bin',
@@ -206,7 +207,7 @@ export default defineConfig(
   // scripts/, bench/ and test/. Everything else gets its settings passed in.
   {
     files: ['**/*.ts', '**/*.mjs'],
-    ignores: ['worker/**', 'cli/**', 'scripts/**', 'bench/**', 'test/**'],
+    ignores: ['worker/**', 'cli/**', 'scripts/**', 'bench/**', 'reliability/**', 'test/**'],
     rules: {
       'no-restricted-properties': [
         'error',
