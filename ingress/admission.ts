@@ -28,13 +28,37 @@ export function unroutedQuery(taskQueue: string): string {
   return `ExecutionStatus = 'Running' AND TaskQueue = ${quote(taskQueue)} AND (${byDirection})`;
 }
 
-/** `client.workflow.count` over {@link unroutedQuery}. */
-export function temporalUnroutedCount(client: Client, taskQueue: string, deadlineMs = 5_000): () => Promise<number> {
+/** What a count found: the unrouted deliveries, and which of the asked-for recent starts it includes. */
+export interface UnroutedCount {
+  total: number;
+  /** Of the workflow ids asked about, those the count includes (visible and still unrouted). */
+  visible: string[];
+}
+
+/** Most recent starts looked up by id per count; beyond, the oldest are taken by time (visibilityLagMs). */
+const MAX_IDS_PER_COUNT = 100;
+
+/**
+ * `client.workflow.count` over {@link unroutedQuery}, plus a list of the given recent starts among
+ * them, so a start already visible is not counted twice (once by Temporal, once locally).
+ */
+export function temporalUnroutedCount(
+  client: Client,
+  taskQueue: string,
+  deadlineMs = 5_000,
+): (recentIds: string[]) => Promise<UnroutedCount> {
   const query = unroutedQuery(taskQueue);
-  return async () => {
-    const r = await client.connection.withDeadline(Date.now() + deadlineMs, () => client.workflow.count(query));
-    return r.count;
-  };
+  return async (recentIds) =>
+    client.connection.withDeadline(Date.now() + deadlineMs, async () => {
+      const { count } = await client.workflow.count(query);
+      const visible: string[] = [];
+      const ids = recentIds.slice(-MAX_IDS_PER_COUNT);
+      if (ids.length) {
+        const q = `${query} AND WorkflowId IN (${ids.map(quote).join(', ')})`;
+        for await (const w of client.workflow.list({ query: q, pageSize: ids.length })) visible.push(w.workflowId);
+      }
+      return { total: count, visible };
+    });
 }
 
 export interface AdmissionTimers {
@@ -50,8 +74,11 @@ const realTimers: AdmissionTimers = {
 export interface AdmissionOptions {
   /** `ingress.maxInFlight`: deliveries accepted but not yet routed; 0 = unbounded (nothing is counted). */
   maxInFlight: number;
-  /** Running, not yet routed deliveries as Temporal sees them (e.g. {@link temporalUnroutedCount}). */
-  count: () => Promise<number>;
+  /**
+   * Running, not yet routed deliveries as Temporal sees them (e.g. {@link temporalUnroutedCount});
+   * given this process's recent starts by workflow id, it may say which of them it includes.
+   */
+  count: (recentIds: string[]) => Promise<number | UnroutedCount>;
   /** How often the count is refreshed (default 1 s). */
   refreshMs?: number;
   /**
@@ -70,7 +97,7 @@ export interface AdmissionOptions {
 /** A place taken while a delivery is being started: settle it with what the start did. */
 export interface AdmissionTicket {
   /** `started`: a new delivery, it counts until the Temporal count includes it; otherwise the place is freed. */
-  settle(how: 'started' | 'existing' | 'failed'): void;
+  settle(how: 'started' | 'existing' | 'failed', workflowId?: string): void;
 }
 
 export interface AdmissionSnapshot {
@@ -98,8 +125,8 @@ export interface AdmissionSnapshot {
 export class AdmissionGauge {
   private counted = 0;
   private countedAt = -Infinity;
-  /** Times of this process's starts the last count may not include. */
-  private recent: number[] = [];
+  /** This process's starts the last count may not include: when, and the workflow id when known. */
+  private recent: { at: number; id?: string }[] = [];
   private pending = 0;
   private refreshing?: Promise<void>;
   private handle: unknown;
@@ -138,11 +165,15 @@ export class AdmissionGauge {
     this.refreshing ??= (async () => {
       const issuedAt = this.now();
       try {
-        const n = await this.o.count();
+        const asked = this.recent.flatMap((r) => (r.id ? [r.id] : []));
+        const result = await this.o.count(asked);
+        const { total: n, visible } = typeof result === 'number' ? { total: result, visible: [] } : result;
+        const seen = new Set(visible);
         this.counted = n;
         this.countedAt = this.now();
-        // Starts well before the query are in its count; later ones stay counted locally.
-        this.recent = this.recent.filter((at) => at > issuedAt - this.lagMs);
+        // Starts the count includes leave the local list; so do those well before the query (in its
+        // count, or routed since); later ones stay counted locally.
+        this.recent = this.recent.filter((r) => !(r.id && seen.has(r.id)) && r.at > issuedAt - this.lagMs);
         if (this.failing) this.o.log?.info({ counted: n }, 'admission gauge: Temporal count available again');
         this.failing = false;
       } catch (e) {
@@ -153,7 +184,7 @@ export class AdmissionGauge {
           );
         this.failing = true;
         // Without counts nothing prunes `recent`; what is older than the staleness window is dropped.
-        this.recent = this.recent.filter((at) => at > this.now() - this.staleMs);
+        this.recent = this.recent.filter((r) => r.at > this.now() - this.staleMs);
       } finally {
         this.refreshing = undefined;
       }
@@ -195,11 +226,11 @@ export class AdmissionGauge {
     this.pending++;
     let settled = false;
     return {
-      settle: (how) => {
+      settle: (how, workflowId) => {
         if (settled) return;
         settled = true;
         this.pending--;
-        if (how === 'started' && bounded) this.recent.push(this.now());
+        if (how === 'started' && bounded) this.recent.push({ at: this.now(), id: workflowId });
       },
     };
   }

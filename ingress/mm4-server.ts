@@ -103,12 +103,15 @@ export function createMm4Server(o: Mm4ServerOptions) {
    * (RFC 5321 4.2.5, 4.5.4.1). Decided at the end of DATA, where the PDU type is known: reports
    * and answers for existing deliveries are still taken, since they let deliveries finish.
    */
-  async function admitted<T extends 'started' | 'existing'>(start: () => Promise<T>): Promise<T> {
+  async function admitted<T extends 'started' | 'existing'>(
+    start: () => Promise<T>,
+    workflowId: () => string,
+  ): Promise<T> {
     const ticket: AdmissionTicket | undefined = admission.tryAdmit();
     if (!ticket) throw reply(451, '4.3.2 System not accepting network messages');
     try {
       const how = await start();
-      ticket.settle(how);
+      ticket.settle(how, workflowId());
       return how;
     } catch (e) {
       ticket.settle('failed');
@@ -161,25 +164,31 @@ export function createMm4Server(o: Mm4ServerOptions) {
         idPart(p.messageId ?? `transaction:${p.transactionId}`),
       );
       const input = refusedToInput(p, parsed.status, parsed.error, ctx(session, peer.name));
-      await admitted(() => o.dispatcher.startMmsToCpm(id, input, `MM4 request refused: ${parsed.status}`));
+      await admitted(
+        () => o.dispatcher.startMmsToCpm(id, input, `MM4 request refused: ${parsed.status}`),
+        () => id,
+      );
       return `2.0.0 accepted for an MM4 ${parsed.status} answer`;
     }
     const pdu = parsed.pdu;
     noteDialect(peer.name, pdu);
     if (pdu.type === 'MM4_forward.REQ') {
       let id = '';
-      const how = await admitted(async () => {
-        // Stored first: the workflow carries only the reference; a failed store means "try again".
-        const raw = await o.media.put(raw0, {
-          contentType: 'message/rfc822',
-          name: 'mm4-forward-req.eml',
-          ttlMs: o.mediaTtlMs,
-        });
-        const input = forwardReqToInput(pdu, raw, ctx(session, peer.name));
-        id = mmsToCpmWorkflowId(originatorKey(input.mm4.originatorSystem ?? peer.name), idPart(pdu.messageId));
-        const summary = `MMS→CPM ${pdu.messageId} from ${peer.name} to ${input.mm4.recipients.length} recipient(s)`;
-        return o.dispatcher.startMmsToCpm(id, input, summary);
-      });
+      const how = await admitted(
+        async () => {
+          // Stored first: the workflow carries only the reference; a failed store means "try again".
+          const raw = await o.media.put(raw0, {
+            contentType: 'message/rfc822',
+            name: 'mm4-forward-req.eml',
+            ttlMs: o.mediaTtlMs,
+          });
+          const input = forwardReqToInput(pdu, raw, ctx(session, peer.name));
+          id = mmsToCpmWorkflowId(originatorKey(input.mm4.originatorSystem ?? peer.name), idPart(pdu.messageId));
+          const summary = `MMS→CPM ${pdu.messageId} from ${peer.name} to ${input.mm4.recipients.length} recipient(s)`;
+          return o.dispatcher.startMmsToCpm(id, input, summary);
+        },
+        () => id,
+      );
       o.log.info(
         { ...log, workflowId: id, mm4MessageId: pdu.messageId, mm4TransactionId: pdu.transactionId, how },
         'MM4_forward.REQ accepted',
@@ -252,7 +261,6 @@ export function createMm4Server(o: Mm4ServerOptions) {
   const cleartextOnly = true;
   /** RFC 3207 4: a peer configured `tls: required` must be inside TLS before MAIL FROM. */
   const tlsRequiredFrom = (source: string) => peersAt(source).some((p) => p.tls?.mode === 'required');
-  const recipientDomains = new Set([o.domain.toLowerCase(), ...o.peers.flatMap((p) => p.domains)]);
   const server = new SMTPServer({
     ...(o.tls ? { key: o.tls.key, cert: o.tls.cert } : {}),
     name: o.domain,
@@ -288,11 +296,7 @@ export function createMm4Server(o: Mm4ServerOptions) {
       }
       cb();
     },
-    onRcptTo(address, session, cb) {
-      // No relaying (RFC 5321 3.6.2, 7.1): recipients are ours (our MMSE domain, which also takes
-      // .RES and reports) or in a peer's own domain (bare numbers are qualified with it).
-      const domain = address.address.slice(address.address.lastIndexOf('@') + 1).toLowerCase();
-      if (!recipientDomains.has(domain)) return cb(reply(550, '5.7.1 Relaying denied: not an MMSE domain of ours'));
+    onRcptTo(_address, session, cb) {
       // RFC 5321 4.5.3.1.8/4.5.3.1.10: a server must take 100 recipients and answers 452 beyond what
       // it takes; the MMSC sends the rest in another transaction, and the workflow input stays bounded.
       if (session.envelope.rcptTo.length >= MAX_RECIPIENTS) return cb(reply(452, '4.5.3 Too many recipients'));

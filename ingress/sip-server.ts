@@ -166,7 +166,7 @@ export function attachSipIngress(endpoint: SipEndpoint, o: SipIngressOptions) {
         { ...input, mm4Ack: o.mm4Ack, reportWaitMs: o.reportWaitMs },
         `CPM→MMS ${input.cpm.imdnMessageId}: ${decision.reason}`,
       );
-      ticket.settle(how);
+      ticket.settle(how, workflowId);
       o.log.info({ workflowId, imdnMessageId: input.cpm.imdnMessageId, how }, 'CPM MESSAGE accepted for MMS');
       return { status: 202 };
     } catch (e) {

@@ -80,16 +80,17 @@ export async function r5Access(rig: Rig, o: { short: boolean; log: (s: string) =
     `${foreign.code} at ${foreign.stage}`,
   );
 
-  // Relaying: recipients outside our MMSE domain.
-  const relayToks: string[] = [];
+  // Relaying: recipients outside our MMSE domain. The IWF is no relay either way: it refuses in
+  // SMTP (5xx) or takes the MM4_forward.REQ and answers it with an error .RES (23.140 8.4.1,
+  // Error-sending-address-unresolved), carrying nothing on; checked below once the .RES is in.
+  const relayToks: { tok: string; to: string; refused: boolean; answer: string }[] = [];
   for (const to of ['victim@relay.example.com', `+4915112345678/TYPE=PLMN@mms.other-operator.example`]) {
     const tok = token('rel-r5r-');
-    relayToks.push(tok);
     const raw = mmsForward(tok, { to: [to] });
     const a = await smtpRaw(mm4, Buffer.from(raw), { to: [to] });
     const refused =
       typeof a.code === 'number' && a.code >= 500 && (a.stage === 'rcpt' || a.stage === 'mail' || a.stage === 'end');
-    check(`MM4 relay to ${to.split('@')[1]}`, refused, `${a.code} at ${a.stage}${a.reply ? ` (${a.reply})` : ''}`);
+    relayToks.push({ tok, to, refused, answer: `${a.code} at ${a.stage}${a.reply ? ` (${a.reply})` : ''}` });
   }
 
   // SIP from an untrusted source (127.0.0.3) over UDP and TCP.
@@ -189,11 +190,16 @@ export async function r5Access(rig: Rig, o: { short: boolean; log: (s: string) =
   }
 
   // What became of the foreign-domain MM4_forward.REQs that were taken: their outcome and the .RES.
-  for (const tok of relayToks) {
+  const relayDeadline = Date.now() + 60_000;
+  while (Date.now() < relayDeadline && !relayToks.every((x) => x.refused || rig.mmsc.resFor(`T-M-${x.tok}`).length > 0))
+    await sleep(250);
+  for (const { tok, to, refused, answer } of relayToks) {
     const rec = rig.iwf.auditRecords().find((x) => x.workflowId === mmsWorkflowId(tok));
     const res = rig.mmsc.resFor(`T-M-${tok}`)[0];
     r.figures[`relay ${tok} outcome`] =
-      `${rec?.outcome?.result ?? 'not finished'}, .RES ${res?.requestStatus ?? 'none'}`;
+      `${answer}; ${rec?.outcome?.result ?? 'not finished'}, .RES ${res?.requestStatus ?? 'none'}`;
+    const answeredError = res !== undefined && res.requestStatus !== 'Ok';
+    check(`MM4 relay to ${to.split('@')[1]} refused or answered with an error .RES`, refused || answeredError, answer);
   }
   // The recipient side of relaying: nothing sent on to anybody for a foreign-domain recipient.
   const relayed = rig.uas.transactions().filter((tx) => tx.token?.startsWith('rel-r5r-'));

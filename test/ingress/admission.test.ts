@@ -150,3 +150,23 @@ test('every counted state is a state of its machine (a renamed state must not si
     t.is(machine.config.initial, 'received', 'the state dispatch gives a new delivery (IwfState at start)');
   }
 });
+
+test('a recent start the count already includes (by workflow id) is not counted twice', async (t) => {
+  let asked: string[] = [];
+  const gauge = new AdmissionGauge({
+    maxInFlight: 3,
+    count: async (ids) => ((asked = ids), { total: 2, visible: ids.filter((id) => id !== 'c') }),
+    refreshMs: 1000,
+    now: () => 0,
+  });
+  for (const id of ['a', 'b']) gauge.tryAdmit()!.settle('started', id);
+  await gauge.refresh();
+  t.deepEqual(asked, ['a', 'b']);
+  t.like(gauge.snapshot(), { counted: 2, recent: 0, inFlight: 2 });
+  const c = gauge.tryAdmit();
+  t.truthy(c, 'the third of three is taken: its two predecessors count once');
+  c!.settle('started', 'c');
+  await gauge.refresh();
+  t.like(gauge.snapshot(), { counted: 2, recent: 1, inFlight: 3 }, 'c is not visible yet: counted locally');
+  t.is(gauge.tryAdmit(), undefined);
+});
