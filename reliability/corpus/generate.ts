@@ -560,7 +560,8 @@ function sip() {
     'via-1000',
     sipReq({
       headers: [
-        `Via: ${Array.from({ length: 1000 }, (_, i) => `SIP/2.0/UDP 10.0.${i >> 8}.${i & 255}:5060;branch=z9hG4bK${i}`).join(', ')}`,
+        // Our own hop on top (the answer goes there, RFC 3261 18.2.2), then 1000 more.
+        `Via: SIP/2.0/{{TRANSPORT}} 127.0.0.1:5999;rport;branch={{BRANCH}}, ${Array.from({ length: 1000 }, (_, i) => `SIP/2.0/UDP 10.0.${i >> 8}.${i & 255}:5060;branch=z9hG4bK${i}`).join(', ')}`,
       ],
     }),
     '1000 more Via hops',
