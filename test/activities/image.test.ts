@@ -1,7 +1,7 @@
 import test from 'ava';
 import { crc32, createDeflate } from 'node:zlib';
 import sharp from 'sharp';
-import { fitImage, imageAsIs, MAX_INPUT_PIXELS, thumbnail } from '../../activities/image.js';
+import { type EncodeEvent, fitImage, imageAsIs, MAX_INPUT_PIXELS, thumbnail } from '../../activities/image.js';
 
 const all = () => true;
 const only =
@@ -116,6 +116,135 @@ test('over generated images of several sizes and formats the output always decod
       t.is(`image/${m.format}`, out.contentType);
     }
   }
+});
+
+/** Camera-like pixels: colour gradients and a soft wave, plus hashed noise of amplitude `grain` (0..255). */
+function photo(width: number, height: number, grain: number) {
+  const raw = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 3;
+      const n = ((((i + 7) * 2654435761) >>> 24) * grain) / 255;
+      raw[i] = ((x * 255) / width + n) & 255;
+      raw[i + 1] = ((y * 255) / height + n) & 255;
+      raw[i + 2] = (128 + 60 * Math.sin(x / 37 + y / 53) + n) & 255;
+    }
+  }
+  return sharp(raw, { raw: { width, height, channels: 3 } });
+}
+
+test('over noise and photo-like inputs of several sizes: every output within budget and resolution, at most 3 encodes', async (t) => {
+  const targets = [
+    { maxWidth: 160, maxHeight: 120, maxBytes: 30 * 1024 - 2048 }, // Image Basic
+    { maxWidth: 640, maxHeight: 480, maxBytes: 100 * 1024 - 2048 }, // Image Rich
+    { maxWidth: 1600, maxHeight: 1200, maxBytes: 600 * 1024 - 2048 }, // Megapixel
+    { maxWidth: 640, maxHeight: 480, maxBytes: 30_000 }, // budgets that bind at 640x480
+    { maxWidth: 640, maxHeight: 480, maxBytes: 8_000 },
+  ];
+  const sources: [string, Buffer][] = [];
+  for (const [w, h] of [
+    [3000, 2000],
+    [1024, 768],
+    [300, 2000],
+    [90, 60],
+  ]) {
+    for (const grain of [0, 64, 255])
+      sources.push([`photo ${w}x${h} grain ${grain}`, await photo(w, h, grain).jpeg({ quality: 92 }).toBuffer()]);
+    sources.push([`noise ${w}x${h}`, await (await noise(w, h)).jpeg({ quality: 95 }).toBuffer()]);
+  }
+  let searched = 0; // adaptations where the budget, not QMAX, set the quality
+  for (const [name, src] of sources) {
+    for (const c of targets) {
+      const what = `${name} into ${c.maxWidth}x${c.maxHeight}/${c.maxBytes}`;
+      const encodes: EncodeEvent[] = [];
+      const out = await fitImage(src, { ...c, allowed: all }, { onEncode: (e) => encodes.push(e) });
+      if (!out.ok) {
+        t.fail(`${what}: ${out.note}`);
+        continue;
+      }
+      const m = await sharp(out.bytes).metadata(); // decoded and measured, not taken from the result
+      t.true(out.bytes.length <= c.maxBytes, `${what}: ${out.bytes.length} B`);
+      t.true(m.width <= c.maxWidth && m.height <= c.maxHeight, `${what}: ${m.width}x${m.height}`);
+      t.deepEqual([m.width, m.height], [out.width, out.height], what);
+      t.true(encodes.length >= 1 && encodes.length <= 3, `${what}: ${encodes.length} encodes`);
+      // The result is one of the encodes seen, and the best fitting one of them.
+      const fits = encodes.filter((e) => e.bytes <= c.maxBytes && e.width === out.width);
+      t.is(Math.max(...fits.map((e) => e.bytes)), out.bytes.length, what);
+      if (encodes.length > 1) searched++;
+    }
+  }
+  t.true(searched >= 8, `the set exercises the quality search (${searched} adaptations)`);
+});
+
+test('the quality search stops at a fit close to the budget and never keeps an oversized encode', async (t) => {
+  const src = await photo(1024, 768, 255).jpeg({ quality: 92 }).toBuffer();
+  const encodes: EncodeEvent[] = [];
+  const maxBytes = 100 * 1024 - 2048;
+  const out = await fitImage(
+    src,
+    { maxWidth: 640, maxHeight: 480, maxBytes, allowed: all },
+    { onEncode: (e) => encodes.push(e) },
+  );
+  if (!out.ok) return t.fail(out.note);
+  t.true(encodes[0].bytes > maxBytes, 'the first trial (q90) is over the budget: the search is exercised');
+  t.true(encodes.length <= 3);
+  t.true(out.bytes.length <= maxBytes);
+  t.true(out.bytes.length >= 0.85 * maxBytes, `${out.bytes.length} B uses the budget`);
+});
+
+test('an impossible budget at the resolution shrinks the picture, never an oversized output', async (t) => {
+  const src = await (await noise(1600, 1200)).jpeg({ quality: 95 }).toBuffer();
+  const encodes: EncodeEvent[] = [];
+  const out = await fitImage(
+    src,
+    { maxWidth: 1600, maxHeight: 1200, maxBytes: 4_000, allowed: all },
+    { onEncode: (e) => encodes.push(e) },
+  );
+  if (!out.ok) return t.fail(out.note);
+  const m = await sharp(out.bytes).metadata();
+  t.true(out.bytes.length <= 4_000);
+  t.true(m.width < 1600 && m.height < 1200, `${m.width}x${m.height}`);
+  t.true(new Set(encodes.map((e) => e.width)).size >= 2, 'encoded at more than one size');
+  // The first size went down to the lowest quality before shrinking.
+  t.is(Math.min(...encodes.filter((e) => e.width === 1600).map((e) => e.quality!)), 20);
+});
+
+test('an EXIF-rotated picture is fitted as displayed and its reported size is the real one', async (t) => {
+  // Stored 1200x800, orientation 6: displayed 800x1200, so 320x480 within 640x480.
+  const src = await photo(1200, 800, 16).withMetadata({ orientation: 6 }).jpeg({ quality: 90 }).toBuffer();
+  const out = await fitImage(src, { maxWidth: 640, maxHeight: 480, maxBytes: 100_000, allowed: all });
+  if (!out.ok) return t.fail(out.note);
+  const m = await sharp(out.bytes).metadata();
+  t.deepEqual([m.width, m.height, out.width, out.height], [320, 480, 320, 480]);
+});
+
+test('a PNG whose palette encode is over the budget is shrunk by the predicted factor, within budget', async (t) => {
+  const src = await photo(800, 600, 255).ensureAlpha(0.5).png().toBuffer();
+  const encodes: EncodeEvent[] = [];
+  const out = await fitImage(
+    src,
+    { maxWidth: 640, maxHeight: 480, maxBytes: 50_000, allowed: all },
+    { onEncode: (e) => encodes.push(e) },
+  );
+  if (!out.ok) return t.fail(out.note);
+  t.is(out.contentType, 'image/png');
+  const m = await sharp(out.bytes).metadata();
+  t.true(out.bytes.length <= 50_000);
+  t.deepEqual([m.width, m.height], [out.width, out.height]);
+  t.true(encodes[0].bytes > 50_000, 'the first encode, at 640x480, is over the budget');
+  t.true(encodes.length >= 2 && encodes.length <= 3, `${encodes.length} encodes`);
+});
+
+test('pixels that do not decode behind a readable header fail clearly instead of throwing', async (t) => {
+  const whole = await photo(1200, 800, 64).jpeg({ quality: 90 }).toBuffer();
+  const out = await fitImage(whole.subarray(0, 2000), {
+    maxWidth: 640,
+    maxHeight: 480,
+    maxBytes: 50_000,
+    allowed: all,
+  });
+  t.false(out.ok);
+  t.regex(out.note, /cannot be decoded/);
 });
 
 test('an image that fits is recognised from its metadata, by its real format, with every reason it does not', async (t) => {
