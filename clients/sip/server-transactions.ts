@@ -108,6 +108,9 @@ export class ServerTransactions {
 
   /** The response's bytes; undefined when not even a bare 500 can be written (nothing is sent). */
   private serialize(req: SipRequest, spec: ResponseSpec, toTag: string, flow: Flow): Buffer | undefined {
+    // A reason phrase often quotes the input that was refused; RFC 3261 25.1 Reason-Phrase has no
+    // control characters, so they are replaced rather than turning a 4xx into a 500.
+    if (spec.reason !== undefined) spec = { ...spec, reason: printable(spec.reason) };
     const res = createResponse(req, spec, toTag, flow.remote);
     if (!res) return undefined; // no usable Via: nowhere to send an answer (RFC 3261 18.2.2)
     try {

@@ -167,3 +167,15 @@ test('close() resolves pending requests with 503 and later ones too', async (t) 
   t.is((await a.sendRequest(message('late'), { host: '127.0.0.1', port: b.port, transport: 'udp' })).status, 503);
   t.deepEqual(getHeaders(res.headers, 'Via'), []);
 });
+
+test('a reason phrase quoting refused input keeps its status: control characters are replaced (RFC 3261 25.1)', async (t) => {
+  const { a, b, close } = await endpointPair();
+  b.onRequest(() => ({ status: 400, reason: "Bad Request (malformed line '\r7Rb\u0000')" }));
+  try {
+    const res = await a.sendRequest(message('r'), { host: '127.0.0.1', port: b.port, transport: 'udp' });
+    t.is(res.status, 400);
+    t.is(res.reason, "Bad Request (malformed line '?7Rb?')");
+  } finally {
+    await close();
+  }
+});
