@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { printable } from '../../protocols/mime/headers.js';
 import { parseCSeq, parseVia } from '../../protocols/sip/headers.js';
 import { getHeader, serializeSipMessage, type SipParseError, type SipRequest } from '../../protocols/sip/message.js';
 import { createResponse, responseTarget, type ResponseSpec } from '../../protocols/sip/response.js';
@@ -18,8 +19,6 @@ interface ServerTx {
 
 /** RFC 3261 8.1.1.7: only branches with the magic cookie identify a transaction. */
 const MAGIC_COOKIE = 'z9hG4bK';
-
-const printable = (s: string) => s.replace(/[\0-\x1f\x7f]/g, '?');
 
 /**
  * Non-INVITE server transactions (RFC 3261 17.2.2) keyed by top Via branch + sent-by + method.
@@ -76,7 +75,7 @@ export class ServerTransactions {
       req,
       e.status === 505
         ? { status: 505, reason: 'Version Not Supported' }
-        : { status: 400, reason: printable(`Bad Request (${e.error})`) },
+        : { status: 400, reason: `Bad Request (${e.error})` },
       randomBytes(6).toString('hex'),
       flow,
     );
@@ -110,7 +109,7 @@ export class ServerTransactions {
   private serialize(req: SipRequest, spec: ResponseSpec, toTag: string, flow: Flow): Buffer | undefined {
     // A reason phrase often quotes the input that was refused; RFC 3261 25.1 Reason-Phrase has no
     // control characters, so they are replaced rather than turning a 4xx into a 500.
-    if (spec.reason !== undefined) spec = { ...spec, reason: printable(spec.reason) };
+    if (spec.reason !== undefined) spec = { ...spec, reason: printable(spec.reason, Infinity) };
     const res = createResponse(req, spec, toTag, flow.remote);
     if (!res) return undefined; // no usable Via: nowhere to send an answer (RFC 3261 18.2.2)
     try {
