@@ -11,7 +11,9 @@ const quiet = { info() {}, warn() {}, error() {} };
 
 function occupy(): Promise<{ server: Server; port: number }> {
   return new Promise((resolve) => {
-    const server = createServer();
+    // Connections are closed at once: the health check may reach this port before the CLI gives up,
+    // and an accepted socket left open would keep the test process from exiting.
+    const server = createServer((socket) => socket.destroy());
     server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as { port: number }).port }));
   });
 }
