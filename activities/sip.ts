@@ -1,4 +1,4 @@
-import { heartbeat, log } from '@temporalio/activity';
+import { activityInfo, heartbeat, log } from '@temporalio/activity';
 import type { SipEndpoint } from '../clients/sip/endpoint.js';
 import type { MmsContent, SipAttemptResult } from '../model/delivery.js';
 import { FTHTTP_CONTENT_TYPE, serializeFtHttp } from '../protocols/cpim/fthttp.js';
@@ -256,6 +256,13 @@ export function createSipActivities(deps: SipDeps) {
     }
     return res;
   }
+  const isLocalActivity = () => {
+    try {
+      return activityInfo().isLocal;
+    } catch {
+      return false; // called outside an activity (tests)
+    }
+  };
   return {
     /** Sends an IMDN to a CPM user; a refusal or no answer is retried by Temporal. */
     async sendImdn(a: ImdnActivityInput): Promise<{ sipStatus: number }> {
@@ -274,7 +281,8 @@ export function createSipActivities(deps: SipDeps) {
      * whose answer is the result. A retry resends them with the same imdn.Message-IDs.
      */
     async sendCpmMessage(a: CpmMessageInput): Promise<SipAttemptResult> {
-      const beat = setInterval(() => heartbeat(), 2000);
+      // A local activity cannot heartbeat: the workflow task that runs it is its liveness.
+      const beat = isLocalActivity() ? undefined : setInterval(() => heartbeat(), 2000);
       try {
         let result: SipAttemptResult | undefined;
         let plain = false;

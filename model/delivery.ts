@@ -44,6 +44,11 @@ export interface MmsToCpmInput {
   };
   /** The raw MM4_forward.REQ as stored by the front-end (claim check: bytes never enter history). */
   raw?: StoredRef;
+  /**
+   * The text of a text-only MM (no media parts), when small: the delivery then needs no extraction
+   * step. Absent for an MM with media, a long text, or a delivery recorded before this field.
+   */
+  text?: string;
   /** Set when the front-end accepted the PDU only to answer it with an error `.RES`. */
   intakeError?: { status: Mm4Status; reason: string };
   /**

@@ -1,4 +1,4 @@
-import { patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { patched, proxyActivities, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import {
   mmsToCpmMachine,
@@ -11,7 +11,7 @@ import type { MmsContent, MmsToCpmInput, SipAttemptResult, StoredRef } from '../
 import { NON_RETRYABLE_ERRORS } from '../model/errors.js';
 import type { DeliveryOutcome } from '../model/outcome.js';
 import { imdnSignal, mm4InboundSignal } from './messages.js';
-import { fromActivity, runMachine, toActorError } from './run-machine.js';
+import { fromActivity, localSteps, runMachine, toActorError } from './run-machine.js';
 
 /** Conversion is local CPU work plus config lookups: short timeout, few retries. */
 const local = proxyActivities<Activities>({
@@ -43,88 +43,129 @@ const mmsc = proxyActivities<Activities>({
   retry: { initialInterval: '5s', maximumInterval: '10m', nonRetryableErrorTypes: [...NON_RETRYABLE_ERRORS] },
 });
 
+/*
+ * Deliveries started on 0.2 and later run their steps as local activities (one marker each,
+ * inside the workflow task that calls them) instead of activity tasks (three events and a
+ * workflow task each): the same at-least-once execution, retried by the worker that replays the
+ * task when the one running it dies. A SIP MESSAGE is then resent with the same Call-ID, CSeq and
+ * imdn.Message-ID (a retransmission, RFC 3261 17.2.2), a .RES with the same transaction id. The
+ * options keep each step's timeouts and retries; a local retry that waits longer than a minute
+ * waits on a durable timer (the SDK's localRetryThreshold). Media extraction stays an activity:
+ * it is CPU and disk work of minutes, not a step to hold a workflow task for.
+ */
+const localConvert = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: [...NON_RETRYABLE_ERRORS] },
+});
+/** One SIP non-INVITE transaction ends within Timer F (64*T1, 32 s by default). */
+const localSip = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '2m',
+  retry: { initialInterval: '2s', maximumAttempts: 5, nonRetryableErrorTypes: [...NON_RETRYABLE_ERRORS] },
+});
+const localMmsc = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '1m',
+  scheduleToCloseTimeout: '24h',
+  retry: { initialInterval: '5s', maximumInterval: '10m', nonRetryableErrorTypes: [...NON_RETRYABLE_ERRORS] },
+});
+
 /** MMS -> CPM delivery of one MM4_forward.REQ. Thin glue: the machine decides, activities act. */
 export async function mmsToCpm(input: MmsToCpmInput): Promise<DeliveryOutcome> {
   const { workflowId } = workflowInfo();
+  // Decided once, in the delivery's first workflow task: a delivery recorded by 0.1 replays (and
+  // runs to its end) with the activities it was recorded with.
+  const steps = patched('local-steps') ? localSteps() : undefined;
+  const step = steps ? steps.wrap : <I, O>(call: (i: I) => Promise<O>) => call;
+  const io = steps ? { convert: localConvert, sip: localSip, mmsc: localMmsc } : { convert: local, sip, mmsc };
   const machine = mmsToCpmMachine.provide({
     actors: {
-      convert: fromActivity((req: MmsToCpmInput) => local.convertMmsToCpm(req)),
-      store: fromActivity(async (raw: StoredRef | undefined): Promise<MmsContent> =>
-        raw ? media.extractMmsContent(raw) : { text: '', files: [] },
+      convert: fromActivity(step((req: MmsToCpmInput) => io.convert.convertMmsToCpm(req))),
+      store: fromActivity(
+        // A text-only MM's text came with the input (protocols/interworking/mm4-intake.ts).
+        steps && input.text !== undefined
+          ? step(async (): Promise<MmsContent> => ({ text: input.text!, files: [] }))
+          : async (raw: StoredRef | undefined): Promise<MmsContent> =>
+              raw ? media.extractMmsContent(raw) : { text: '', files: [] },
       ),
-      route: fromActivity(async ({ converted, content, pending, attempt }: RouteInput) => {
-        // allSettled: one recipient's failing activity must not discard another's acceptance.
-        const settled = await Promise.allSettled(
-          pending.map((p) =>
-            sip.sendCpmMessage({
-              workflowId,
-              attempt,
-              recipientUri: p.uri!,
-              senderUri: converted.senderUri,
-              disposition: converted.disposition,
-              subject: input.mm4.subject,
-              dateTime: input.mm4.date ?? input.receivedAt,
-              content,
-              hideSender: input.mm4.senderVisibility === 'Hide',
-            }),
-          ),
-        );
-        return settled.map((s, i): SipAttemptResult =>
-          s.status === 'fulfilled'
-            ? s.value
-            : {
-                uri: pending[i].uri!,
-                outcome: 'transient',
-                sipStatus: 0,
-                reason: toActorError(s.reason).message,
-                mm4Status: 'Error-network-problem',
-                imdnMessageId: '',
-                callId: '',
-              },
-        );
-      }),
-      sendRes: fromActivity(({ status, statusText }: ResInput) =>
-        mmsc.sendMm4ForwardRes({
-          peer: input.peer,
-          originatorSystem: input.mm4.originatorSystem,
-          // Where the .RES goes when neither Originator-System nor the peer's systemAddress is a mailbox.
-          from: input.mm4.from,
-          version: input.mm4.version,
-          transactionId: input.mm4.transactionId,
-          messageId: input.mm4.messageId,
-          idsQuoted: input.mm4.idsQuoted,
-          status,
-          statusText,
+      route: fromActivity(
+        step(async ({ converted, content, pending, attempt }: RouteInput) => {
+          // allSettled: one recipient's failing activity must not discard another's acceptance.
+          const settled = await Promise.allSettled(
+            pending.map((p) =>
+              io.sip.sendCpmMessage({
+                workflowId,
+                attempt,
+                recipientUri: p.uri!,
+                senderUri: converted.senderUri,
+                disposition: converted.disposition,
+                subject: input.mm4.subject,
+                dateTime: input.mm4.date ?? input.receivedAt,
+                content,
+                hideSender: input.mm4.senderVisibility === 'Hide',
+              }),
+            ),
+          );
+          return settled.map((s, i): SipAttemptResult =>
+            s.status === 'fulfilled'
+              ? s.value
+              : {
+                  uri: pending[i].uri!,
+                  outcome: 'transient',
+                  sipStatus: 0,
+                  reason: toActorError(s.reason).message,
+                  mm4Status: 'Error-network-problem',
+                  imdnMessageId: '',
+                  callId: '',
+                },
+          );
         }),
       ),
-      sendReports: fromActivity(async ({ reports }: { reports: SentReport[] }): Promise<ReportsSent> => {
-        const noAck: number[] = [];
-        for (const r of reports) {
-          const sent = await mmsc.sendMm4Report({
-            workflowId,
+      sendRes: fromActivity(
+        step(({ status, statusText }: ResInput) =>
+          io.mmsc.sendMm4ForwardRes({
             peer: input.peer,
-            n: r.n,
+            originatorSystem: input.mm4.originatorSystem,
+            // Where the .RES goes when neither Originator-System nor the peer's systemAddress is a mailbox.
+            from: input.mm4.from,
             version: input.mm4.version,
+            transactionId: input.mm4.transactionId,
             messageId: input.mm4.messageId,
             idsQuoted: input.mm4.idsQuoted,
-            originalSender: input.mm4.from,
-            originatorSystem: input.mm4.originatorSystem,
-            recipient: r.mms,
-            kind: r.kind,
-            status: r.status,
-            statusText: r.statusText,
-          });
-          // Results recorded before the activity said so have no ackRequested: a .RES was asked.
-          if (sent.ackRequested === false) noAck.push(r.n);
-        }
-        // A report sent without X-Mms-Ack-Request (the peer's reportAck: none) is answered once
-        // sent: the machine then neither waits for its .RES nor resends it, fewer timers and
-        // activities than histories recorded before this rule have (they waited and resent). So
-        // the workflow decides, in the workflow task that records the send: patched() is true live
-        // (and records a marker), false replaying a task recorded without it. Asked only when a
-        // report went without an ack request: no other delivery gets a marker.
-        return noAck.length && patched('report-ack-none') ? { noAck } : {};
-      }),
+            status,
+            statusText,
+          }),
+        ),
+      ),
+      sendReports: fromActivity(
+        step(async ({ reports }: { reports: SentReport[] }): Promise<ReportsSent> => {
+          const noAck: number[] = [];
+          for (const r of reports) {
+            const sent = await io.mmsc.sendMm4Report({
+              workflowId,
+              peer: input.peer,
+              n: r.n,
+              version: input.mm4.version,
+              messageId: input.mm4.messageId,
+              idsQuoted: input.mm4.idsQuoted,
+              originalSender: input.mm4.from,
+              originatorSystem: input.mm4.originatorSystem,
+              recipient: r.mms,
+              kind: r.kind,
+              status: r.status,
+              statusText: r.statusText,
+            });
+            // Results recorded before the activity said so have no ackRequested: a .RES was asked.
+            if (sent.ackRequested === false) noAck.push(r.n);
+          }
+          // A report sent without X-Mms-Ack-Request (the peer's reportAck: none) is answered once
+          // sent: the machine then neither waits for its .RES nor resends it, fewer timers and
+          // activities than histories recorded before this rule have (they waited and resent). So
+          // the workflow decides, in the workflow task that records the send: patched() is true live
+          // (and records a marker), false replaying a task recorded without it. Asked only when a
+          // report went without an ack request: no other delivery gets a marker.
+          // A delivery started on 0.2 has every rule of 0.2 (local-steps): no marker of its own.
+          return noAck.length && (steps || patched('report-ack-none')) ? { noAck } : {};
+        }),
+      ),
     },
   });
   return runMachine(
@@ -142,7 +183,7 @@ export async function mmsToCpm(input: MmsToCpmInput): Promise<DeliveryOutcome> {
         // that takes the signal, and travels on the event: patched() is true live (and records a
         // marker), false when replaying a task recorded without the marker. Asked only for
         // processing notifications, so other IMDNs leave histories as they were.
-        const reportProcessing = s.kind === 'processing' && patched('processing-imdn');
+        const reportProcessing = s.kind === 'processing' && (steps !== undefined || patched('processing-imdn'));
         send({
           type: 'sip.imdn',
           recipientUri: s.recipientUri,
@@ -156,5 +197,6 @@ export async function mmsToCpm(input: MmsToCpmInput): Promise<DeliveryOutcome> {
         send({ type: 'mm4.res', pduType: s.type, status: s.status, transactionId: s.transactionId }),
       );
     },
+    steps,
   );
 }

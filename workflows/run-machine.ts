@@ -9,6 +9,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import {
   createActor,
   fromPromise,
@@ -56,6 +57,53 @@ export function fromActivity<I, O>(call: (input: I) => Promise<O>) {
 }
 
 /**
+ * The local steps of a delivery (local activities and in-workflow steps, 0.2 and later): how many
+ * are running, and the search attributes waiting to be published with the next state. A local
+ * activity runs inside the workflow task that called it and is recorded as one marker, so the
+ * states a delivery passes through while one runs end within that task; publishing them would
+ * write one upsert event each for states nobody can observe. The state is published when the
+ * delivery comes to rest (waiting for a timer, a signal or a normal activity) and at its end,
+ * with the outcome in the same upsert.
+ */
+export interface LocalSteps {
+  readonly inFlight: number;
+  /** Wraps a local step so that the states it runs in are not published. */
+  readonly wrap: <I, O>(call: (input: I) => Promise<O>) => (input: I) => Promise<O>;
+  /** A search attribute to publish with the next state (e.g. IwfPeer once the route is known). */
+  publishLater(pair: SearchAttributeUpdatePair): void;
+  /** Takes what publishLater collected. */
+  take(): SearchAttributeUpdatePair[];
+}
+
+export function localSteps(): LocalSteps {
+  let inFlight = 0;
+  let later: SearchAttributeUpdatePair[] = [];
+  return {
+    get inFlight() {
+      return inFlight;
+    },
+    wrap:
+      <I, O>(call: (input: I) => Promise<O>) =>
+      async (input: I): Promise<O> => {
+        inFlight++; // synchronously, when XState starts the invoked actor (before its observers run)
+        try {
+          return await call(input);
+        } finally {
+          inFlight--;
+        }
+      },
+    publishLater(pair) {
+      later = [...later.filter((p) => p.key.name !== pair.key.name), pair];
+    },
+    take() {
+      const out = later;
+      later = [];
+      return out;
+    },
+  };
+}
+
+/**
  * XState's clock on durable Temporal timers. Cancelling only forgets the callback: the SDK's own
  * clearTimeout emits CancelTimer from a promise continuation (cancellation scopes), so its position
  * among synchronous commands such as search-attribute upserts differed between a live run and its
@@ -95,6 +143,12 @@ export async function runMachine<M extends AnyStateMachine>(
   logMeta: Record<string, string> = {},
   /** Registers signal handlers that feed the machine; called before the machine starts. */
   wire?: (send: (event: EventFromLogic<M>) => void) => void,
+  /**
+   * The delivery's local steps, for deliveries started on 0.2 or later: states are published only
+   * at rest and the final state with the outcome (see LocalSteps). Absent: every state is
+   * published as it is entered and the outcome after it, as histories recorded by 0.1 have it.
+   */
+  steps?: LocalSteps,
 ): Promise<OutputFrom<M>> {
   const trail: AuditEntry[] = [];
   let state = 'received';
@@ -103,13 +157,13 @@ export async function runMachine<M extends AnyStateMachine>(
   let lastNote: string | undefined;
 
   setHandler(auditQuery, () => ({ direction, state, status, trail, outcome }));
-  const steps = trailRecorder();
+  const transitions = trailRecorder();
 
   const actor = createActor(machine, {
     input,
     clock: durableClock(),
     inspect: (ev) => {
-      for (const tr of steps(ev)) {
+      for (const tr of transitions(ev)) {
         const note = (ev as { snapshot?: { context?: { note?: string } } }).snapshot?.context?.note;
         const entry: AuditEntry = { at: new Date().toISOString(), ...tr };
         if (note && note !== lastNote) entry.detail = lastNote = note;
@@ -132,6 +186,14 @@ export async function runMachine<M extends AnyStateMachine>(
   actor.subscribe({
     next: (snap) => {
       const value = String((snap as { value: unknown }).value);
+      if (steps) {
+        setCurrentDetails(detailsMarkdown(direction, value, trail));
+        // At rest and not the end (published with the outcome below).
+        if (value === published || steps.inFlight > 0 || (snap as { status: string }).status === 'done') return;
+        published = value;
+        upsertSearchAttributes([{ key: IwfState, value }, ...steps.take()]);
+        return;
+      }
       if (value === published) return;
       published = value;
       upsertSearchAttributes([{ key: IwfState, value }]);
@@ -175,10 +237,12 @@ export async function runMachine<M extends AnyStateMachine>(
     const output: OutcomeBase = await toPromise(actor);
     status = 'done';
     outcome = output;
-    upsertSearchAttributes([
+    const result = [
       { key: IwfOutcome, value: outcome.result },
       { key: IwfMm4Status, value: outcome.mm4Status },
-    ]);
+    ];
+    // 0.2: the final state and the outcome in one upsert (one history event).
+    upsertSearchAttributes(steps ? [{ key: IwfState, value: state }, ...result, ...steps.take()] : result);
     setCurrentDetails(detailsMarkdown(direction, state, trail, outcome));
     const info = workflowInfo();
     await audit.writeAuditRecord({

@@ -1,6 +1,7 @@
 import type { MmsToCpmInput, RetryPolicy, StoredRef } from '../../model/delivery.js';
 import type { Mm4Status } from '../../model/mm4-status.js';
 import { entityText, type MimeEntity } from '../mime/entity.js';
+import { partsInPresentationOrder } from '../mime/smil.js';
 import type { Mm4ForwardReq } from '../mm4/pdu.js';
 import { H } from '../mm4/types.js';
 
@@ -30,6 +31,28 @@ export function extractText(content: MimeEntity): { text: string; unsupported: s
   };
   walk(content);
   return { text: texts.join('\n'), unsupported };
+}
+
+/**
+ * Largest text carried in a delivery's input (UTF-8 bytes). A text MM is a few hundred bytes in
+ * practice; a larger one, or one with media, is read from the stored PDU by the extraction step.
+ */
+export const MAX_INLINE_TEXT_BYTES = 4096;
+
+/**
+ * The text of a text-only MM as the extraction step would read it (its text/plain parts in
+ * presentation order, SMIL left out), or undefined when the MM has any other part or the text is
+ * longer than {@link MAX_INLINE_TEXT_BYTES}.
+ */
+export function inlineTextOf(content: MimeEntity): string | undefined {
+  const parts = partsInPresentationOrder(content);
+  if (!parts.every((p) => p.mediaType === 'text/plain')) return undefined;
+  // Trailing line breaks are SMTP framing (RFC 5321 4.1.1.4 ends DATA with CRLF), not the user's text.
+  const text = parts
+    .map((p) => entityText(p).replace(/(\r?\n)+$/, ''))
+    .filter(Boolean)
+    .join('\n');
+  return Buffer.byteLength(text, 'utf8') <= MAX_INLINE_TEXT_BYTES ? text : undefined;
 }
 
 const seconds = (ms: number) => `${Math.round(ms / 1000)} s`;
@@ -98,6 +121,7 @@ export function forwardReqToInput(pdu: Mm4ForwardReq, raw: StoredRef, ctx: Intak
   const expiry = expiryOf(pdu, ctx);
   const subject = boundedSubject(pdu.subject);
   const intakeNotes = [...intakeNotesOf(pdu, ctx, expiry.note), ...(subject.note ? [subject.note] : [])];
+  const text = inlineTextOf(pdu.content);
   return {
     peer: ctx.peer,
     receivedAt: ctx.receivedAt.toISOString(),
@@ -118,6 +142,7 @@ export function forwardReqToInput(pdu: Mm4ForwardReq, raw: StoredRef, ctx: Intak
       senderVisibility: pdu.senderVisibility,
     },
     raw,
+    ...(text !== undefined ? { text } : {}),
     ...(intakeNotes.length ? { intakeNotes } : {}),
     retry: ctx.retry,
     mm4Ack: ctx.mm4Ack,

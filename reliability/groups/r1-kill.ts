@@ -74,8 +74,22 @@ export async function r1Kill(rig: Rig, o: { short: boolean; log: (s: string) => 
     const want = order.indexOf(target);
     let state: string | undefined;
     const until = Date.now() + 30_000;
+    // A delivery started on 0.2 publishes its state only at rest (workflows/run-machine.ts
+    // LocalSteps): the steps of one workflow task (converting .. routing, selecting .. sending)
+    // are told by their peer instead: the UAS holding the probe's MESSAGE is routing, the MMSC
+    // holding its .RES is awaitingRes.
+    const peerState = () =>
+      dir === 'mms-to-cpm'
+        ? rig.uas.byToken(probe.tok).length > 0
+          ? 'routing'
+          : undefined
+        : rig.mmsc.forwardsFor(probe.tok).length > 0
+          ? 'awaitingRes'
+          : undefined;
     for (;;) {
-      state = await rig.stateOf(wf);
+      const published = await rig.stateOf(wf);
+      const told = peerState();
+      state = told && (!published || order.indexOf(told) > order.indexOf(published)) ? told : published;
       if (state && (order.indexOf(state) >= want || !order.includes(state))) break;
       if (Date.now() > until) break;
       await sleep(5);

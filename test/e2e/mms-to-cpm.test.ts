@@ -147,9 +147,23 @@ test('a text MMS reaches the CPM user as a CPIM MESSAGE and the MMSC gets an Ok 
   t.deepEqual(desc.searchAttributes.IwfState, ['done']);
   t.deepEqual(desc.searchAttributes.IwfOutcome, ['delivered']);
 
+  // A text MM needs no extraction, its steps are local activities (markers), and only the audit
+  // write is an activity task; at most one search-attribute upsert per workflow task.
+  const history = await handle.fetchHistory();
+  const events = history.events ?? [];
+  t.deepEqual(
+    events.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []),
+    ['writeAuditRecord'],
+  );
+  const localSteps = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
+  t.true(localSteps.length >= 3, `convert, route, .RES and the report as local activities (${localSteps.length})`);
+  const tasks = events.filter((e) => e.workflowTaskCompletedEventAttributes).length;
+  const upserts = events.filter((e) => e.upsertWorkflowSearchAttributesEventAttributes).length;
+  t.true(upserts <= tasks, `${upserts} upserts in ${tasks} workflow tasks`);
+
   // The recorded history replays against the current code: the machine is deterministic.
   await t.notThrowsAsync(
-    Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, await handle.fetchHistory(), handle.workflowId),
+    Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, handle.workflowId),
   );
 });
 

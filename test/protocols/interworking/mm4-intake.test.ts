@@ -2,6 +2,7 @@ import test from 'ava';
 import type { StoredRef } from '../../../model/delivery.js';
 import {
   forwardReqToInput,
+  MAX_INLINE_TEXT_BYTES,
   MAX_SUBJECT_CHARS,
   type IntakeContext,
 } from '../../../protocols/interworking/mm4-intake.js';
@@ -96,4 +97,24 @@ test('a subject over MAX_SUBJECT_CHARS is cut, with a note in the audit trail', 
   const input = forwardReqToInput(r.pdu, raw, ctx);
   t.is(input.mm4.subject?.length, MAX_SUBJECT_CHARS);
   t.deepEqual(input.intakeNotes, [`Subject of ${MAX_SUBJECT_CHARS + 500} characters cut to ${MAX_SUBJECT_CHARS}`]);
+});
+
+const pduOf = (name: string, edit: (s: string) => string = (s) => s): Mm4ForwardReq => {
+  const r = parseMm4(Buffer.from(edit(crlf(vector(name)).toString())));
+  if (!r.ok || r.pdu.type !== 'MM4_forward.REQ') throw new Error('bad fixture');
+  return r.pdu;
+};
+
+test('a small text-only MM carries its text in the input; media or a long text leave it to extraction', (t) => {
+  // As the extraction step reads it: the text part without its SMTP framing line break.
+  t.is(forwardReqToInput(pduOf('mm4-forward-req-text.eml'), raw, ctx).text, 'Lunch at 12:30? -- Alice');
+  t.is(forwardReqToInput(pduOf('mm4-forward-req-image.eml'), raw, ctx).text, undefined, 'an MM with an image');
+  const long = pduOf('mm4-forward-req-text.eml', (s) =>
+    s.replace('Lunch at 12:30? -- Alice', 'ü'.repeat(MAX_INLINE_TEXT_BYTES / 2 + 1)),
+  );
+  t.is(forwardReqToInput(long, raw, ctx).text, undefined, 'over MAX_INLINE_TEXT_BYTES as UTF-8');
+  const fits = pduOf('mm4-forward-req-text.eml', (s) =>
+    s.replace('Lunch at 12:30? -- Alice', 'ü'.repeat(MAX_INLINE_TEXT_BYTES / 2)),
+  );
+  t.is(forwardReqToInput(fits, raw, ctx).text, 'ü'.repeat(MAX_INLINE_TEXT_BYTES / 2));
 });
