@@ -110,7 +110,51 @@ export function localSteps(): LocalSteps {
  * replay (a TMPRL1100 nondeterminism error, seen in our tests). A forgotten timer still fires, as a
  * no-op, if the delivery is running then; a finished delivery drops it.
  */
-function durableClock() {
+function durableClock(shareTimers: boolean) {
+  return shareTimers ? sharedDurableClock() : ownDurableClock();
+}
+
+/**
+ * 0.2: one durable timer per moment. A state re-entered while its deadline stands (awaitingImdn
+ * after each report sent: `untilExpiry` is the message's expiry less workflow time, the same
+ * moment every time) waits on the timer it started before instead of starting another one. The
+ * moment is workflow time plus the delay, the same on every replay.
+ */
+function sharedDurableClock() {
+  let next = 0;
+  const callbacks = new Map<number, (...args: unknown[]) => void>();
+  const byMoment = new Map<number, number[]>();
+  return {
+    setTimeout(fn: (...args: unknown[]) => void, ms: number) {
+      const id = ++next;
+      callbacks.set(id, fn);
+      const delay = Math.max(1, ms);
+      const at = Date.now() + delay;
+      const waiting = byMoment.get(at);
+      if (waiting) {
+        waiting.push(id);
+        return id;
+      }
+      byMoment.set(at, [id]);
+      const fire = () => {
+        const ids = byMoment.get(at) ?? [];
+        byMoment.delete(at);
+        for (const i of ids) {
+          const f = callbacks.get(i);
+          callbacks.delete(i);
+          f?.();
+        }
+      };
+      sleep(delay).then(fire, () => byMoment.delete(at)); // rejected: the workflow itself was cancelled
+      return id;
+    },
+    clearTimeout(id: unknown) {
+      callbacks.delete(id as number);
+    },
+  };
+}
+
+function ownDurableClock() {
   let next = 0;
   const live = new Set<number>();
   return {
@@ -161,7 +205,7 @@ export async function runMachine<M extends AnyStateMachine>(
 
   const actor = createActor(machine, {
     input,
-    clock: durableClock(),
+    clock: durableClock(steps !== undefined),
     inspect: (ev) => {
       for (const tr of transitions(ev)) {
         const note = (ev as { snapshot?: { context?: { note?: string } } }).snapshot?.context?.note;

@@ -49,7 +49,6 @@ test('content types name their demuxer; unknown ones leave it to the restricted 
 testWith('ffmpeg').serial('ffmpeg runs asynchronously and is SIGKILLed at its deadline', async (t) => {
   let ticks = 0;
   const tick = setInterval(() => ticks++, 20);
-  const started = Date.now();
   try {
     // An endless source: only the deadline ends this run.
     const r = await runTool(['-nostdin', '-f', 'lavfi', '-i', 'testsrc=rate=25', '-f', 'null', '-'], {
@@ -60,8 +59,9 @@ testWith('ffmpeg').serial('ffmpeg runs asynchronously and is SIGKILLed at its de
   } finally {
     clearInterval(tick);
   }
-  t.true(Date.now() - started < 5000, `${Date.now() - started} ms`);
-  t.true(ticks >= 10, `the event loop ticked ${ticks} times while ffmpeg ran`);
+  // The deadline ended it (timedOut, no exit code); and the wait did not block the event loop
+  // (a synchronous spawn would leave it at 0 ticks). No wall-clock bound: a busy machine is slow.
+  t.true(ticks >= 2, `the event loop ticked ${ticks} times while ffmpeg ran`);
 });
 
 testWith('ffmpeg')('the declared type fixes the demuxer; a mislabelled clip is not transcoded', async (t) => {

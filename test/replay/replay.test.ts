@@ -42,7 +42,7 @@ for (const f of fixtures) {
       history: unknown;
     };
     const h = historyFromJSON(history);
-    t.true((h.events?.length ?? 0) > 10);
+    t.true((h.events?.length ?? 0) > 5);
     await t.notThrowsAsync(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, h, workflowId));
   });
 }
