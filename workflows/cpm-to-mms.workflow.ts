@@ -19,7 +19,7 @@ import { ErrorType, NON_RETRYABLE_ERRORS } from '../model/errors.js';
 import type { CpmToMmsOutcome } from '../model/outcome.js';
 import type { MessageTooLargeDetails } from '../model/peer.js';
 import { IwfPeer, mm4InboundSignal } from './messages.js';
-import { fromActivity, localSteps, runMachine, toActorError } from './run-machine.js';
+import { callWith, fromActivity, localSteps, runMachine, toActorError } from './run-machine.js';
 
 const local = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
@@ -104,27 +104,41 @@ export async function cpmToMms(input: CpmToMmsInput): Promise<CpmToMmsOutcome> {
     input.cpm.disposition.includes('processing') && (steps !== undefined || patched('processing-imdn'));
   const machine = cpmToMmsMachine.provide({
     actors: {
-      select: fromActivity(step((req: CpmToMmsInput) => io.select.selectForMms(req))),
+      select: fromActivity(
+        step((req: CpmToMmsInput) => callWith(steps, io.select.selectForMms, 'interworking selection', req)),
+      ),
       convert: fromActivity(
         step(async ({ request, peer }: { request: CpmToMmsInput; peer?: string }) => {
-          const route = await io.select.convertCpmToMms({ workflowId, request, peer });
+          const route = await callWith(steps, io.select.convertCpmToMms, 'route to an MMSC peer', {
+            workflowId,
+            request,
+            peer,
+          });
           // Known once the number is routed; 0.2 publishes it with the next state.
           if (steps) steps.publishLater({ key: IwfPeer, value: route.peer });
           else upsertSearchAttributes([{ key: IwfPeer, value: route.peer }]);
           return route;
         }),
       ),
-      fetch: fromActivity((file: NonNullable<CpmToMmsInput['cpm']['file']>) => media.fetchFile(file)),
+      fetch: fromActivity((file: NonNullable<CpmToMmsInput['cpm']['file']>) =>
+        callWith(steps, media.fetchFile, `fetch the file (${file.size} B)`, file),
+      ),
       // Text alone has nothing to adapt (adaptForMms returns it as it is): 0.2 skips the activity.
       adapt: fromActivity((a: AdaptInput) =>
         steps && !a.file
           ? step(async (): Promise<AdaptedContent> => ({ text: a.text, parts: [], notes: [] }))(a)
-          : media.adaptForMms(a),
+          : callWith(steps, media.adaptForMms, `adapt the file for ${a.peer}`, a),
       ),
       sendForward: fromActivity(
         step(async ({ route, attempt, content }: SendInput): Promise<SendResult> => {
           try {
-            await io.mmsc.sendMm4Forward({ workflowId, attempt, route, request: input, content });
+            await callWith(steps, io.mmsc.sendMm4Forward, `MM4_forward.REQ to ${route.peer}, attempt ${attempt}`, {
+              workflowId,
+              attempt,
+              route,
+              request: input,
+              content,
+            });
             return {};
           } catch (err) {
             // A peer refusing the MM for its size (MessageTooLarge) is adapted for once more and
@@ -146,7 +160,7 @@ export async function cpmToMms(input: CpmToMmsInput): Promise<CpmToMmsOutcome> {
       ),
       sendImdn: fromActivity(
         step(async ({ kind, status }: ImdnInput) => {
-          await io.sip.sendImdn({
+          await callWith(steps, io.sip.sendImdn, `IMDN ${kind} ${status} to the sender`, {
             workflowId,
             to: input.cpm.senderUri,
             from: input.cpm.recipientUri,
@@ -189,7 +203,13 @@ export async function cpmToMms(input: CpmToMmsInput): Promise<CpmToMmsOutcome> {
         // What the MM4 reader tolerated goes into the audit trail only (context, no command).
         const notes = s.notes ? { notes: s.notes } : {};
         if (s.type === 'MM4_forward.RES')
-          send({ type: 'mm4.res', status: s.status, statusText: s.statusText, transactionId: s.transactionId, ...notes });
+          send({
+            type: 'mm4.res',
+            status: s.status,
+            statusText: s.statusText,
+            transactionId: s.transactionId,
+            ...notes,
+          });
         else if (s.type === 'MM4_delivery_report.REQ')
           send({
             type: 'mm4.report',

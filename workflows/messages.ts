@@ -45,6 +45,11 @@ export interface Mm4InboundSignal {
   /** X-Mms-MM-Status-Extension of a delivery report (Rel-6). */
   statusExtension?: string;
   receivedAt: string;
+  /**
+   * What the MM4 reader tolerated in the PDU (the peer's dialect) and headers it could not read,
+   * one sentence each, for the audit trail. Absent when none (and in signals sent before it existed).
+   */
+  notes?: string[];
 }
 export const mm4InboundSignal = defineSignal<[Mm4InboundSignal]>('mm4.inbound');
 

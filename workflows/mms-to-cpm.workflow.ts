@@ -11,7 +11,7 @@ import type { MmsContent, MmsToCpmInput, SipAttemptResult, StoredRef } from '../
 import { NON_RETRYABLE_ERRORS } from '../model/errors.js';
 import type { DeliveryOutcome } from '../model/outcome.js';
 import { imdnSignal, mm4InboundSignal } from './messages.js';
-import { fromActivity, localSteps, runMachine, toActorError } from './run-machine.js';
+import { callWith, fromActivity, localSteps, runMachine, toActorError } from './run-machine.js';
 
 /** Conversion is local CPU work plus config lookups: short timeout, few retries. */
 const local = proxyActivities<Activities>({
@@ -78,30 +78,39 @@ export async function mmsToCpm(input: MmsToCpmInput): Promise<DeliveryOutcome> {
   const io = steps ? { convert: localConvert, sip: localSip, mmsc: localMmsc } : { convert: local, sip, mmsc };
   const machine = mmsToCpmMachine.provide({
     actors: {
-      convert: fromActivity(step((req: MmsToCpmInput) => io.convert.convertMmsToCpm(req))),
+      convert: fromActivity(
+        step((req: MmsToCpmInput) =>
+          callWith(steps, io.convert.convertMmsToCpm, `addresses of ${req.mm4.recipients.length} recipient(s)`, req),
+        ),
+      ),
       store: fromActivity(
         // A text-only MM's text came with the input (protocols/interworking/mm4-intake.ts).
         steps && input.text !== undefined
           ? step(async (): Promise<MmsContent> => ({ text: input.text!, files: [] }))
           : async (raw: StoredRef | undefined): Promise<MmsContent> =>
-              raw ? media.extractMmsContent(raw) : { text: '', files: [] },
+              raw ? callWith(steps, media.extractMmsContent, 'extract text and media', raw) : { text: '', files: [] },
       ),
       route: fromActivity(
         step(async ({ converted, content, pending, attempt }: RouteInput) => {
           // allSettled: one recipient's failing activity must not discard another's acceptance.
           const settled = await Promise.allSettled(
-            pending.map((p) =>
-              io.sip.sendCpmMessage({
-                workflowId,
-                attempt,
-                recipientUri: p.uri!,
-                senderUri: converted.senderUri,
-                disposition: converted.disposition,
-                subject: input.mm4.subject,
-                dateTime: input.mm4.date ?? input.receivedAt,
-                content,
-                hideSender: input.mm4.senderVisibility === 'Hide',
-              }),
+            pending.map((p, i) =>
+              callWith(
+                steps,
+                io.sip.sendCpmMessage,
+                `SIP MESSAGE to recipient ${i + 1} of ${pending.length}, attempt ${attempt}`,
+                {
+                  workflowId,
+                  attempt,
+                  recipientUri: p.uri!,
+                  senderUri: converted.senderUri,
+                  disposition: converted.disposition,
+                  subject: input.mm4.subject,
+                  dateTime: input.mm4.date ?? input.receivedAt,
+                  content,
+                  hideSender: input.mm4.senderVisibility === 'Hide',
+                },
+              ),
             ),
           );
           return settled.map((s, i): SipAttemptResult =>
@@ -121,7 +130,7 @@ export async function mmsToCpm(input: MmsToCpmInput): Promise<DeliveryOutcome> {
       ),
       sendRes: fromActivity(
         step(({ status, statusText }: ResInput) =>
-          io.mmsc.sendMm4ForwardRes({
+          callWith(steps, io.mmsc.sendMm4ForwardRes, `MM4_forward.RES ${status} to ${input.peer}`, {
             peer: input.peer,
             originatorSystem: input.mm4.originatorSystem,
             // Where the .RES goes when neither Originator-System nor the peer's systemAddress is a mailbox.
@@ -139,7 +148,7 @@ export async function mmsToCpm(input: MmsToCpmInput): Promise<DeliveryOutcome> {
         step(async ({ reports }: { reports: SentReport[] }): Promise<ReportsSent> => {
           const noAck: number[] = [];
           for (const r of reports) {
-            const sent = await io.mmsc.sendMm4Report({
+            const sent = await callWith(steps, io.mmsc.sendMm4Report, `MM4 ${r.kind} report ${r.n} to ${input.peer}`, {
               workflowId,
               peer: input.peer,
               n: r.n,

@@ -104,14 +104,37 @@ export function localSteps(): LocalSteps {
 }
 
 /**
+ * Calls an activity (normal or local) with a one-line summary for the Temporal UI's event history
+ * ("SIP MESSAGE to recipient 1 of 2, attempt 3"), for deliveries started on 0.2; a 0.1 delivery's
+ * calls stay as they were recorded. Summaries name steps, never addresses (they are not masked).
+ */
+export function callWith<A extends unknown[], R>(
+  steps: LocalSteps | undefined,
+  f: ((...args: A) => Promise<R>) & { executeWithOptions(options: { summary?: string }, args: A): Promise<R> },
+  summary: string,
+  ...args: A
+): Promise<R> {
+  return steps ? f.executeWithOptions({ summary }, args) : f(...args);
+}
+
+/** A duration as the UI reads it: 4m, 3d, 90s. */
+export function shortDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${Math.max(s, 0)}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  if (s < 172_800) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86_400)}d`;
+}
+
+/**
  * XState's clock on durable Temporal timers. Cancelling only forgets the callback: the SDK's own
  * clearTimeout emits CancelTimer from a promise continuation (cancellation scopes), so its position
  * among synchronous commands such as search-attribute upserts differed between a live run and its
  * replay (a TMPRL1100 nondeterminism error, seen in our tests). A forgotten timer still fires, as a
  * no-op, if the delivery is running then; a finished delivery drops it.
  */
-function durableClock(shareTimers: boolean) {
-  return shareTimers ? sharedDurableClock() : ownDurableClock();
+function durableClock(shareTimers: boolean, stateNow: () => string) {
+  return shareTimers ? sharedDurableClock(stateNow) : ownDurableClock();
 }
 
 /**
@@ -120,7 +143,7 @@ function durableClock(shareTimers: boolean) {
  * moment every time) waits on the timer it started before instead of starting another one. The
  * moment is workflow time plus the delay, the same on every replay.
  */
-function sharedDurableClock() {
+function sharedDurableClock(stateNow: () => string) {
   let next = 0;
   const callbacks = new Map<number, (...args: unknown[]) => void>();
   const byMoment = new Map<number, number[]>();
@@ -145,7 +168,8 @@ function sharedDurableClock() {
           f?.();
         }
       };
-      sleep(delay).then(fire, () => byMoment.delete(at)); // rejected: the workflow itself was cancelled
+      const summary = `wait ${shortDuration(delay)} in ${stateNow()}`;
+      sleep(delay, { summary }).then(fire, () => byMoment.delete(at)); // rejected: the workflow itself was cancelled
       return id;
     },
     clearTimeout(id: unknown) {
@@ -205,7 +229,7 @@ export async function runMachine<M extends AnyStateMachine>(
 
   const actor = createActor(machine, {
     input,
-    clock: durableClock(steps !== undefined),
+    clock: durableClock(steps !== undefined, () => state),
     inspect: (ev) => {
       for (const tr of transitions(ev)) {
         const note = (ev as { snapshot?: { context?: { note?: string } } }).snapshot?.context?.note;
@@ -289,7 +313,7 @@ export async function runMachine<M extends AnyStateMachine>(
     upsertSearchAttributes(steps ? [{ key: IwfState, value: state }, ...result, ...steps.take()] : result);
     setCurrentDetails(detailsMarkdown(direction, state, trail, outcome));
     const info = workflowInfo();
-    await audit.writeAuditRecord({
+    await callWith(steps, audit.writeAuditRecord, `audit record: ${outcome.result}`, {
       workflowId: info.workflowId,
       runId: info.runId,
       direction,

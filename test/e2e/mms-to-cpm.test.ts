@@ -157,6 +157,16 @@ test('a text MMS reaches the CPM user as a CPIM MESSAGE and the MMSC gets an Ok 
   );
   const localSteps = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
   t.true(localSteps.length >= 3, `convert, route, .RES and the report as local activities (${localSteps.length})`);
+  // Each step reads as what it did in the UI's event history (userMetadata.summary).
+  const summaries = events.flatMap((e) => {
+    const data = e.userMetadata?.summary?.data;
+    return data ? [JSON.parse(Buffer.from(data).toString()) as string] : [];
+  });
+  t.true(summaries.includes('audit record: delivered'), JSON.stringify(summaries));
+  t.true(
+    summaries.some((x) => /^SIP MESSAGE to recipient 1 of 1, attempt 1$/.test(x)),
+    JSON.stringify(summaries),
+  );
   const tasks = events.filter((e) => e.workflowTaskCompletedEventAttributes).length;
   const upserts = events.filter((e) => e.upsertWorkflowSearchAttributesEventAttributes).length;
   t.true(upserts <= tasks, `${upserts} upserts in ${tasks} workflow tasks`);
