@@ -13,6 +13,7 @@ export function routeMm4Pdu(pdu: Mm4Pdu): { workflowId: string; signal: Mm4Inbou
   const isRes = pdu.type.endsWith('.RES');
   const workflowId = workflowIdFromMintedMm4Id(isRes ? pdu.transactionId : pdu.messageId);
   if (!workflowId) return undefined;
+  const notes = pduNotes(pdu);
   const status =
     'requestStatus' in pdu
       ? pdu.requestStatus
@@ -31,8 +32,23 @@ export function routeMm4Pdu(pdu: Mm4Pdu): { workflowId: string; signal: Mm4Inbou
       statusText: 'statusText' in pdu ? pdu.statusText : undefined,
       statusExtension: 'mmStatusExtension' in pdu ? pdu.mmStatusExtension : undefined,
       receivedAt: new Date().toISOString(),
+      ...(notes.length ? { notes } : {}),
     },
   };
+}
+
+/** At most this many notes travel with one PDU (a signal is history: bounded, whatever a peer writes). */
+const MAX_NOTES = 8;
+
+/**
+ * What the reader tolerated in a PDU (another MMSC's dialect, 23.140 §8.4 read leniently) and the
+ * headers it could not read, one sentence each, for the delivery's audit trail.
+ */
+export function pduNotes(pdu: Pick<Mm4Pdu, 'tolerated' | 'unreadable'>): string[] {
+  return [
+    ...(pdu.tolerated ?? []).map((t) => `tolerated: ${t}`),
+    ...(pdu.unreadable ?? []).map((u) => `unreadable ${u.header} '${u.value}' (${u.reason}): left out`),
+  ].slice(0, MAX_NOTES);
 }
 
 /** The domain of an addr-spec (`local@domain`, `<local@domain>`), lower case; none without `@`. */

@@ -41,6 +41,12 @@ const failWith = (result: 'rejected' | 'failed', mm4Status: Mm4Status, reason: s
   failure: { result, mm4Status, reason },
   note: `${result}: ${reason}`,
 });
+/**
+ * A trail note with what the MM4 reader tolerated in the PDU (the peer's dialect) or could not
+ * read: operators see why a report was taken as it was. Context only, no command.
+ */
+const withNotes = (note: string, notes: string[] | undefined) =>
+  notes?.length ? `${note} (${notes.join('; ')})` : note;
 /** The IMDN the last delivery report stands for; undefined while none or only an interim one came. */
 const imdnOf = (ctx: CpmToMmsContext) =>
   ctx.report === undefined ? undefined : deliveryReportToImdn(ctx.report, ctx.reportExtension);
@@ -102,20 +108,28 @@ export const cpmToMmsMachine = cpmToMmsSetup
        */
       recordReport: assign(({ context }, report: ReportEvent) => {
         if (report.report === 'read')
-          return context.read ? {} : { read: report.status, note: `read report ${report.status ?? ''}` };
+          return context.read
+            ? {}
+            : { read: report.status, note: withNotes(`read report ${report.status ?? ''}`, report.notes) };
         if (imdnOf(context) !== undefined)
           return {
-            note: `delivery report ${report.status ?? ''} ignored: final status ${context.report} already received`,
+            note: withNotes(
+              `delivery report ${report.status ?? ''} ignored: final status ${context.report} already received`,
+              report.notes,
+            ),
           };
         return {
           report: report.status,
           reportExtension: report.statusExtension,
-          note: `delivery report ${report.status ?? ''}`,
+          note: withNotes(`delivery report ${report.status ?? ''}`, report.notes),
         };
       }),
       recordRes: assign((_, res: ForwardResEvent) => ({
         res: { status: res.status ?? 'Error-unspecified', statusText: res.statusText },
-        note: `MM4_forward.RES ${res.status ?? '(no status)'}${res.statusText ? `: ${res.statusText}` : ''}`,
+        note: withNotes(
+          `MM4_forward.RES ${res.status ?? '(no status)'}${res.statusText ? `: ${res.statusText}` : ''}`,
+          res.notes,
+        ),
       })),
       recordRoute: assign((_, route: Mm4Route) => ({ route, note: `routed to MMSC peer ${route.peer}` })),
       recordContent: assign((_, content: AdaptedContent) => ({

@@ -62,7 +62,14 @@ export type CpmToMmsMachineInput = CpmToMmsInput & {
 };
 
 /** The MMSC's MM4_forward.RES (3GPP TS 23.140 §8.4.2). */
-export type ForwardResEvent = { type: 'mm4.res'; status?: string; statusText?: string; transactionId: string };
+export type ForwardResEvent = {
+  type: 'mm4.res';
+  status?: string;
+  statusText?: string;
+  transactionId: string;
+  /** What the MM4 reader tolerated or could not read in the PDU, for the audit trail only. */
+  notes?: string[];
+};
 /** An MM4_delivery_report.REQ or MM4_read_reply_report.REQ about our MM (23.140 §8.4.3, §8.4.4). */
 export type ReportEvent = {
   type: 'mm4.report';
@@ -70,6 +77,8 @@ export type ReportEvent = {
   status?: string;
   statusText?: string;
   statusExtension?: string;
+  /** What the MM4 reader tolerated or could not read in the PDU, for the audit trail only. */
+  notes?: string[];
 };
 
 export type CpmToMmsEvent = OperatorEvent | ForwardResEvent | ReportEvent;

@@ -78,23 +78,43 @@ function transferDecode(body: Buffer, encoding: string | undefined): { body: Buf
   }
 }
 
-/** Splits a multipart body on its boundary (RFC 2046 5.1.1); a missing close delimiter is tolerated. */
+/**
+ * The next delimiter line of `boundary` at or after `from` (RFC 2046 5.1.1): `--boundary` at the
+ * start of the body or of a line, then `--` for the close delimiter, then only linear whitespace
+ * up to the line end (or the end of the body). `--boundary` anywhere else, mid-line or followed by
+ * other characters, is content. `at` is where the line starts, `after` where the next line does.
+ */
+function nextDelimiter(
+  body: Buffer,
+  delim: Buffer,
+  from: number,
+): { at: number; after: number; close: boolean } | undefined {
+  for (let pos = body.indexOf(delim, from); pos >= 0; pos = body.indexOf(delim, pos + 1)) {
+    if (pos > 0 && body[pos - 1] !== 10) continue; // not at a line start (LF alone tolerated)
+    let i = pos + delim.length;
+    const close = body[i] === 45 && body[i + 1] === 45;
+    if (close) i += 2;
+    while (body[i] === 32 || body[i] === 9) i++;
+    if (i >= body.length) return { at: pos, after: body.length, close };
+    if (body[i] === 10) return { at: pos, after: i + 1, close };
+    if (body[i] === 13 && body[i + 1] === 10) return { at: pos, after: i + 2, close };
+  }
+  return undefined;
+}
+
+/** Splits a multipart body on its delimiter lines (RFC 2046 5.1.1); a missing close delimiter is tolerated. */
 function splitMultipart(body: Buffer, boundary: string): Buffer[] {
   const delim = Buffer.from(`--${boundary}`);
   const parts: Buffer[] = [];
-  let pos = body.indexOf(delim);
-  while (pos >= 0 && parts.length < MAX_PARTS) {
-    let start = pos + delim.length;
-    if (body.subarray(start, start + 2).toString() === '--') break; // close delimiter
-    const eol = body.indexOf('\n', start);
-    if (eol < 0) break;
-    start = eol + 1;
-    const next = body.indexOf(delim, start);
-    let end = next < 0 ? body.length : next;
+  let d = nextDelimiter(body, delim, 0);
+  while (d && !d.close && d.after < body.length && parts.length < MAX_PARTS) {
+    const start = d.after;
+    const next = nextDelimiter(body, delim, start);
+    let end = next ? next.at : body.length;
     // The CRLF before a delimiter belongs to the delimiter.
-    if (next >= 0 && body[end - 1] === 10) end -= body[end - 2] === 13 ? 2 : 1;
+    if (next && end > start && body[end - 1] === 10) end -= end - 1 > start && body[end - 2] === 13 ? 2 : 1;
     parts.push(body.subarray(start, end));
-    pos = next;
+    d = next;
   }
   return parts;
 }
@@ -109,7 +129,7 @@ function parseAt(raw: Buffer, depth: number): MimeEntity {
     if (!params.boundary) {
       return { headers, mediaType, params, body, decodeError: `${mediaType} without a boundary parameter` };
     }
-    if (!body.includes(`--${params.boundary}`)) {
+    if (!nextDelimiter(body, Buffer.from(`--${params.boundary}`), 0)) {
       return {
         headers,
         mediaType,

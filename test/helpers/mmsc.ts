@@ -80,7 +80,10 @@ export interface MmscHabits {
    * `system=mmsc.vc.test;party=+12025550100`; its requests then carry no Sender (as such MMSCs do).
    */
   originatorSystem?: string;
-  /** Its delivery reports carry X-Mms-Status only (no X-Mms-MM-Status-Code). */
+  /**
+   * Its reports carry X-Mms-Status only, the MM1 name of their status (OMA MMS ENC): a delivery
+   * report no X-Mms-MM-Status-Code, a read report no X-Mms-Read-Status (`X-Mms-Status: Read`).
+   */
   statusOnly?: boolean;
   /** Never answers the IWF's reports with a .RES, whatever they ask. */
   neverAnswersReports?: boolean;
@@ -91,13 +94,20 @@ export interface MmscHabits {
   /** The SIZE it advertises in EHLO and enforces (RFC 1870; smtp-server `size`). */
   sizeLimit?: number;
   /**
+   * Enforces `sizeLimit` (SMTP 552 after DATA) without advertising it: its EHLO says `SIZE` with no
+   * number, which RFC 1870 §4 reads as no fixed maximum (smtp-server `hideSize`).
+   */
+  hideSize?: boolean;
+  /**
    * Sends its MM4_forward.RES (see {@link FakeMmsc.answerForwards}) from within the SMTP DATA of
    * the REQ, before the IWF's DATA gets its 250: the answer overtakes the send.
    */
   resBeforeOk?: boolean;
   /**
    * Its envelope addresses carry no domain (`MAIL FROM:<+12025550100>`, `RCPT TO:<+12025550199>`);
-   * nodemailer does not write such an envelope, {@link sendMm4Bare} does.
+   * nodemailer does not write such an envelope, {@link sendMm4Bare} does. It applies to what the
+   * MMSC sends ({@link sendAsMmsc}: its reports, its `.RES`): a number loses its domain, its system
+   * mailbox becomes the `party=` number of its X-Mms-Originator-System, another mailbox stays.
    */
   bareEnvelope?: boolean;
   /**
@@ -245,7 +255,7 @@ export function mmscReport(
           habits?.statusOnly ? `X-Mms-Status: ${report.mmStatus}` : `X-Mms-MM-Status-Code: ${report.mmStatus}`,
           report.extension === undefined ? undefined : `X-Mms-MM-Status-Extension: ${report.extension}`,
         ]
-      : [`X-Mms-Read-Status: ${report.readStatus}`]),
+      : [habits?.statusOnly ? `X-Mms-Status: ${report.readStatus}` : `X-Mms-Read-Status: ${report.readStatus}`]),
   ]);
 }
 
@@ -264,9 +274,15 @@ export interface FakeMmsc {
    */
   answerForwards(iwfMm4Port: number, status?: (m: ReceivedMm4) => string | undefined): void;
   /** What the IWF replied to the .RES this MMSC sent (answerReports, answerForwards), in order. */
-  answers: { transactionId?: string; type: string; result: Awaited<ReturnType<typeof sendMm4>> }[];
+  answers: { transactionId?: string; type: string; result: Awaited<ReturnType<typeof sendAsMmsc>> }[];
   /** PDUs it refused (habits such as multipartOnly), with the SMTP reply it gave. */
   refused: { pdu: ReceivedMm4; code: number; response: string }[];
+  /**
+   * Changes its habits from now on (for SIZE: its open SMTP sessions end, the next one reads the new
+   * EHLO); returns what restores them. Lets one running MMSC speak a habit for one test; the
+   * habits object it was started with is the one changed.
+   */
+  setHabits(patch: Partial<MmscHabits>): () => void;
   close(): Promise<void>;
 }
 
@@ -286,20 +302,14 @@ export async function startFakeMmsc(
   let answerForward: ((m: ReceivedMm4) => Promise<void> | undefined) | undefined;
   /** Sends one of its .RES to the IWF and records the IWF's SMTP reply. */
   const sendRes = async (iwfMm4Port: number, m: ReceivedMm4, raw: Buffer) => {
-    const result = await sendMm4(
-      iwfMm4Port,
-      raw,
-      { from: systemOf(habits), to: [answerAddress(m)] },
-      undefined,
-      habits.tls ? { ca: habits.tls.ca } : undefined,
-    );
+    const result = await sendAsMmsc(iwfMm4Port, raw, { from: systemOf(habits), to: [answerAddress(m)] }, habits);
     answers.push({ transactionId: m.transactionId, type: m.type.replace(/\.REQ$/, '.RES'), result });
   };
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: habits.tls ? ['AUTH'] : ['STARTTLS', 'AUTH'],
     logger: false,
-    ...(habits.sizeLimit ? { size: habits.sizeLimit } : {}),
+    ...(habits.sizeLimit ? { size: habits.sizeLimit, hideSize: habits.hideSize === true } : {}),
     ...(habits.tls ? { key: habits.tls.key, cert: habits.tls.cert } : {}),
     onData(stream, session, cb) {
       const chunks: Buffer[] = [];
@@ -353,6 +363,28 @@ export async function startFakeMmsc(
     received,
     answers,
     refused,
+    setHabits(patch) {
+      const before = { ...habits };
+      const apply = (h: MmscHabits) => {
+        for (const k of Object.keys(patch) as (keyof MmscHabits)[]) delete habits[k];
+        Object.assign(habits, h);
+        // smtp-server reads these per session (EHLO, DATA).
+        const options = (server as unknown as { options: { size?: number; hideSize?: boolean } }).options;
+        options.size = habits.sizeLimit;
+        options.hideSize = habits.hideSize === true;
+        // Sessions open now (the IWF pools its SMTP connections) keep the EHLO they were given: an
+        // MMSC whose limits change restarts, so they end (421, RFC 5321 §3.8) and the next one reads anew.
+        if ('sizeLimit' in patch || 'hideSize' in patch)
+          for (const c of (
+            server as unknown as { connections: Set<{ send(code: number, text: string): void; close(): void }> }
+          ).connections) {
+            c.send(421, 'Service closing transmission channel');
+            c.close();
+          }
+      };
+      apply({ ...habits, ...patch });
+      return () => apply(before);
+    },
     answerReports(iwfMm4Port, skip = () => false) {
       answer = (m) => {
         const isReport = m.type === 'MM4_delivery_report.REQ' || m.type === 'MM4_read_reply_report.REQ';
@@ -405,6 +437,33 @@ export async function sendMm4(
   } finally {
     t.close();
   }
+}
+
+/** `+E164` or `+E164/TYPE=PLMN` of a numeric address `...@domain`; undefined for any other mailbox. */
+const numberOf = (address: string) => /^(\+?\d{3,15}(?:\/TYPE=PLMN)?)@/i.exec(address)?.[1];
+
+/**
+ * Sends a PDU as the MMSC with these habits does. With `bareEnvelope` (and no TLS: the bare
+ * dialogue is cleartext) the envelope goes without domains ({@link MmscHabits.bareEnvelope}) through
+ * {@link sendMm4Bare}; otherwise through nodemailer ({@link sendMm4}), STARTTLS with `habits.tls`.
+ */
+export async function sendAsMmsc(
+  port: number,
+  raw: string | Buffer,
+  envelope: { from: string; to: string[] },
+  habits: MmscHabits = {},
+): Promise<Awaited<ReturnType<typeof sendMm4>> & { envelope: { from: string; to: string[] } }> {
+  if (!habits.bareEnvelope || habits.tls) {
+    const result = await sendMm4(port, raw, envelope, undefined, habits.tls ? { ca: habits.tls.ca } : undefined);
+    return { ...result, envelope };
+  }
+  const party = /(?:^|;)\s*party\s*=\s*"?(\+?\d{3,15})/i.exec(habits.originatorSystem ?? '')?.[1];
+  const bare = (a: string) => numberOf(a) ?? (a === systemOf(habits) && party ? party : a);
+  const sent = { from: bare(envelope.from), to: envelope.to.map(bare) };
+  const r = await sendMm4Bare(port, raw, sent);
+  return /^250 /.test(r.final)
+    ? { ok: true, response: r.final, envelope: sent }
+    : { ok: false, code: Number(r.final.slice(0, 3)) || undefined, response: r.replies.join(' | '), envelope: sent };
 }
 
 /** An MM4_forward.REQ like the vector mm4-forward-req-text.eml, with the fields tests vary. */
