@@ -249,7 +249,8 @@ export function createSipActivities(deps: SipDeps) {
         callId: h('call-id'),
         cseq: h('cseq'),
         destination: `${dest.host}:${dest.port}`,
-        transport: dest.transport,
+        // As sent: a UDP request over 1300 bytes went over TCP (RFC 3261 18.1.1).
+        transport: res.transport,
         status: res.status,
         reason: res.reason,
       });

@@ -43,6 +43,11 @@ export interface SipEndpointOptions {
   log?: TransportLog;
   /** Where the transaction timers and the connect timeout run; default the real clock (tests pass a fake one). */
   clock?: Clock;
+  /**
+   * Counts final responses (worker/metrics.ts): `sent` by our server transactions, `received` for
+   * our requests, `local` when our client transaction made the answer up (Timer F 408, transport 503).
+   */
+  metrics?: { sipResponse(direction: 'sent' | 'received' | 'local', method: string, status: number): void };
 }
 
 export interface OutgoingRequest {
@@ -72,12 +77,18 @@ export interface SipEndpoint {
    * endpoint). Never rejects for network conditions; rejects with a TypeError for a request
    * that cannot be written (bad branch, CR/LF in a header value).
    */
-  sendRequest(req: OutgoingRequest, dest: SipDestination): Promise<SipResponse>;
+  sendRequest(req: OutgoingRequest, dest: SipDestination): Promise<SentResponse>;
   /** Sets the handler for incoming requests (until then they get 501). */
   onRequest(handler: RequestHandler): void;
   /** Closes the UDP socket, the TCP listener and every TCP connection; pending requests get 503. */
   close(): Promise<void>;
 }
+
+/**
+ * A final response plus the transport the request went over: `tcp` for a `udp` destination when
+ * RFC 3261 18.1.1 moved it for its size, so a log or trace names the transport really used.
+ */
+export type SentResponse = SipResponse & { transport: TransportName };
 
 const MAGIC_COOKIE = 'z9hG4bK';
 
@@ -123,7 +134,11 @@ export async function createSipEndpoint(o: SipEndpointOptions): Promise<SipEndpo
     },
   );
   const clients = new ClientTransactions(transport, { t1, t2 }, clock);
-  const servers = new ServerTransactions(transport, { t1, log: o.log }, clock);
+  const servers = new ServerTransactions(
+    transport,
+    { t1, log: o.log, onAnswer: (method, status) => o.metrics?.sipResponse('sent', method, status) },
+    clock,
+  );
   await transport.start();
   const sentBy = o.publicHost ?? (o.host === '0.0.0.0' || o.host === '::' ? '127.0.0.1' : o.host);
   let closed = false;
@@ -131,7 +146,20 @@ export async function createSipEndpoint(o: SipEndpointOptions): Promise<SipEndpo
   const udpLimit = maxUdpRequestBytes(o.pathMtu);
   const canTcp = transports.includes('tcp');
 
-  async function sendRequest(req: OutgoingRequest, dest: SipDestination): Promise<SipResponse> {
+  async function sendRequest(req: OutgoingRequest, dest: SipDestination): Promise<SentResponse> {
+    const used = { transport: dest.transport };
+    const res = await sendOne(req, dest, used);
+    // A synthetic response has no headers (syntheticResponse); a received one has at least a Via.
+    o.metrics?.sipResponse(res.headers.length ? 'received' : 'local', req.method, res.status);
+    // On the response itself: a retransmitted request shares its transaction's one response object.
+    return Object.assign(res, { transport: used.transport });
+  }
+
+  async function sendOne(
+    req: OutgoingRequest,
+    dest: SipDestination,
+    used: { transport: TransportName },
+  ): Promise<SipResponse> {
     const branch = req.branch ?? `${MAGIC_COOKIE}${randomBytes(12).toString('base64url')}`;
     if (!branch.startsWith(MAGIC_COOKIE) || !/^[A-Za-z0-9.!%*_+`'~-]+$/.test(branch))
       throw new TypeError(`branch '${branch}' must be a token starting with ${MAGIC_COOKIE}`);
@@ -146,6 +174,7 @@ export async function createSipEndpoint(o: SipEndpointOptions): Promise<SipEndpo
           `Service Unavailable (request of ${bytes.length} bytes needs TCP, RFC 3261 18.1.1; TCP is not enabled)`,
         );
       target = { ...dest, transport: 'tcp' };
+      used.transport = 'tcp';
       bytes = serializeRequest(req, branch, 'tcp');
     }
     if (closed) return syntheticResponse(503, 'Service Unavailable (endpoint closed)');

@@ -3,6 +3,7 @@ import { printable } from '../../protocols/mime/headers.js';
 import { parseCSeq, parseVia } from '../../protocols/sip/headers.js';
 import { getHeader, serializeSipMessage, type SipParseError, type SipRequest } from '../../protocols/sip/message.js';
 import { createResponse, responseTarget, type ResponseSpec } from '../../protocols/sip/response.js';
+import { statusReason } from '../../protocols/sip/status.js';
 import { realClock, type Clock } from './clock.js';
 import type { Flow, SipTransport, TransportLog, TransportName } from './transport.js';
 
@@ -34,7 +35,12 @@ export class ServerTransactions {
 
   constructor(
     private readonly transport: Pick<SipTransport, 'send'>,
-    private readonly o: { t1: number; log?: TransportLog },
+    private readonly o: {
+      t1: number;
+      log?: TransportLog;
+      /** Each final response written for a request (once: retransmissions of it are not new answers). */
+      onAnswer?: (method: string, status: number) => void;
+    },
     private readonly clock: Clock = realClock,
   ) {}
 
@@ -68,9 +74,13 @@ export class ServerTransactions {
 
   /** A request that did not parse gets 400 when it can be answered at all (RFC 3261 18.3, 21.4.1). */
   onInvalid(e: SipParseError, flow: Flow): void {
-    this.o.log?.warn({ remote: flow.remote, transport: flow.transport, error: e.error }, 'unparseable SIP message');
     const req = e.partial;
-    if (req?.kind !== 'request' || req.method === 'ACK') return;
+    // An answered one is logged as its refusal (with the parse error in the reason), the rest here.
+    if (req?.kind !== 'request' || req.method === 'ACK')
+      return this.o.log?.warn(
+        { remote: flow.remote, transport: flow.transport, error: e.error },
+        'unparseable SIP message',
+      );
     const bytes = this.serialize(
       req,
       e.status === 505
@@ -98,9 +108,16 @@ export class ServerTransactions {
     try {
       const spec = await this.handler(req, { transport: flow.transport, remote: flow.remote });
       if (Number.isInteger(spec.status) && spec.status >= 200 && spec.status <= 699) return spec;
-      this.o.log?.warn({ status: spec.status, method: req.method }, 'SIP request handler answered no final status');
+      this.o.log?.warn(
+        { status: spec.status, method: req.method, callId: getHeader(req.headers, 'Call-ID') },
+        'SIP request handler answered no final status',
+      );
     } catch (e) {
-      this.o.log?.warn({ error: (e as Error).message, method: req.method }, 'SIP request handler failed');
+      // The cause; the 500 it becomes is logged as a refusal with the request's other fields.
+      this.o.log?.warn(
+        { error: (e as Error).message, method: req.method, callId: getHeader(req.headers, 'Call-ID') },
+        'SIP request handler failed',
+      );
     }
     return { status: 500 };
   }
@@ -113,18 +130,48 @@ export class ServerTransactions {
     const res = createResponse(req, spec, toTag, flow.remote);
     if (!res) return undefined; // no usable Via: nowhere to send an answer (RFC 3261 18.2.2)
     try {
-      return serializeSipMessage(res);
+      const bytes = serializeSipMessage(res);
+      this.o.onAnswer?.(req.method, spec.status);
+      this.logRefusal(req, res.status, res.reason, flow);
+      return bytes;
     } catch (e) {
       // The handler gave headers that cannot be written (CR/LF injection, bad names).
       this.o.log?.warn({ error: (e as Error).message, method: req.method }, 'SIP response not writable');
     }
     try {
-      return serializeSipMessage(createResponse(req, { status: 500 }, toTag, flow.remote) ?? res);
+      const bytes = serializeSipMessage(createResponse(req, { status: 500 }, toTag, flow.remote) ?? res);
+      this.o.onAnswer?.(req.method, 500);
+      this.logRefusal(req, 500, statusReason(500), flow);
+      return bytes;
     } catch (e) {
       // The request's own headers cannot be copied into an answer: drop it rather than throw.
       this.o.log?.warn({ error: (e as Error).message, method: req.method }, 'SIP request unanswerable, dropped');
       return undefined;
     }
+  }
+
+  /**
+   * Every refusal we answer (>= 300), once per transaction, with what finds the request in a trace:
+   * Call-ID and CSeq (RFC 3261 8.1.1.4, 8.1.1.5), the source and transport it came over, and the
+   * body's type and encoding (a 415 or 400 is often about them). Retransmissions are not logged again.
+   */
+  private logRefusal(req: SipRequest, status: number, reason: string, flow: Flow): void {
+    if (status < 300) return;
+    const { host, port } = flow.remote;
+    this.o.log?.warn(
+      {
+        method: req.method,
+        callId: getHeader(req.headers, 'Call-ID'),
+        cseq: getHeader(req.headers, 'CSeq'),
+        remote: host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`,
+        transport: flow.transport,
+        contentType: getHeader(req.headers, 'Content-Type'),
+        contentEncoding: getHeader(req.headers, 'Content-Encoding'),
+        status,
+        reason,
+      },
+      'SIP request refused',
+    );
   }
 
   /** Over TCP on the request's connection; else (UDP, or the connection is gone) per RFC 3261 18.2.2. */

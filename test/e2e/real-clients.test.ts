@@ -28,6 +28,7 @@ import {
   type ReceivedMm4,
 } from '../helpers/mmsc.js';
 import { waitFor } from '../helpers/ports.js';
+import { auditQuery, mmsToCpmWorkflowId } from '../../workflows/messages.js';
 import { testWith, toolsAvailable } from '../helpers/tools.js';
 import type { DevServer } from '../../worker/dev-server.js';
 
@@ -159,6 +160,18 @@ async function rig(t: ExecutionContext, o: { transport: SipTransport; onMm4?: (m
 }
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * Kamailio's request lines for the MESSAGEs liblinphone sent. In an MMS -> CPM test these are its
+ * IMDNs only (delivered, then displayed; RFC 5438 §7.2.1.1), which it sends deflated (RFC 3261
+ * §20.12): each must say `enc=deflate`, or the inflating path of the ingress went untested.
+ */
+function imdnLines(wire: string, transport: SipTransport): string[] {
+  const lines = wire
+    .split('\n')
+    .filter((l) => new RegExp(`REQ MESSAGE \\S+ from ${escape(LINPHONE)}:\\d+/${transport} `).test(l));
+  return lines.map((l) => /type=\S* enc=\S*/.exec(l)?.[0] ?? l);
+}
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** A 640x480 photo-like JPEG (smooth gradients plus noise) of 50-100 KB. */
@@ -252,56 +265,88 @@ for (const transport of ['udp', 'tcp'] as const) {
       const wire = r.kamailio.log();
       t.regex(wire, new RegExp(`REQ MESSAGE \\S+ from ${escape(IWF)}:\\d+/(udp|tcp) type=message/cpim`));
       t.regex(wire, new RegExp(`REQ MESSAGE \\S+ from ${escape(LINPHONE)}:\\d+/${transport} type=message/cpim`));
+      t.deepEqual(imdnLines(wire, transport), ['type=message/cpim enc=deflate', 'type=message/cpim enc=deflate']);
     },
   );
 }
 
 clientTest(
-  'MMS -> CPM photo over udp: liblinphone downloads the JPEG from the media server; its IMDNs become the reports',
+  "MMS -> CPM short text over udp: the IWF's CPIM MESSAGE stays on UDP (under 1300 bytes, RFC 3261 §18.1.1)",
   async (t) => {
     t.timeout(90_000);
     const r = await rig(t, { transport: 'udp' });
     const client = await r.linphone(CPM_USER, 'udp');
-    const jpeg = await photo();
-    t.true(jpeg.length >= 50_000 && jpeg.length <= 100_000, `${jpeg.length} B`);
-
-    const id = 'M-real-photo';
-    const sent = await r.toIwf(
-      photoForwardReq({ messageId: id, from: MMS_FROM, to: mmsTo(CPM_USER), jpeg, name: 'beach.jpg' }),
-      [mmsTo(CPM_USER)],
-    );
+    const text = 'Hi ✓';
+    const id = 'M-real-short';
+    const sent = await r.toIwf(forwardReq({ messageId: id, from: MMS_FROM, to: [mmsTo(CPM_USER)], text }), [
+      mmsTo(CPM_USER),
+    ]);
     t.true(sent.ok, JSON.stringify(sent));
-    t.like(await r.resFor(`T-${id}`), { requestStatus: 'Ok', messageId: id });
-
-    // FT-over-HTTP (RCC.07 §3.2.5): the file-info's data url points at the IWF's media server.
-    const got = await client.waitForMessage((m) => m.file !== undefined, { timeoutMs: 30_000 });
-    // The driver reports the downloaded file's own type; the CPIM carried the file-info.
-    t.deepEqual(
-      got.contents.map((c) => [c.contentType, c.isFile]),
-      [['image/jpeg', true]],
-    );
-    t.regex(got.from ?? '', new RegExp(`^<?sip:${escape(MMS_USER)}@${escape(SIP_DOMAIN)}`));
-    t.is(got.file?.error, undefined);
-    t.is(got.file?.contentType, 'image/jpeg');
-    t.is(got.file?.name, 'beach.jpg');
-    t.is(got.file?.size, jpeg.length);
-    t.true(got.file?.url?.startsWith(`http://127.0.0.1:${r.iwf.media.port}/`), got.file?.url ?? '');
-    t.is(got.file?.sha256, sha256(jpeg));
-    t.deepEqual(readFileSync(got.file!.path!), jpeg);
-
-    t.like(await r.report('MM4_delivery_report.REQ', id), {
-      mmStatus: 'Retrieved',
-      from: mmsTo(CPM_USER),
-      to: [MMS_FROM],
-    });
-    t.is(await client.markRead('*'), 1);
-    t.like(await r.report('MM4_read_reply_report.REQ', id), {
-      readStatus: 'Read',
-      from: mmsTo(CPM_USER),
-      to: [MMS_FROM],
-    });
+    const got = await client.waitForMessage((m) => m.text === text, { timeoutMs: 30_000 });
+    t.regex(got.contentType ?? '', /^text\/plain/);
+    t.like(await r.report('MM4_delivery_report.REQ', id), { mmStatus: 'Retrieved' });
+    const fromIwf = r.kamailio
+      .log()
+      .split('\n')
+      .filter((l) => new RegExp(`REQ MESSAGE \\S+ from ${escape(IWF)}:\\d+/`).test(l))
+      .map((l) => /\/(udp|tcp) type=\S+/.exec(l)?.[0]);
+    t.deepEqual(fromIwf, ['/udp type=message/cpim']);
+    t.deepEqual(imdnLines(r.kamailio.log(), 'udp'), ['type=message/cpim enc=deflate']);
   },
 );
+
+for (const transport of ['udp', 'tcp'] as const) {
+  clientTest(
+    `MMS -> CPM photo over ${transport}: liblinphone downloads the JPEG from the media server; its IMDNs become the reports`,
+    async (t) => {
+      t.timeout(90_000);
+      const r = await rig(t, { transport });
+      const client = await r.linphone(CPM_USER, transport);
+      const jpeg = await photo();
+      t.true(jpeg.length >= 50_000 && jpeg.length <= 100_000, `${jpeg.length} B`);
+
+      const id = `M-real-photo-${transport}`;
+      const sent = await r.toIwf(
+        photoForwardReq({ messageId: id, from: MMS_FROM, to: mmsTo(CPM_USER), jpeg, name: 'beach.jpg' }),
+        [mmsTo(CPM_USER)],
+      );
+      t.true(sent.ok, JSON.stringify(sent));
+      t.like(await r.resFor(`T-${id}`), { requestStatus: 'Ok', messageId: id });
+
+      // FT-over-HTTP (RCC.07 §3.2.5): the file-info's data url points at the IWF's media server.
+      const got = await client.waitForMessage((m) => m.file !== undefined, { timeoutMs: 30_000 });
+      // The driver reports the downloaded file's own type; the CPIM carried the file-info.
+      t.deepEqual(
+        got.contents.map((c) => [c.contentType, c.isFile]),
+        [['image/jpeg', true]],
+      );
+      t.regex(got.from ?? '', new RegExp(`^<?sip:${escape(MMS_USER)}@${escape(SIP_DOMAIN)}`));
+      t.is(got.file?.error, undefined);
+      t.is(got.file?.contentType, 'image/jpeg');
+      t.is(got.file?.name, 'beach.jpg');
+      t.is(got.file?.size, jpeg.length);
+      t.true(got.file?.url?.startsWith(`http://127.0.0.1:${r.iwf.media.port}/`), got.file?.url ?? '');
+      t.is(got.file?.sha256, sha256(jpeg));
+      t.deepEqual(readFileSync(got.file!.path!), jpeg);
+
+      t.like(await r.report('MM4_delivery_report.REQ', id), {
+        mmStatus: 'Retrieved',
+        from: mmsTo(CPM_USER),
+        to: [MMS_FROM],
+      });
+      t.is(await client.markRead('*'), 1);
+      t.like(await r.report('MM4_read_reply_report.REQ', id), {
+        readStatus: 'Read',
+        from: mmsTo(CPM_USER),
+        to: [MMS_FROM],
+      });
+      t.deepEqual(imdnLines(r.kamailio.log(), transport), [
+        'type=message/cpim enc=deflate',
+        'type=message/cpim enc=deflate',
+      ]);
+    },
+  );
+}
 
 clientTest('a 5 KB text MMS reaches liblinphone over TCP although sip.transport is udp', async (t) => {
   t.timeout(90_000);
@@ -345,6 +390,15 @@ clientTest('baresip (text/plain only) gets the MMS text as a text/plain MESSAGE'
   const refused = client.messages().filter((m) => m.status === 415);
   t.is(refused.length, 1);
   t.regex(refused[0].contentType ?? '', /^message\/cpim/);
+  // The fallback is recorded in the delivery's audit trail (the attempt's note).
+  const handle = r.iwf.client.workflow.getHandle(mmsToCpmWorkflowId(MMSC_SYSTEM, id));
+  const step = await waitFor('the attempt in the audit trail', async () =>
+    (await handle.query(auditQuery)).trail.find((e) => /^attempt 1: /.test(e.detail ?? '')),
+  );
+  t.regex(
+    step.detail ?? '',
+    /^attempt 1: 2\d\d accepted \(sent as text\/plain: the recipient refused message\/cpim \(415\)/,
+  );
 });
 
 /**
@@ -420,29 +474,35 @@ for (const transport of ['udp', 'tcp'] as const) {
   );
 }
 
-clientTest(
-  'CPM -> MMS file: liblinphone uploads a JPEG and sends it; the MMSC gets it byte for byte in an MM4_forward.REQ',
-  async (t) => {
-    t.timeout(90_000);
-    const r = await cpmToMmsRig(t, 'udp');
-    const ft = await startFtServer(FT);
-    t.teardown(() => ft.stop());
-    const dir = mkdtempSync(join(tmpdir(), 'real-clients-ft-'));
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-    const jpeg = await photo();
-    const path = join(dir, 'photo.jpg');
-    writeFileSync(path, jpeg);
+for (const transport of ['udp', 'tcp'] as const) {
+  clientTest(
+    `CPM -> MMS file over ${transport}: liblinphone uploads a JPEG and sends it; the MMSC gets it byte for byte in an MM4_forward.REQ`,
+    async (t) => {
+      t.timeout(90_000);
+      const r = await cpmToMmsRig(t, transport);
+      const ft = await startFtServer(FT);
+      t.teardown(() => ft.stop());
+      const dir = mkdtempSync(join(tmpdir(), 'real-clients-ft-'));
+      t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+      const jpeg = await photo();
+      const path = join(dir, 'photo.jpg');
+      writeFileSync(path, jpeg);
 
-    const sent = await r.client.sendFile(`sip:${MMS_USER}@${SIP_DOMAIN}`, path, ft.url, 'image/jpeg');
-    const req = await r.forward();
-    t.deepEqual(ft.uploads, ['photo.jpg']);
-    t.deepEqual(ft.downloads, [{ name: 'photo.jpg', from: '127.0.0.1' }], 'the IWF fetched the file once');
-    t.deepEqual(req.envelope.to, [`${MMS_USER}/TYPE=PLMN@mms.mnc001.mcc001.gprs`]);
-    t.regex(req.from, new RegExp(`^${escape(CPM_USER)}/TYPE=PLMN@`));
-    const images = req.attachments.filter((a) => a.contentType === 'image/jpeg');
-    t.is(images.length, 1, JSON.stringify(req.attachments.map((a) => [a.contentType, a.filename])));
-    t.is(images[0].filename, 'photo.jpg');
-    t.is(sha256(images[0].content), sha256(jpeg), 'a JPEG within the class passes through unchanged');
-    await r.reportBack(req, sent, 'real-file');
-  },
-);
+      const sent = await r.client.sendFile(`sip:${MMS_USER}@${SIP_DOMAIN}`, path, ft.url, 'image/jpeg');
+      const req = await r.forward();
+      t.deepEqual(ft.uploads, ['photo.jpg']);
+      t.deepEqual(ft.downloads, [{ name: 'photo.jpg', from: '127.0.0.1' }], 'the IWF fetched the file once');
+      t.deepEqual(req.envelope.to, [`${MMS_USER}/TYPE=PLMN@mms.mnc001.mcc001.gprs`]);
+      t.regex(req.from, new RegExp(`^${escape(CPM_USER)}/TYPE=PLMN@`));
+      const images = req.attachments.filter((a) => a.contentType === 'image/jpeg');
+      t.is(images.length, 1, JSON.stringify(req.attachments.map((a) => [a.contentType, a.filename])));
+      t.is(images[0].filename, 'photo.jpg');
+      t.is(sha256(images[0].content), sha256(jpeg), 'a JPEG within the class passes through unchanged');
+      await r.reportBack(req, sent, `real-file-${transport}`);
+      t.regex(
+        r.kamailio.log(),
+        new RegExp(`REQ MESSAGE \\S+ from ${escape(LINPHONE)}:\\d+/${transport} type=message/cpim`),
+      );
+    },
+  );
+}

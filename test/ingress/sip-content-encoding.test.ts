@@ -25,7 +25,12 @@ async function rig() {
       return Promise.resolve('delivered');
     },
   };
-  const iwf = await createSipEndpoint({ host: '127.0.0.1', port: 0 });
+  // Refusals are logged, once, by the endpoint's server transactions.
+  const iwf = await createSipEndpoint({
+    host: '127.0.0.1',
+    port: 0,
+    log: { debug() {}, warn: (o, m) => void (m === 'SIP request refused' && refused.push(o)) },
+  });
   attachSipIngress(iwf, {
     trusted: ['127.0.0.1'],
     directory: staticCpmDirectory([]),

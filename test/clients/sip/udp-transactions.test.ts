@@ -287,7 +287,12 @@ test('a request with a truncated body is answered 400; one without readable head
         res.message.status === 400 &&
         /Content-Length/.test(res.message.reason),
     );
-    t.is(warnings.length, 2, 'both unparseable datagrams are logged, the keep-alive is not');
+    // The flush's INVITE gets 501, a refusal logged too: not one of the datagrams under test.
+    t.is(
+      warnings.filter((w) => !w.includes('"callId":"flush-')).length,
+      2,
+      'both unparseable datagrams are logged, the keep-alive is not',
+    );
   } finally {
     await peer.close();
     await b.close();
