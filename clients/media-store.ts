@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, type ReadStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import type { StoredRef } from '../model/delivery.js';
 
 /**
@@ -10,17 +11,34 @@ import type { StoredRef } from '../model/delivery.js';
  */
 export type ContentRef = StoredRef;
 
-/** The Media Storage Server's storage, behind an interface so an S3-compatible store can replace it. */
+/**
+ * The Media Storage Server's storage: a directory (`filesystemMediaStore`, one node) or an
+ * S3-compatible bucket (`s3MediaStore` in clients/media-store-s3.ts, shared by every node). The
+ * media server, the activities and the janitor depend on this interface only.
+ */
 export interface MediaStore {
+  /** Stores the bytes; once it resolves the object is durable and visible to every reader of the store. */
   put(bytes: Buffer, meta: { contentType: string; name?: string; ttlMs: number }): Promise<ContentRef>;
   /** Metadata of a live object; undefined for unknown or expired ones. */
   head(id: string): Promise<ContentRef | undefined>;
   /** A byte range (inclusive `end`) of a live object. */
-  read(id: string, range?: { start: number; end: number }): Promise<ReadStream | undefined>;
+  read(id: string, range?: { start: number; end: number }): Promise<Readable | undefined>;
   get(id: string): Promise<Buffer | undefined>;
   delete(id: string): Promise<void>;
-  /** Removes expired objects; returns how many. */
+  /** Removes expired objects of the whole store (not just this node's); returns how many. */
   purgeExpired(now?: Date): Promise<number>;
+  /**
+   * Objects and bytes held, counted by listing the store (one directory read, or one S3 list
+   * request per 1000 objects): for a metrics scrape, not for a request path.
+   */
+  usage(): Promise<{ objects: number; bytes: number }>;
+  /** Releases connections (the S3 client's sockets); the store is unusable afterwards. */
+  close(): void;
+}
+
+/** A fresh object id: 22 base64url characters = 132 random bits (MEDIA_ID). */
+export function newMediaId(): string {
+  return randomBytes(17).toString('base64url').slice(0, 22);
 }
 
 /** Public URL of a stored object, served by ingress/media-server.ts; the file name is cosmetic. */
@@ -93,7 +111,7 @@ export function filesystemMediaStore(dir: string, now: () => number = Date.now):
   return {
     async put(bytes, meta) {
       await ready;
-      const id = randomBytes(17).toString('base64url').slice(0, 22);
+      const id = newMediaId();
       const ref: ContentRef = {
         id,
         contentType: meta.contentType,
@@ -152,5 +170,19 @@ export function filesystemMediaStore(dir: string, now: () => number = Date.now):
       }
       return removed;
     },
+    async usage() {
+      await ready;
+      let objects = 0;
+      let bytes = 0;
+      for (const f of await readdir(dir)) {
+        if (!f.endsWith('.json')) continue;
+        const data = await stat(dataPath(f.slice(0, -5))).catch(() => undefined);
+        if (!data) continue; // deleted between the listing and the stat
+        objects++;
+        bytes += data.size;
+      }
+      return { objects, bytes };
+    },
+    close() {},
   };
 }
