@@ -57,7 +57,15 @@ export interface Dispatcher {
  * `deadlineMs`: how long ingress waits for Temporal before answering the peer with a temporary
  * failure (the MMSC retries; an SMTP client waits minutes for the final reply, RFC 5321 4.5.3.2.6).
  */
-export function temporalDispatcher(client: Client, taskQueue: string, deadlineMs = 10_000): Dispatcher {
+export function temporalDispatcher(
+  client: Client,
+  taskQueue: string,
+  deadlineMs = 10_000,
+  /** Counts each start by what it did (worker/metrics.ts). */
+  metrics?: {
+    deliveryStarted(direction: Direction, result: 'accepted' | 'duplicate' | 'refused' | 'unavailable'): void;
+  },
+): Dispatcher {
   const withDeadline = <T>(fn: () => Promise<T>) => client.connection.withDeadline(Date.now() + deadlineMs, fn);
 
   async function start(
@@ -87,10 +95,16 @@ export function temporalDispatcher(client: Client, taskQueue: string, deadlineMs
           staticSummary: maskNumbers(summary),
         }),
       );
+      metrics?.deliveryStarted(direction, 'accepted');
       return 'started' as const;
     } catch (e) {
-      if (e instanceof WorkflowExecutionAlreadyStartedError) return 'existing' as const;
-      if (PERMANENT_GRPC.has(grpcCode(e) ?? -1)) throw new DispatchRefused(e);
+      if (e instanceof WorkflowExecutionAlreadyStartedError) {
+        metrics?.deliveryStarted(direction, 'duplicate');
+        return 'existing' as const;
+      }
+      const refused = PERMANENT_GRPC.has(grpcCode(e) ?? -1);
+      metrics?.deliveryStarted(direction, refused ? 'refused' : 'unavailable');
+      if (refused) throw new DispatchRefused(e);
       throw new DispatchUnavailable(e);
     }
   }

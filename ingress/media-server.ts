@@ -55,21 +55,30 @@ const ALWAYS = {
 export function createMediaServer(o: {
   store: MediaStore;
   listen: { host: string; port: number };
-  log?: { warn(o: object, m: string): void };
+  log?: { info?(o: object, m: string): void; warn(o: object, m: string): void };
 }) {
-  async function handle(req: IncomingMessage, res: ServerResponse) {
+  /** What one request served, logged when its response ends (the id is random, never a number). */
+  interface Served {
+    id?: string;
+    range?: string;
+    bytes: number;
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse, served: Served) {
     for (const [k, v] of Object.entries(ALWAYS)) res.setHeader(k, v);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD' }).end();
       return;
     }
     const m = /^\/m\/([^/?#]+)(?:\/[^/?#]*)?$/.exec(new URL(req.url ?? '/', 'http://x').pathname);
-    const ref = m && MEDIA_ID.test(m[1]) ? await o.store.head(m[1]) : undefined;
+    if (m && MEDIA_ID.test(m[1])) served.id = m[1];
+    const ref = served.id ? await o.store.head(served.id) : undefined;
     if (!ref) {
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
       return;
     }
     const range = parseRange(req.headers.range, ref.size);
+    if (req.headers.range) served.range = req.headers.range.slice(0, 64);
     const type = MEDIA_TYPE.test(ref.contentType) ? ref.contentType : 'application/octet-stream';
     const disposition = servedInline(type) ? 'inline' : 'attachment';
     const common = {
@@ -102,11 +111,20 @@ export function createMediaServer(o: {
       res.destroy();
       return;
     }
+    stream.on('data', (c: Buffer) => (served.bytes += c.length));
     await pipeline(stream, res);
   }
 
   const server = createServer((req, res) => {
-    handle(req, res).catch((e: Error) => {
+    const served: Served = { bytes: 0 };
+    // One line per response, once it is over: complete false when the client went away mid-body.
+    res.once('close', () =>
+      o.log?.info?.(
+        { method: req.method, ...served, status: res.statusCode, complete: res.writableFinished },
+        'media download',
+      ),
+    );
+    handle(req, res, served).catch((e: Error) => {
       o.log?.warn({ error: e.message, url: req.url }, 'media request failed');
       if (!res.headersSent) res.writeHead(500).end();
       else res.destroy();

@@ -38,6 +38,12 @@ export interface Mm4ServerOptions {
   /** For the `.RES` answers to reports (23.140 8.4.3/8.4.4): our system address and SMTP client. */
   replies: { smtp: SmtpClient; systemAddress: string; domain: string };
   log: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
+  /** PDUs in by type, refusals by reason, try-later answers (worker/metrics.ts). */
+  metrics?: {
+    mm4Pdu(direction: 'in', type: string): void;
+    ingressRefused(protocol: 'smtp', reason: string): void;
+    pushBack(protocol: 'smtp', code: number, reason: string): void;
+  };
 }
 
 /** An SMTP reply: smtp-server turns an Error's responseCode into the reply code. */
@@ -108,7 +114,10 @@ export function createMm4Server(o: Mm4ServerOptions) {
     workflowId: () => string,
   ): Promise<T> {
     const ticket: AdmissionTicket | undefined = admission.tryAdmit();
-    if (!ticket) throw reply(451, '4.3.2 System not accepting network messages');
+    if (!ticket) {
+      o.metrics?.pushBack('smtp', 451, 'overloaded');
+      throw reply(451, '4.3.2 System not accepting network messages');
+    }
     try {
       const how = await start();
       ticket.settle(how, workflowId());
@@ -153,11 +162,15 @@ export function createMm4Server(o: Mm4ServerOptions) {
     const peer = peerForPdu(candidates, parsed.ok ? parsed.pdu : parsed.partial, mailFrom)!;
     matched(peer);
     const log = { peer: peer.name, remote: session.remoteAddress };
+    o.metrics?.mm4Pdu('in', parsed.ok ? parsed.pdu.type : 'malformed');
     if (!parsed.ok) {
       const p = parsed.partial;
       const answerable = p.type === 'MM4_forward.REQ' && p.transactionId && p.originatorSystem && p.ackRequest;
       o.log.warn({ ...log, error: parsed.error, status: parsed.status }, 'malformed MM4 PDU');
-      if (!answerable) throw reply(554, `5.6.0 MM4 ${parsed.status}: ${parsed.error}`);
+      if (!answerable) {
+        o.metrics?.ingressRefused('smtp', 'malformed');
+        throw reply(554, `5.6.0 MM4 ${parsed.status}: ${parsed.error}`);
+      }
       // Identifiable enough to answer in MM4 terms: a durable delivery that sends the error .RES.
       const id = mmsToCpmWorkflowId(
         originatorKey(p.originatorSystem!),
@@ -221,6 +234,7 @@ export function createMm4Server(o: Mm4ServerOptions) {
       if (route && pdu.type.endsWith('.RES')) return `2.0.0 ${pdu.type} for a finished delivery, nothing to do`;
       o.log.warn({ ...log, type: pdu.type, mm4MessageId: pdu.messageId }, 'MM4 PDU for no known delivery');
       if (isReport && pdu.ackRequest) return `2.0.0 ${pdu.type} answered Error-message-not-found`;
+      o.metrics?.ingressRefused('smtp', 'no_delivery');
       throw reply(550, `5.1.1 ${pdu.type} for ${pdu.messageId} matches no delivery of this IWF`);
     }
     o.log.info(
@@ -273,6 +287,7 @@ export function createMm4Server(o: Mm4ServerOptions) {
       const peer = peerForSource(o.peers, session.remoteAddress);
       if (!peer) {
         o.log.warn({ remote: session.remoteAddress }, 'MM4 connection from a source no peer allows');
+        o.metrics?.ingressRefused('smtp', 'peer_not_allowed');
         return cb(reply(554, '5.7.1 not an allowed MM4 peer'));
       }
       if (!takeConnection(session, peer)) {
@@ -280,6 +295,7 @@ export function createMm4Server(o: Mm4ServerOptions) {
           { peer: peer.name, remote: session.remoteAddress, open: openByPeer.get(peer.name), all: sessionPeer.size },
           'MM4 connection refused: too many connections',
         );
+        o.metrics?.pushBack('smtp', 421, 'connections');
         return cb(reply(421, '4.3.2 Too many connections, try later'));
       }
       cb();
@@ -292,6 +308,7 @@ export function createMm4Server(o: Mm4ServerOptions) {
       // requires TLS; any peer at that source requiring it counts (the source is what identifies it).
       if (!session.secure && tlsRequiredFrom(session.remoteAddress)) {
         o.log.warn({ remote: session.remoteAddress }, 'MM4 MAIL FROM before STARTTLS from a peer that requires TLS');
+        o.metrics?.ingressRefused('smtp', 'tls_required');
         return cb(reply(530, '5.7.0 Must issue a STARTTLS command first'));
       }
       cb();
@@ -299,7 +316,10 @@ export function createMm4Server(o: Mm4ServerOptions) {
     onRcptTo(_address, session, cb) {
       // RFC 5321 4.5.3.1.8/4.5.3.1.10: a server must take 100 recipients and answers 452 beyond what
       // it takes; the MMSC sends the rest in another transaction, and the workflow input stays bounded.
-      if (session.envelope.rcptTo.length >= MAX_RECIPIENTS) return cb(reply(452, '4.5.3 Too many recipients'));
+      if (session.envelope.rcptTo.length >= MAX_RECIPIENTS) {
+        o.metrics?.ingressRefused('smtp', 'too_many_recipients');
+        return cb(reply(452, '4.5.3 Too many recipients'));
+      }
       cb();
     },
     onData(stream, session, cb) {
@@ -308,7 +328,10 @@ export function createMm4Server(o: Mm4ServerOptions) {
       let peer = candidates[0];
       readAll(stream, o.maxMessageBytes)
         .then(async (raw) => {
-          if (!raw) return cb(reply(552, `5.3.4 message exceeds ${o.maxMessageBytes} bytes`));
+          if (!raw) {
+            o.metrics?.ingressRefused('smtp', 'too_large');
+            return cb(reply(552, `5.3.4 message exceeds ${o.maxMessageBytes} bytes`));
+          }
           cb(null, await handle(raw, session, candidates, (p) => (peer = p)));
         })
         .catch((e: unknown) => {
@@ -316,13 +339,16 @@ export function createMm4Server(o: Mm4ServerOptions) {
           if (e instanceof DispatchRefused) {
             // Permanent: the same PDU would be refused again (RFC 5321 4.2.1: 5yz, do not retry).
             o.log.warn({ peer: peer.name, error: e.message }, 'MM4 PDU refused by the delivery store');
+            o.metrics?.ingressRefused('smtp', 'store_refused');
             return cb(reply(554, '5.6.0 MM4 Error-message-format-corrupt: delivery refused by the store'));
           }
           if (e instanceof DispatchUnavailable) {
             o.log.warn({ peer: peer.name, error: e.message }, 'MM4 PDU deferred: Temporal unavailable');
+            o.metrics?.pushBack('smtp', 451, 'unavailable');
             return cb(reply(451, '4.3.0 delivery store unavailable, try again later'));
           }
           o.log.error({ peer: peer.name, error: (e as Error).message }, 'MM4 PDU failed');
+          o.metrics?.pushBack('smtp', 451, 'error');
           cb(reply(451, '4.3.0 temporary failure, try again later'));
         });
     },

@@ -48,6 +48,11 @@ export interface SipIngressOptions {
   mm4Ack: { timeoutMs: number; maxAttempts: number };
   reportWaitMs: number;
   log: { info(o: object, m: string): void; warn(o: object, m: string): void };
+  /** Refusals by reason and 503 try-later answers (worker/metrics.ts). */
+  metrics?: {
+    ingressRefused(protocol: 'sip', reason: string): void;
+    pushBack(protocol: 'sip', code: number, reason: string): void;
+  };
 }
 
 /** Workflow id for a MESSAGE; the sender is hashed: ids and search must not carry phone numbers. */
@@ -69,6 +74,8 @@ export function attachSipIngress(endpoint: SipEndpoint, o: SipIngressOptions) {
   const isTrusted = trustedSources(o.trusted);
   const admission = o.admission ?? unboundedAdmission();
   const retryAfter = o.retryAfterSeconds ?? 30;
+  const refused = (reason: string) => o.metrics?.ingressRefused('sip', reason);
+  const pushBack = (reason: string) => o.metrics?.pushBack('sip', 503, reason);
 
   /**
    * An IMDN from a CPM recipient (CPIM with message/imdn+xml, RFC 5438 7) about a message the IWF
@@ -79,7 +86,10 @@ export function attachSipIngress(endpoint: SipEndpoint, o: SipIngressOptions) {
     const n = xml.ok
       ? parseImdn(xml.message.content.body.toString('utf8'))
       : { ok: false as const, error: xml.ok ? '' : xml.error };
-    if (!n.ok) return { status: 400, reason: `Bad Request (IMDN: ${n.error})` };
+    if (!n.ok) {
+      refused('bad_imdn');
+      return { status: 400, reason: `Bad Request (IMDN: ${n.error})` };
+    }
     const workflowId = workflowIdFromImdnId(n.notification.messageId);
     const from = getHeader(req.headers, 'P-Asserted-Identity') ?? getHeader(req.headers, 'From') ?? '';
     const recipientUri = n.notification.recipientUri ?? (from.includes('<') ? uriOf(from) : '');
@@ -99,9 +109,9 @@ export function attachSipIngress(endpoint: SipEndpoint, o: SipIngressOptions) {
     // An IMDN for a delivery that ended (e.g. displayed after the expiry) is taken and dropped:
     // refusing it would only make the client retry.
     if (signalled === 'ended') return { status: 202, reason: 'Accepted (delivery already ended)' };
-    return signalled === 'delivered'
-      ? { status: 202 }
-      : { status: 404, reason: 'Not Found (no delivery for this IMDN)' };
+    if (signalled === 'delivered') return { status: 202 };
+    refused('no_delivery');
+    return { status: 404, reason: 'Not Found (no delivery for this IMDN)' };
   }
 
   async function onMessage(req: SipRequest) {
@@ -116,6 +126,7 @@ export function attachSipIngress(endpoint: SipEndpoint, o: SipIngressOptions) {
           return await onImdn(req.body, req);
         } catch (e) {
           if (!(e instanceof DispatchUnavailable)) throw e;
+          pushBack('unavailable');
           return {
             status: 503,
             reason: 'Service Unavailable (delivery store unreachable)',
@@ -126,6 +137,7 @@ export function attachSipIngress(endpoint: SipEndpoint, o: SipIngressOptions) {
     }
     const intake = readCpmMessage(req, new Date());
     if (!intake.ok) {
+      refused('invalid_message');
       return { status: intake.status, reason: intake.reason, headers: intake.headers };
     }
     const { input, recipientNumber } = intake;
@@ -145,6 +157,7 @@ export function attachSipIngress(endpoint: SipEndpoint, o: SipIngressOptions) {
         { status: decision.sipStatus, reason: decision.reason, imdnMessageId: input.cpm.imdnMessageId },
         'ISF: not interworked',
       );
+      refused('not_interworked');
       const accept = decision.sipStatus === 415 ? [{ name: 'Accept', value: 'message/cpim' }] : undefined;
       return { status: decision.sipStatus ?? 403, reason: `Not Interworked (${decision.reason})`, headers: accept };
     }
@@ -154,6 +167,7 @@ export function attachSipIngress(endpoint: SipEndpoint, o: SipIngressOptions) {
     // report on existing deliveries and let them finish.
     const ticket = admission.tryAdmit();
     if (!ticket) {
+      pushBack('overloaded');
       return {
         status: 503,
         reason: 'Service Unavailable (overloaded)',
@@ -171,8 +185,12 @@ export function attachSipIngress(endpoint: SipEndpoint, o: SipIngressOptions) {
       return { status: 202 };
     } catch (e) {
       ticket.settle('failed');
-      if (e instanceof DispatchRefused) return { status: 400, reason: 'Bad Request (delivery refused by the store)' };
+      if (e instanceof DispatchRefused) {
+        refused('store_refused');
+        return { status: 400, reason: 'Bad Request (delivery refused by the store)' };
+      }
       if (!(e instanceof DispatchUnavailable)) throw e;
+      pushBack('unavailable');
       o.log.warn({ error: e.message }, 'CPM MESSAGE deferred: Temporal unavailable');
       return {
         status: 503,
@@ -183,7 +201,10 @@ export function attachSipIngress(endpoint: SipEndpoint, o: SipIngressOptions) {
   }
 
   async function answer(req: SipRequest, info: { remote: { host: string } }): Promise<ResponseSpec> {
-    if (!isTrusted(info.remote.host)) return { status: 403, reason: 'Forbidden (untrusted source)' };
+    if (!isTrusted(info.remote.host)) {
+      refused('untrusted');
+      return { status: 403, reason: 'Forbidden (untrusted source)' };
+    }
     if (req.method === 'OPTIONS') {
       return {
         status: 200,
@@ -194,32 +215,20 @@ export function attachSipIngress(endpoint: SipEndpoint, o: SipIngressOptions) {
         ],
       };
     }
-    if (req.method !== 'MESSAGE') return { status: 405, headers: [{ name: 'Allow', value: ALLOW }] };
+    if (req.method !== 'MESSAGE') {
+      refused('method_not_allowed');
+      return { status: 405, headers: [{ name: 'Allow', value: ALLOW }] };
+    }
     // RFC 3261 20.12: an encoded body (liblinphone deflates its IMDNs) is read decoded.
     const decoded = decodeSipBody(req.headers, req.body, MAX_INFLATED_BYTES);
-    if (!decoded.ok) return { status: decoded.status, reason: decoded.reason, headers: decoded.headers };
+    if (!decoded.ok) {
+      refused('bad_encoding');
+      return { status: decoded.status, reason: decoded.reason, headers: decoded.headers };
+    }
     return onMessage(decoded.encodings.length ? { ...req, body: decoded.body } : req);
   }
 
-  endpoint.onRequest(async (req, info) => {
-    const res = await answer(req, info);
-    // Every refusal is traceable to the request that caused it.
-    if (res.status >= 300) {
-      o.log.warn(
-        {
-          method: req.method,
-          callId: getHeader(req.headers, 'Call-ID'),
-          cseq: getHeader(req.headers, 'CSeq'),
-          remote: `${info.remote.host}:${info.remote.port}`,
-          transport: info.transport,
-          contentType: getHeader(req.headers, 'Content-Type'),
-          contentEncoding: getHeader(req.headers, 'Content-Encoding'),
-          status: res.status,
-          reason: res.reason,
-        },
-        'SIP request refused',
-      );
-    }
-    return res;
-  });
+  // A refusal is logged once, with the request's Call-ID, CSeq, source, transport, content type
+  // and encoding, by the server transaction that writes it (clients/sip/server-transactions.ts).
+  endpoint.onRequest((req, info) => answer(req, info));
 }

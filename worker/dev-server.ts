@@ -6,6 +6,7 @@ import { SEARCH_ATTRIBUTES } from '../workflows/messages.js';
 import { findTemporalCli } from './temporal-cli.js';
 
 export interface DevServerOptions {
+  /** Bind address of the frontend and the UI (temporal.embedded.ip); default 127.0.0.1. */
   ip?: string;
   /** The frontend port, or where to get one (tests: a fresh free port for each attempt). */
   port: number | (() => Promise<number>);
@@ -60,6 +61,15 @@ class StderrTail {
   }
 }
 
+/**
+ * Where to reach a server bound to `ip`, as host:port: a wildcard bind is reached on loopback, and
+ * an IPv6 address is bracketed (RFC 3986 3.2.2).
+ */
+export function reachableAt(ip: string, port: number): string {
+  const host = ip === '0.0.0.0' ? '127.0.0.1' : ip === '::' ? '::1' : ip;
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 function argsFor(o: DevServerOptions, ip: string, port: number): string[] {
   const args = ['server', 'start-dev', '--ip', ip, '--port', String(port), '--namespace', o.namespace];
   args.push('--log-level', 'warn', '--log-format', 'json');
@@ -95,7 +105,7 @@ async function launch(o: DevServerOptions, cli: string, ip: string, port: number
   const stderr = new StderrTail();
   child.stderr?.on('data', (d: Buffer) => stderr.add(d));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const address = `${ip}:${port}`;
+  const address = reachableAt(ip, port);
   const deadline = Date.now() + (o.startTimeoutMs ?? 60_000);
   for (;;) {
     const code = await Promise.race([exited, new Promise<'wait'>((r) => setTimeout(() => r('wait'), 250))]);
@@ -145,7 +155,7 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
       await new Promise((r) => setTimeout(r, 500 * attempt));
     }
   }
-  const address = `${ip}:${port}`;
+  const address = reachableAt(ip, port);
   o.log?.info({ address, ui: o.uiPort, db: o.dbFile ?? 'memory' }, 'embedded Temporal dev server up');
 
   let stopping = false;
@@ -189,7 +199,7 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
 
   return {
     address,
-    uiUrl: o.uiPort ? `http://${ip}:${o.uiPort}` : undefined,
+    uiUrl: o.uiPort ? `http://${reachableAt(ip, o.uiPort)}` : undefined,
     restarts: () => restarts,
     async stop() {
       stopping = true;
