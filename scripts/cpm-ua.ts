@@ -2,26 +2,36 @@
  * A stand-in for the CPM side, for trying the IWF by hand (not used by the tests, which drive
  * the same SIP stack directly):
  *
- *   npm run cpm-ua -- listen [--port 5070] [--iwf 127.0.0.1:5060] [--offline] [--no-imdn]
+ *   npm run cpm-ua -- listen [--listen 127.0.0.1:5070] [--iwf 127.0.0.1:5060] [--offline] [--no-imdn]
  *     Plays the outbound proxy + CPM client: answers MESSAGEs 202 (480 with --offline), prints
  *     them, and for each CPIM message that asks for notifications sends the IMDNs back to the IWF
  *     (delivered, then displayed). IMDNs the IWF sends (CPM -> MMS reports) are printed.
  *
  *   npm run cpm-ua -- send --to tel:+4915112345678 [--from tel:+12025550101] [--text hi]
  *       [--notify positive-delivery,negative-delivery,display] [--iwf 127.0.0.1:5060]
- *     Sends one pager-mode MESSAGE (CPIM text) to the IWF as the S-CSCF would hand it over.
+ *     Sends one pager-mode MESSAGE (CPIM text) to the IWF as the S-CSCF would hand it over
+ *     (from --listen's host, any port).
+ *
+ * `--listen HOST:PORT` is where the IWF's sip.outboundProxy points (`--port N` is short for
+ * 127.0.0.1:N). SIGINT/SIGTERM stop it; a port in use is one line on stderr and exit 1.
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { parseHostPort } from '../worker/config-schema.js';
 import { createSipEndpoint, type SipEndpoint } from '../clients/sip/endpoint.js';
 import { buildCpimMessage, buildImdnCpim, parseCpim, readImdnFields, serializeCpim } from '../protocols/cpim/cpim.js';
 import { parseImdn } from '../protocols/cpim/imdn.js';
 import { getHeader, type SipRequest } from '../protocols/sip/message.js';
 
-const { positionals, values: o } = parseArgs({
+const fail = (line: string, code = 2): never => {
+  console.error(`cpm-ua: ${line}`);
+  process.exit(code);
+};
+const options = {
   allowPositionals: true,
   options: {
-    port: { type: 'string', default: '5070' },
+    listen: { type: 'string' },
+    port: { type: 'string' },
     iwf: { type: 'string', default: '127.0.0.1:5060' },
     offline: { type: 'boolean', default: false },
     'no-imdn': { type: 'boolean', default: false },
@@ -30,9 +40,35 @@ const { positionals, values: o } = parseArgs({
     text: { type: 'string', default: 'Hello from CPM' },
     notify: { type: 'string', default: 'positive-delivery,negative-delivery,display' },
   },
-});
-const [iwfHost, iwfPort] = o.iwf.split(':');
-const iwf = { host: iwfHost, port: Number(iwfPort), transport: 'udp' as const };
+} as const;
+let args: ReturnType<typeof parseArgs<typeof options>> | undefined;
+try {
+  args = parseArgs(options);
+} catch (e) {
+  fail((e as Error).message);
+}
+const { positionals, values: o } = args!;
+const me = parseHostPort(o.listen ?? `127.0.0.1:${o.port ?? '5070'}`);
+if (!me) fail(`--listen: '${o.listen ?? o.port}' is not HOST:PORT like 127.0.0.1:5070`);
+const iwfAddr = parseHostPort(o.iwf);
+if (!iwfAddr) fail(`--iwf: '${o.iwf}' is not HOST:PORT like 127.0.0.1:5060`);
+const iwf = { host: iwfAddr!.host, port: iwfAddr!.port, transport: 'udp' as const };
+const shown = (h: { host: string; port: number }) => `${h.host.includes(':') ? `[${h.host}]` : h.host}:${h.port}`;
+
+/** The SIP endpoint, or one clear line when the address cannot be bound (EADDRINUSE: another cpm-ua, SIPp ...). */
+async function endpointOn(host: string, port: number): Promise<SipEndpoint> {
+  try {
+    return await createSipEndpoint({ host, port });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE')
+      return fail(
+        `${shown({ host, port })} is already in use (UDP or TCP: another cpm-ua, SIPp, the IWF?); choose one with --listen HOST:PORT`,
+        1,
+      );
+    return fail(`cannot listen on ${shown({ host, port })}: ${code ?? (e as Error).message}`, 1);
+  }
+}
 const uriOf = (v: string | undefined) => /<([^>]+)>/.exec(v ?? '')?.[1] ?? v ?? '';
 const token = () => randomBytes(6).toString('hex');
 
@@ -76,7 +112,7 @@ async function sendImdn(
 }
 
 async function listen() {
-  const ep = await createSipEndpoint({ host: '127.0.0.1', port: Number(o.port) });
+  const ep = await endpointOn(me!.host, me!.port);
   ep.onRequest((req: SipRequest) => {
     if (req.method !== 'MESSAGE') return { status: req.method === 'OPTIONS' ? 200 : 405 };
     const cpim = parseCpim(req.body);
@@ -107,15 +143,21 @@ async function listen() {
     return { status: 202 };
   });
   console.log(
-    `CPM side listening on 127.0.0.1:${ep.port} (UDP+TCP)${o.offline ? ', every user offline (480)' : ''}; IMDNs go to ${o.iwf}`,
+    `CPM side listening on ${shown({ host: me!.host, port: ep.port })} (UDP+TCP)${o.offline ? ', every user offline (480)' : ''}; IMDNs go to ${o.iwf}`,
   );
-  const stop = () => void ep.close().then(() => process.exit(0));
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    void ep.close().then(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2000).unref(); // a transaction still running does not hold the exit
+  };
   process.once('SIGINT', stop).once('SIGTERM', stop);
 }
 
 async function send() {
-  if (!o.to) throw new Error('send needs --to <tel: or sip: URI>');
-  const ep = await createSipEndpoint({ host: '127.0.0.1', port: 0 });
+  if (!o.to) return fail('send needs --to <tel: or sip: URI>');
+  const ep = await endpointOn(me!.host, 0);
   const notify = o.notify
     .split(',')
     .map((s) => s.trim())
@@ -142,6 +184,5 @@ const command = positionals[0] ?? 'listen';
 if (command === 'listen') await listen();
 else if (command === 'send') await send();
 else {
-  console.error(`unknown command '${command}' (listen | send)`);
-  process.exit(2);
+  fail(`unknown command '${command}' (listen | send)`);
 }

@@ -25,6 +25,16 @@ test.before(async () => {
     iwf: { retry: { maxAttempts: 5, initialInterval: '1h' }, mm4Ack: { timeout: '1h', maxAttempts: 3 } },
   });
   process.env.TEMPORAL_ADDRESS = env.temporal.address;
+  // The CLI checks `reroute --peer` against the IWF's mm4.peers, from the configuration it is given.
+  const cfg = join(mkdtempSync(join(tmpdir(), 'iwf-cfg-')), 'iwf.json');
+  writeFileSync(
+    cfg,
+    JSON.stringify({
+      ...(process.env.IWF_TEST_ENCRYPTION === '1' ? {} : { temporal: { encryption: { enabled: false } } }),
+      mm4: { peers: [{ name: 'operator-a', domains: ['mms.mnc001.mcc001.gprs'], smtp: '127.0.0.1:2526' }] },
+    }),
+  );
+  process.env.IWF_CONFIG = cfg;
 });
 test.after.always(async () => {
   await env?.stop();
@@ -152,7 +162,7 @@ test('the installed `iwf` command runs and names bad input clearly', async (t) =
       child.once('exit', (code) => resolve({ code, out }));
     });
   const list = await run(['deliveries', 'list', '--direction', 'sideways']);
-  t.is(list.code, 1);
+  t.is(list.code, 2, 'a usage error');
   t.regex(list.out, /--direction: 'sideways' is not mms-to-cpm or cpm-to-mms/);
   const unknown = await run(['deliveries', 'show', 'mms-to-cpm/nobody/none']);
   t.is(unknown.code, 1);
