@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { BlockList, isIPv6 } from 'node:net';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { RetryPolicy } from '../model/delivery.js';
@@ -12,7 +13,8 @@ import {
   type Mm4Rules,
 } from '../model/peer.js';
 import { isMailbox } from '../protocols/mm4/serialize.js';
-import { parseFetchHost } from '../clients/http-fetch.js';
+import { localAddresses, parseFetchHost } from '../clients/http-fetch.js';
+import type { S3MediaOptions } from '../clients/media-store-s3.js';
 import { keyMatchesCertificate, readCertificates, readPrivateKey, type TlsMaterial } from '../clients/tls.js';
 import { ConfigError, Reader, type Obj } from './config-schema.js';
 import { loadPayloadKeys, type PayloadKeys } from './payload-codec.js';
@@ -104,6 +106,11 @@ function peerTls(sub: Reader, baseDir: string): Mm4Peer['tls'] {
 }
 
 export interface Config {
+  /**
+   * What this process runs (`--role`, `IWF_ROLE`, `role`): `ingress` the MM4, SIP and media front-ends that
+   * start and signal deliveries; `worker` the Temporal worker and what its activities need; `all` both.
+   */
+  role: IwfRole;
   /** Folder for the embedded Temporal database and other local state. */
   dataDir: string;
   log: {
@@ -118,7 +125,8 @@ export interface Config {
     taskQueue: string;
     /** Profile of `@temporalio/envconfig` (TLS, API key ...) for an external cluster. */
     profile?: string;
-    embedded: { port: number; uiPort: number; ui: boolean; dbFile: string };
+    /** `ip`: the embedded server's (and its UI's) bind address; default 127.0.0.1. */
+    embedded: { ip: string; port: number; uiPort: number; ui: boolean; dbFile: string };
     /**
      * Payload encryption (worker/payload-codec.ts). `keys` absent while enabled: the embedded server's
      * key is generated into `keysFile` at start (`generate`).
@@ -186,7 +194,11 @@ export interface Config {
     listen: HostPort;
     /** Base URL clients use to reach `media.listen` (behind a proxy: its public address); default the bound address. */
     publicUrl?: string;
+    /** `fs`: files under `dir` (one node); `s3`: an S3-compatible bucket every node shares (clients/media-store-s3.ts). */
+    store: 'fs' | 's3';
     dir: string;
+    /** With `store: s3`. */
+    s3?: S3MediaOptions;
     ttlMs: number;
     purgeIntervalMs: number;
     /**
@@ -199,6 +211,11 @@ export interface Config {
   };
   /** Audit records of finished deliveries, kept beyond Temporal's retention. */
   audit: { store: 'jsonl' | 'postgres'; file: string; postgresUrl?: string };
+  /**
+   * Operations listener (ingress/health.ts): Prometheus `/metrics`, `/healthz`, `/readyz`.
+   * `enabled: false`: no listener at all.
+   */
+  metrics: { enabled: boolean; listen: HostPort };
   /** Push-back under overload (ingress/admission.ts). */
   ingress: {
     /**
@@ -222,7 +239,24 @@ export interface Config {
   };
 }
 
-const TOP = ['dataDir', 'log', 'temporal', 'mm4', 'sip', 'cpm', 'delivery', 'ingress', 'isf', 'media', 'audit'];
+export const ROLES = ['all', 'ingress', 'worker'] as const;
+export type IwfRole = (typeof ROLES)[number];
+
+const TOP = [
+  'role',
+  'dataDir',
+  'log',
+  'temporal',
+  'mm4',
+  'sip',
+  'cpm',
+  'delivery',
+  'ingress',
+  'isf',
+  'media',
+  'audit',
+  'metrics',
+];
 
 /** Environment overrides for the common keys (documented in README and iwf.example.yaml). */
 const ENV: [string, string][] = [
@@ -243,6 +277,8 @@ const ENV: [string, string][] = [
   ['IWF_TEMPORAL_PORT', 'temporal.embedded.port'],
   ['IWF_AUDIT_STORE', 'audit.store'],
   ['IWF_AUDIT_POSTGRES_URL', 'audit.postgresUrl'],
+  ['IWF_METRICS_LISTEN', 'metrics.listen'],
+  ['IWF_ROLE', 'role'],
 ];
 
 function setPath(obj: Obj, path: string, value: unknown): void {
@@ -287,7 +323,8 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
   r.unknownKeys('temporal', ['address', 'namespace', 'taskQueue', 'profile', 'embedded', 'encryption', 'codec']);
   r.unknownKeys('temporal.encryption', ['enabled', 'keyId', 'keysFile']);
   r.unknownKeys('temporal.codec', ['listen', 'corsOrigins', 'token']);
-  r.unknownKeys('temporal.embedded', ['port', 'uiPort', 'ui', 'dbFile']);
+  r.unknownKeys('temporal.embedded', ['ip', 'port', 'uiPort', 'ui', 'dbFile']);
+  r.unknownKeys('metrics', ['enabled', 'listen']);
   r.unknownKeys('mm4', [
     'listen',
     'domain',
@@ -320,7 +357,16 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
   r.unknownKeys('isf', ['maxMessageBytes', 'maxFileBytes', 'contentTypes', 'interworkCpmUsers']);
   r.unknownKeys('ingress', ['maxInFlight', 'retryAfter']);
   r.unknownKeys('audit', ['store', 'file', 'postgresUrl']);
-  r.unknownKeys('media', ['listen', 'publicUrl', 'dir', 'ttl', 'purgeInterval', 'fetchHosts']);
+  r.unknownKeys('media', ['listen', 'publicUrl', 'store', 'dir', 's3', 'ttl', 'purgeInterval', 'fetchHosts']);
+  r.unknownKeys('media.s3', [
+    'endpoint',
+    'bucket',
+    'region',
+    'prefix',
+    'accessKeyId',
+    'secretAccessKey',
+    'forcePathStyle',
+  ]);
   r.unknownKeys('delivery.retry', ['maxAttempts', 'initialInterval', 'backoffCoefficient', 'maxInterval']);
 
   // dataDir is relative to the working directory (where `npm start` runs); files named inside the
@@ -434,7 +480,9 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
   const sipDomain = r.str('sip.domain', 'ims.iwf.example.net')!;
   const t1 = r.duration('sip.timers.t1', 500);
 
+  const role = r.oneOf('role', ROLES, 'all');
   const config: Config = {
+    role,
     dataDir,
     log: {
       level: r.oneOf('log.level', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
@@ -446,6 +494,7 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
       taskQueue: r.str('temporal.taskQueue', 'iwf')!,
       profile: r.str('temporal.profile'),
       embedded: {
+        ip: r.ip('temporal.embedded.ip') ?? '127.0.0.1',
         port: r.int('temporal.embedded.port', 7233, 1, 65535),
         uiPort: r.int('temporal.embedded.uiPort', 8233, 1, 65535),
         ui: r.bool('temporal.embedded.ui', true),
@@ -481,7 +530,7 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
       ...(sipTls ? { tls: sipTls } : {}),
       trusted: r.cidrList('sip.trusted'),
       timers: { t1, t2: r.duration('sip.timers.t2', 4000), t4: r.duration('sip.timers.t4', 5000) },
-      sourceAddress: r.ip('sip.sourceAddress'),
+      sourceAddress: localSourceAddress(r, 'sip.sourceAddress'),
       pathMtu: r.optionalInt('sip.pathMtu', 576, 65535),
       maxTcpConnectionsPerSource: r.int('sip.maxTcpConnectionsPerSource', 64, 1, 100_000),
     },
@@ -504,10 +553,16 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
       const listen = r.hostPort('media.listen', '127.0.0.1:8090')!;
       const publicUrl = r.str('media.publicUrl');
       if (publicUrl && !/^https?:\/\/[^\s/]+/.test(publicUrl)) r.fail('media.publicUrl', 'must be an http(s) URL');
+      // A worker node serves no media: the URLs it puts into file-transfer descriptors name an ingress node's server.
+      if (role === 'worker' && !publicUrl)
+        r.fail('media.publicUrl', "is required when role is worker (an ingress node's media URL)");
+      const store = r.oneOf('media.store', ['fs', 's3'] as const, 'fs');
       return {
         listen,
         publicUrl,
+        store,
         dir: resolve(dataDir, r.str('media.dir', 'media')!),
+        ...(store === 's3' ? { s3: readS3Media(r, env) } : {}),
         ttlMs: r.duration('media.ttl', 7 * 86_400_000),
         purgeIntervalMs: r.duration('media.purgeInterval', 10 * 60_000),
         fetchHosts: r.strList('media.fetchHosts').filter((h, i) => {
@@ -526,6 +581,10 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
       if (store === 'postgres' && !postgresUrl) r.fail('audit.postgresUrl', 'is required when audit.store is postgres');
       return { store, file: resolve(dataDir, r.str('audit.file', 'audit.jsonl')!), postgresUrl };
     })(),
+    metrics: {
+      enabled: r.bool('metrics.enabled', true),
+      listen: r.hostPort('metrics.listen', '127.0.0.1:9464')!,
+    },
     ingress: (() => {
       const retryAfterMs = r.duration('ingress.retryAfter', 30_000);
       // Retry-After is whole delta-seconds (RFC 3261 20.33).
@@ -557,6 +616,38 @@ export function buildConfig(tree: Obj, env: NodeJS.ProcessEnv = {}, baseDir = pr
  * backups) would see every phone number and message in clear, and a key generated on one IWF host
  * would leave the other workers of that cluster unable to read the histories.
  */
+/**
+ * `media.s3.*`. The secret pair may come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (the SDK's
+ * own names) so it need not sit in the file; with neither, the SDK's default credential chain
+ * (instance role, web identity, ...) signs.
+ */
+function readS3Media(r: Reader, env: NodeJS.ProcessEnv): S3MediaOptions {
+  const endpoint = r.reqStr('media.s3.endpoint');
+  if (endpoint && !/^https?:\/\/[^\s/]+(\/\S*)?$/.test(endpoint)) r.fail('media.s3.endpoint', 'must be an http(s) URL');
+  const bucket = r.reqStr('media.s3.bucket');
+  // S3 bucket naming rules: 3-63 characters, lower-case letters, digits, dots and hyphens.
+  if (bucket && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket))
+    r.fail('media.s3.bucket', `'${bucket}' is not an S3 bucket name (3-63 of a-z 0-9 . -)`);
+  let prefix = r.str('media.s3.prefix', '')!;
+  if (prefix.startsWith('/')) r.fail('media.s3.prefix', 'must not start with /');
+  if (prefix && !prefix.endsWith('/')) prefix += '/';
+  const accessKeyId = r.str('media.s3.accessKeyId') ?? (env.AWS_ACCESS_KEY_ID || undefined);
+  const secretAccessKey = r.str('media.s3.secretAccessKey') ?? (env.AWS_SECRET_ACCESS_KEY || undefined);
+  if (accessKeyId && !secretAccessKey)
+    r.fail('media.s3.secretAccessKey', 'is required with media.s3.accessKeyId (or AWS_SECRET_ACCESS_KEY)');
+  if (secretAccessKey && !accessKeyId)
+    r.fail('media.s3.accessKeyId', 'is required with media.s3.secretAccessKey (or AWS_ACCESS_KEY_ID)');
+  return {
+    endpoint,
+    bucket,
+    region: r.str('media.s3.region', 'us-east-1')!,
+    prefix,
+    ...(accessKeyId ? { accessKeyId } : {}),
+    ...(secretAccessKey ? { secretAccessKey } : {}),
+    forcePathStyle: r.bool('media.s3.forcePathStyle', false),
+  };
+}
+
 function encryptionConfig(r: Reader, dataDir: string, baseDir: string): Config['temporal']['encryption'] {
   const enabled = r.bool('temporal.encryption.enabled', true);
   const keyId = r.str('temporal.encryption.keyId');
@@ -576,8 +667,31 @@ function encryptionConfig(r: Reader, dataDir: string, baseDir: string): Config['
   return { enabled: true, keysFile, generate: !named, keys };
 }
 
+/**
+ * An IP this host can send from: one of its interfaces' addresses, or loopback (the whole of
+ * 127.0.0.0/8 is local on Linux). Binding any other (RFC 3261 18.1.1 sends over a connection
+ * we open from it) would fail at the first TCP request, long after start.
+ */
+function localSourceAddress(r: Reader, path: string): string | undefined {
+  const ip = r.ip(path);
+  if (ip === undefined) return undefined;
+  const plain = ip.replace(/^::ffff:/i, '');
+  const loopback = new BlockList();
+  loopback.addSubnet('127.0.0.0', 8, 'ipv4');
+  loopback.addAddress('::1', 'ipv6');
+  if (loopback.check(plain, isIPv6(plain) ? 'ipv6' : 'ipv4') || localAddresses().includes(plain)) return ip;
+  return r.fail(path, `'${ip}' is not an address of this host (${localAddresses().join(', ')})`);
+}
+
 /** Reads and validates the configuration once at start. */
 export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Config {
   const { tree, file } = readConfigFile(argv, env);
+  // `--role` wins over IWF_ROLE and the file's `role` (validated with the rest, so a bad value names `role`).
+  const i = argv.indexOf('--role');
+  if (i >= 0) {
+    const role = argv[i + 1];
+    if (!role || role.startsWith('--')) throw new ConfigError([`--role: needs one of ${ROLES.join(', ')}`]);
+    return buildConfig(tree, { ...env, IWF_ROLE: role }, file ? resolve(file, '..') : process.cwd());
+  }
   return buildConfig(tree, env, file ? resolve(file, '..') : process.cwd());
 }

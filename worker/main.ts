@@ -1,6 +1,7 @@
 /**
  * `npm start`: the whole IWF in one process tree (embedded Temporal unless TEMPORAL_ADDRESS or
- * temporal.address names a cluster). SIGINT/SIGTERM stop it cleanly.
+ * temporal.address names a cluster). SIGINT/SIGTERM stop it cleanly. `--role all|ingress|worker`
+ * (or IWF_ROLE; the flag wins) runs part of it, for several nodes on one cluster (worker/iwf.ts).
  */
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
@@ -34,12 +35,17 @@ async function main() {
       process.exit(70);
     },
   });
+  const frontEnds = iwf.role !== 'worker';
   const banner = [
-    `cpm-mms-iwf is running`,
-    `  MM4 (SMTP)  ${iwf.mm4.host}:${iwf.mm4.port}`,
-    `  SIP         ${iwf.sip.host}:${iwf.sip.port} (UDP and TCP), outbound proxy ${config.sip.outboundProxy.host}:${config.sip.outboundProxy.port}/${config.sip.transport}`,
+    `cpm-mms-iwf is running (role ${iwf.role})`,
+    ...(frontEnds ? [`  MM4 (SMTP)  ${iwf.mm4.host}:${iwf.mm4.port}`] : []),
+    `  SIP         ${iwf.sip.host}:${iwf.sip.port} (UDP and TCP)${frontEnds ? '' : ', responses only'}, outbound proxy ${config.sip.outboundProxy.host}:${config.sip.outboundProxy.port}/${config.sip.transport}`,
+    ...(frontEnds ? [`  Media       http://${iwf.media.host}:${iwf.media.port}`] : []),
     `  Temporal    ${iwf.temporalAddress} namespace ${config.temporal.namespace}, task queue ${config.temporal.taskQueue}`,
     ...(iwf.uiUrl ? [`  Web UI      ${iwf.uiUrl}`] : []),
+    ...(iwf.metrics
+      ? [`  Metrics     http://${iwf.metrics.host}:${iwf.metrics.port}/metrics (/healthz, /readyz)`]
+      : []),
   ];
   process.stderr.write(banner.join('\n') + '\n');
   let stopping = false;

@@ -340,9 +340,16 @@ export async function runMachine<M extends AnyStateMachine>(
  * (@temporalio/workflow src/workflow.ts setCurrentDetails, src/internals.ts queryHandlers).
  */
 function detailsMarkdown(direction: Direction, state: string, trail: AuditEntry[], outcome?: OutcomeBase): string {
-  const rows = trail.map((e) => `| ${e.at} | ${e.from} → ${e.to} | ${e.event} | ${e.detail ?? ''} |`);
+  // Short cells so the UI's table does not wrap: the time of day (UTC; the date is in the first
+  // line), a detail cut to one line. The whole detail is in the audit query and record.
+  const oneLine = (d = '') => (d.length > 80 ? `${d.slice(0, 79)}…` : d).replace(/[|\r\n]+/g, ' ');
+  const rows = trail.map((e) => `| ${e.at.slice(11, 19)} | ${e.from} → ${e.to} | ${e.event} | ${oneLine(e.detail)} |`);
+  const day = trail[0]?.at.slice(0, 10);
   const head = outcome
     ? `**${direction}** finished: **${outcome.result}** (MM4 ${outcome.mm4Status}) — ${outcome.statusText}`
     : `**${direction}** in state **${state}**`;
-  return maskNumbers([head, '', '| at | transition | event | detail |', '|---|---|---|---|', ...rows].join('\n'));
+  const since = day ? ` · ${day} UTC` : '';
+  return maskNumbers(
+    [`${head}${since}`, '', '| UTC | transition | event | detail |', '|---|---|---|---|', ...rows].join('\n'),
+  );
 }

@@ -61,6 +61,11 @@ export interface TestIwfOptions {
    * IWF encrypted (testPayloadKeys()); IWF_TEST_ENCRYPTION=1 runs every startTestIwf encrypted.
    */
   encryption?: Record<string, unknown>;
+  /**
+   * The `metrics` section; default on an ephemeral loopback port (RunningIwf.metrics says which), so
+   * test files running at once never meet on 9464.
+   */
+  metrics?: Record<string, unknown>;
 }
 
 let shared: { keyId: string; keysFile: string } | undefined;
@@ -128,6 +133,7 @@ export function testConfigTree(o: TestIwfOptions): Record<string, unknown> {
     // The test content servers are on loopback, ephemeral ports: named, as production would name its own.
     media: { listen: '127.0.0.1:0', dir: mkdtempSync(join(tmpdir(), 'iwf-media-')), fetchHosts: ['127.0.0.0/8:*'] },
     audit: { file: join(mkdtempSync(join(tmpdir(), 'iwf-audit-')), 'audit.jsonl') },
+    metrics: o.metrics ?? { listen: '127.0.0.1:0' },
     delivery: {
       retry: {
         maxAttempts: o.retry?.maxAttempts ?? 3,

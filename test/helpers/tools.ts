@@ -6,9 +6,11 @@
  */
 import test, { type TestFn } from 'ava';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 export type Tool =
-  'sipp' | 'swaks' | 'ffmpeg' | 'postgres' | 'kamailio' | 'linphone' | 'baresip' | 'strace' | 'openssl';
+  'sipp' | 'swaks' | 'ffmpeg' | 'postgres' | 'kamailio' | 'linphone' | 'baresip' | 'strace' | 'openssl' | 'weed';
 
 const probes: Record<Tool, { available: () => boolean; hint: string }> = {
   sipp: {
@@ -40,12 +42,23 @@ const probes: Record<Tool, { available: () => boolean; hint: string }> = {
     available: () => exits0('openssl', ['version']),
     hint: 'openssl is not installed (apt-get install openssl)',
   },
+  // SeaweedFS, the S3-compatible server of the media-store tests (test/helpers/seaweedfs.ts).
+  weed: {
+    available: () => exits0(weedBinary(), ['version']),
+    hint: 'weed (SeaweedFS) is not built (scripts/provision-seaweedfs.sh builds it into .tools/; needs go)',
+  },
   // Tracing a child needs ptrace, which some containers forbid.
   strace: {
     available: () => exits0('strace', ['-f', '-o', '/dev/null', 'true']),
     hint: 'strace is not installed or cannot trace here (apt-get install strace; ptrace allowed)',
   },
 };
+
+/** The `weed` binary: the one scripts/provision-seaweedfs.sh built into .tools/, else PATH's. */
+export function weedBinary(): string {
+  const local = fileURLToPath(new URL('../../.tools/weed', import.meta.url));
+  return existsSync(local) ? local : 'weed';
+}
 
 function runs(cmd: string, args: string[]): boolean {
   const r = spawnSync(cmd, args, { stdio: 'ignore', timeout: 10_000 });
@@ -56,6 +69,9 @@ function exits0(cmd: string, args: string[]): boolean {
   return spawnSync(cmd, args, { stdio: 'ignore', timeout: 10_000 }).status === 0;
 }
 
+/** Whether this run is CI's: `CI` set to anything but an explicit no (CI=false, CI=0). */
+export const inCi = () => !!process.env.CI && !/^(0|false|no)$/i.test(process.env.CI);
+
 const known = new Map<Tool, boolean>();
 /** Whether `tool` is usable here (probed once per test process). */
 export function toolAvailable(tool: Tool): boolean {
@@ -63,7 +79,7 @@ export function toolAvailable(tool: Tool): boolean {
   if (ok === undefined) {
     ok = probes[tool].available();
     known.set(tool, ok);
-    if (!ok) console.warn(`${process.env.CI ? 'FAILING' : 'skipping'} tests that need ${tool}: ${probes[tool].hint}`);
+    if (!ok) console.warn(`${inCi() ? 'FAILING' : 'skipping'} tests that need ${tool}: ${probes[tool].hint}`);
   }
   return ok;
 }
@@ -80,7 +96,7 @@ export function toolsAvailable(...tools: Tool[]): boolean {
 export function testWith(...tools: [Tool, ...Tool[]]): TestFn {
   const missing = tools.filter((tool) => !toolAvailable(tool));
   if (missing.length === 0) return test;
-  if (!process.env.CI) return Object.assign(test.skip, { serial: test.serial.skip }) as unknown as TestFn;
+  if (!inCi()) return Object.assign(test.skip, { serial: test.serial.skip }) as unknown as TestFn;
   const why = missing.map((tool) => probes[tool].hint).join('; ');
   const fail = (register: typeof test | typeof test.serial) => (title: string) =>
     register(title, (t) => t.fail(`${why}; CI must run this test`));
