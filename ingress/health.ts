@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { refuseConnect } from './http-common.js';
 
 /** One readiness input: ok, or what is wrong (shown in the 503 body). */
 export interface CheckResult {
@@ -104,11 +104,7 @@ export function createHealthServer(o: HealthServerOptions) {
       else res.destroy();
     });
   });
-  // CONNECT never reaches the request handler (Node drops it unanswered): 405, as any other method.
-  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
-    socket.on('error', () => socket.destroy());
-    socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
-  });
+  refuseConnect(server);
   return {
     listen(): Promise<{ host: string; port: number }> {
       return new Promise((resolve, reject) => {

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { refuseConnect } from './http-common.js';
 import { pipeline } from 'node:stream/promises';
 import { MEDIA_ID, type MediaStore } from '../clients/media-store.js';
 
@@ -130,12 +130,7 @@ export function createMediaServer(o: {
       else res.destroy();
     });
   });
-  // CONNECT (RFC 9110 9.3.6) never reaches the request handler: without this Node drops the
-  // connection unanswered. This is no proxy: 405, as for any method but GET/HEAD.
-  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
-    socket.on('error', () => socket.destroy());
-    socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
-  });
+  refuseConnect(server);
   return {
     listen(): Promise<{ host: string; port: number }> {
       return new Promise((resolve, reject) => {
